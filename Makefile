@@ -1,0 +1,114 @@
+# Makefile - the two commands, `make run` and `make test`, plus housekeeping.
+# The build itself is CMake's (CMakeLists.txt); this file only drives it.
+#
+#   make / make build   install missing packages, build Release into build/
+#   make run            build, then run $(RUN_CMD)
+#   make test           build and run every test in three configurations:
+#                       normal, ASan+UBSan, TSan (build/test-*)
+#   make install        build, then install under $(PREFIX) (/usr/local)
+#   make format         clang-format every C file in place
+#   make format-check   fail if any C file is not formatted
+#   make clean          remove build/
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+BUILD_DIR := build
+JOBS ?= 2
+PREFIX ?= /usr/local
+CLANG_FORMAT ?= clang-format
+
+# The main job. One variable, so it can change without touching the rules.
+RUN_CMD = ./$(BUILD_DIR)/uvma bench --scenario tree
+
+# Debian packages the build, the tests and the tools need.
+DEB_PACKAGES := cmake make gcc pkg-config liburcu-dev clang \
+	libclang-rt-14-dev spin gnuplot-nox
+
+FORMAT_DIRS := include src tests bench tools examples
+
+# Test configurations: build directory suffix -> UVMA_SANITIZE value.
+TEST_CONFIGS := normal asan tsan
+SANITIZE_normal :=
+SANITIZE_asan := address,undefined
+SANITIZE_tsan := thread
+
+# Sanitizer run-time options for the ctest runs (the environment wins).
+ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:halt_on_error=1
+UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
+
+.PHONY: all build run test install deps format format-check clean
+
+all: build
+
+deps:
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+		echo "make deps: dpkg-query not found; not a Debian system?" \
+		     "Install by hand: $(DEB_PACKAGES)" >&2; \
+		exit 0; \
+	fi; \
+	missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null \
+			| grep -q "install ok installed" \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "make deps: missing packages:$$missing"; \
+	if [ "$$(id -u)" -eq 0 ]; then \
+		apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends $$missing; \
+	else \
+		echo "make deps: not root; run:" >&2; \
+		echo "  sudo apt-get install -y$$missing" >&2; \
+		exit 1; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(RUN_CMD)
+
+# Every configuration runs to the end even if an earlier one failed; the
+# target fails if any did, or if a configuration found no tests to run. TSan runs under `setarch -R` (no address space
+# randomization), which some kernels need to avoid TSan's "unexpected memory
+# mapping"; where setarch is not permitted, TSan runs without it.
+test: deps
+	@failed=""; \
+	$(foreach c,$(TEST_CONFIGS), \
+	echo "== make test: $(c) =="; \
+	dir=$(BUILD_DIR)/test-$(c); \
+	wrap=""; \
+	if [ "$(c)" = tsan ] && setarch "$$(uname -m)" -R true 2>/dev/null; \
+	then wrap="setarch $$(uname -m) -R"; fi; \
+	if cmake -S . -B "$$dir" -DCMAKE_BUILD_TYPE=Debug \
+		-DUVMA_SANITIZE="$(SANITIZE_$(c))" && \
+	   cmake --build "$$dir" -j $(JOBS) && \
+	   $$wrap ctest --test-dir "$$dir" --output-on-failure \
+		--no-tests=error -j $(JOBS) --timeout 600; \
+	then echo "== make test: $(c): passed =="; \
+	else echo "== make test: $(c): FAILED =="; failed="$$failed $(c)"; \
+	fi;) \
+	if [ -n "$$failed" ]; then \
+		echo "== make test: failed:$$failed =="; exit 1; \
+	fi; \
+	echo "== make test: all configurations passed =="
+
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+format:
+	find $(FORMAT_DIRS) -name '*.[ch]' -print0 2>/dev/null \
+		| xargs -0 -r $(CLANG_FORMAT) -i
+
+format-check:
+	find $(FORMAT_DIRS) -name '*.[ch]' -print0 2>/dev/null \
+		| xargs -0 -r $(CLANG_FORMAT) --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,1225 @@
+/*
+ * tree.c - the RCU-safe range tree (contract in tree.h).
+ *
+ * Shape: a B-tree whose leaves hold sorted, disjoint ranges and whose
+ * branches hold, per child, the child pointer and three summaries of the
+ * child's subtree: the first start, the last end and the largest gap between
+ * two of its ranges. The summaries steer every search: find by address (last
+ * ends), find below (first starts), and the gap search (largest gaps, plus
+ * the gaps between neighbouring children, first[i + 1] - last[i]).
+ *
+ * Concurrency: a node is immutable once published. A writer works inside a
+ * transaction: the first change to a published node copies it (writable()),
+ * the copy is "fresh" and is edited in place for the rest of the transaction;
+ * the replaced node goes on the transaction's retired list. Commit publishes
+ * the new root with one release store, then hands the whole retired list to
+ * one call_rcu. Abort frees the fresh nodes and keeps the published tree as it
+ * was, which is how an allocation failure leaves the tree unchanged.
+ *
+ * Locks: none here. The published root is the only field readers and the
+ * writer share; every other field of struct tree, and the link and state
+ * fields of every node, belong to the writer (serialized by the caller).
+ *
+ * Every structural operation works on one range at a time and keeps the
+ * B-tree invariants (fill between min and cap, equal leaf depth), so each is
+ * O(log n); a store over k ranges is k of them inside one transaction.
+ */
+#include "tree.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug.h"
+#include "rcu.h"
+
+/* Capacities fill a 512-byte node; tests shrink them to grow deep trees. */
+#ifndef TREE_LEAF_CAP
+#define TREE_LEAF_CAP 20
+#endif
+#ifndef TREE_BRANCH_CAP
+#define TREE_BRANCH_CAP 15
+#endif
+
+/* Fill floors of non-root nodes. Any floor up to half the capacity keeps
+ * merge-or-redistribute correct; a quarter lets a split at a node's end keep
+ * three quarters on the full side, so ascending and descending insertions
+ * (the pattern of top-down mmap placement) leave nodes mostly full. */
+#define LEAF_MIN   (TREE_LEAF_CAP / 4 > 1 ? TREE_LEAF_CAP / 4 : 1)
+#define BRANCH_MIN (TREE_BRANCH_CAP / 4 > 2 ? TREE_BRANCH_CAP / 4 : 2)
+
+_Static_assert(TREE_LEAF_CAP >= 3 && TREE_LEAF_CAP <= 255, "leaf capacity");
+_Static_assert(TREE_BRANCH_CAP >= 4 && TREE_BRANCH_CAP <= 255,
+	       "branch capacity");
+
+enum node_state {
+	NODE_PUBLISHED, /* reachable by readers (or was): copy before change */
+	NODE_FRESH,	/* allocated by the open transaction: edit in place */
+	NODE_DEAD,	/* fresh, then dropped: freed at commit or abort */
+};
+
+struct tnode {
+	/* Writer only; readers never read these three. */
+	struct rcu_head rcu; /* deferred free of a retired batch */
+	struct tnode *link;  /* next on the fresh or the retired list */
+	uint8_t state;	     /* enum node_state */
+
+	/* Written while fresh, immutable once published. */
+	uint8_t level; /* 0 for a leaf */
+	uint8_t count; /* ranges (leaf) or children (branch) */
+	union {
+		struct {
+			uint64_t start[TREE_LEAF_CAP];
+			uint64_t end[TREE_LEAF_CAP];
+			void *ptr[TREE_LEAF_CAP];
+		} leaf;
+		struct {
+			uint64_t first[TREE_BRANCH_CAP]; /* first start below */
+			uint64_t last[TREE_BRANCH_CAP];	 /* last end below */
+			uint64_t gap[TREE_BRANCH_CAP];	 /* largest gap below */
+			struct tnode *child[TREE_BRANCH_CAP];
+		} br;
+	} u;
+};
+
+#define NODE_ALIGN 64
+#define NODE_BYTES                                                             \
+	((sizeof(struct tnode) + NODE_ALIGN - 1) & ~(size_t)(NODE_ALIGN - 1))
+#define PAYLOAD_OFFSET offsetof(struct tnode, level)
+#define PAYLOAD_BYTES  (sizeof(struct tnode) - PAYLOAD_OFFSET)
+
+size_t tree_node_bytes(void)
+{
+	return NODE_BYTES;
+}
+
+static unsigned node_cap(const struct tnode *n)
+{
+	return n->level ? TREE_BRANCH_CAP : TREE_LEAF_CAP;
+}
+
+static unsigned node_min(const struct tnode *n)
+{
+	return n->level ? BRANCH_MIN : LEAF_MIN;
+}
+
+/* How many of a[0..n) are <= key (a is sorted): the index of the first
+ * element above key. Branch-free: nodes are small and mispredicted
+ * branches of a binary search cost more than the few extra compares. */
+static inline unsigned count_le(const uint64_t *a, unsigned n, uint64_t key)
+{
+	unsigned i = 0;
+	for (unsigned j = 0; j < n; j++)
+		i += a[j] <= key;
+	return i;
+}
+
+/* How many of a[0..n) are < key. */
+static inline unsigned count_lt(const uint64_t *a, unsigned n, uint64_t key)
+{
+	unsigned i = 0;
+	for (unsigned j = 0; j < n; j++)
+		i += a[j] < key;
+	return i;
+}
+
+/* Ask for every line of a node at once: the loads a search makes in it
+ * (keys, then the one child or pointer it picks) would otherwise miss one
+ * after the other. */
+static inline void prefetch_node(const struct tnode *n)
+{
+	for (size_t off = 0; off < NODE_BYTES; off += NODE_ALIGN)
+		__builtin_prefetch((const char *)n + off);
+}
+
+static void leaf_get(const struct tnode *n, unsigned j, struct tree_entry *e)
+{
+	e->start = n->u.leaf.start[j];
+	e->end = n->u.leaf.end[j];
+	e->ptr = n->u.leaf.ptr[j];
+}
+
+static void leaf_set(struct tnode *n, unsigned j, const struct tree_entry *e)
+{
+	n->u.leaf.start[j] = e->start;
+	n->u.leaf.end[j] = e->end;
+	n->u.leaf.ptr[j] = e->ptr;
+}
+
+/* Summaries of a non-empty node, as its parent stores them. */
+static void node_summary(const struct tnode *n, uint64_t *first, uint64_t *last,
+			 uint64_t *gap)
+{
+	uint64_t g = 0;
+	unsigned c = n->count;
+
+	UVMA_ASSERT(c > 0);
+	if (!n->level) {
+		for (unsigned j = 1; j < c; j++) {
+			uint64_t d = n->u.leaf.start[j] - n->u.leaf.end[j - 1];
+			g = d > g ? d : g;
+		}
+		*first = n->u.leaf.start[0];
+		*last = n->u.leaf.end[c - 1];
+	} else {
+		for (unsigned i = 0; i < c; i++) {
+			uint64_t d = n->u.br.gap[i];
+			if (i > 0 && n->u.br.first[i] - n->u.br.last[i - 1] > d)
+				d = n->u.br.first[i] - n->u.br.last[i - 1];
+			g = d > g ? d : g;
+		}
+		*first = n->u.br.first[0];
+		*last = n->u.br.last[c - 1];
+	}
+	*gap = g;
+}
+
+static void set_child(struct tnode *p, unsigned i, struct tnode *c)
+{
+	p->u.br.child[i] = c;
+	node_summary(c, &p->u.br.first[i], &p->u.br.last[i], &p->u.br.gap[i]);
+}
+
+/* Move k items (ranges or children with their summaries) from src[si] to
+ * dst[di]; src and dst may be the same node, regions may overlap. */
+static void node_move(struct tnode *dst, unsigned di, const struct tnode *src,
+		      unsigned si, unsigned k)
+{
+	if (!k)
+		return;
+	if (!src->level) {
+		memmove(&dst->u.leaf.start[di], &src->u.leaf.start[si], k * 8);
+		memmove(&dst->u.leaf.end[di], &src->u.leaf.end[si], k * 8);
+		memmove(&dst->u.leaf.ptr[di], &src->u.leaf.ptr[si],
+			k * sizeof(void *));
+	} else {
+		memmove(&dst->u.br.first[di], &src->u.br.first[si], k * 8);
+		memmove(&dst->u.br.last[di], &src->u.br.last[si], k * 8);
+		memmove(&dst->u.br.gap[di], &src->u.br.gap[si], k * 8);
+		memmove(&dst->u.br.child[di], &src->u.br.child[si],
+			k * sizeof(void *));
+	}
+}
+
+/* ---- Readers ---------------------------------------------------------- */
+
+static const struct tnode *read_root(struct tree *t)
+{
+	/* Acquire pairs with the release store in tree_commit(): every node
+	 * reachable from the root was fully written before it was published,
+	 * and published nodes never change. */
+	return atomic_load_explicit(&t->root, memory_order_acquire);
+}
+
+static bool find_above_in(const struct tnode *n, uint64_t addr,
+			  struct tree_entry *out)
+{
+	if (!n)
+		return false;
+	while (n->level) {
+		unsigned i = count_le(n->u.br.last, n->count, addr);
+		if (i >= n->count)
+			return false;
+		n = n->u.br.child[i];
+		prefetch_node(n);
+	}
+	unsigned j = count_le(n->u.leaf.end, n->count, addr);
+	if (j >= n->count)
+		return false;
+	leaf_get(n, j, out);
+	return true;
+}
+
+static bool find_below_in(const struct tnode *n, uint64_t addr,
+			  struct tree_entry *out)
+{
+	if (!n)
+		return false;
+	while (n->level) {
+		unsigned i = count_lt(n->u.br.first, n->count, addr);
+		if (!i)
+			return false;
+		n = n->u.br.child[i - 1];
+		prefetch_node(n);
+	}
+	unsigned j = count_lt(n->u.leaf.start, n->count, addr);
+	if (!j)
+		return false;
+	leaf_get(n, j - 1, out);
+	return true;
+}
+
+bool tree_find_above(struct tree *t, uint64_t addr, struct tree_entry *out)
+{
+	return find_above_in(read_root(t), addr, out);
+}
+
+bool tree_find_below(struct tree *t, uint64_t addr, struct tree_entry *out)
+{
+	return find_below_in(read_root(t), addr, out);
+}
+
+bool tree_find(struct tree *t, uint64_t addr, struct tree_entry *out)
+{
+	struct tree_entry e;
+
+	if (!find_above_in(read_root(t), addr, &e) || e.start > addr)
+		return false;
+	*out = e;
+	return true;
+}
+
+void tree_iter_start(struct tree_iter *it, struct tree *t, uint64_t lo,
+		     uint64_t hi)
+{
+	const struct tnode *n = read_root(t);
+
+	it->hi = hi;
+	it->levels = 0;
+	if (!n || lo >= hi)
+		return;
+	it->levels = n->level + 1;
+	while (n->level) {
+		unsigned i = count_le(n->u.br.last, n->count, lo);
+		if (i >= n->count) {
+			it->levels = 0;
+			return;
+		}
+		it->node[n->level] = n;
+		it->idx[n->level] = (unsigned char)i;
+		n = n->u.br.child[i];
+	}
+	it->node[0] = n;
+	it->idx[0] = (unsigned char)count_le(n->u.leaf.end, n->count, lo);
+}
+
+/* Step to the first range of the next leaf; false at the end of the tree. */
+static bool iter_next_leaf(struct tree_iter *it)
+{
+	int l = 1;
+
+	while (l < it->levels && it->idx[l] + 1 >= it->node[l]->count)
+		l++;
+	if (l >= it->levels)
+		return false;
+	it->idx[l]++;
+	const struct tnode *n = it->node[l]->u.br.child[it->idx[l]];
+	for (l--;; l--) {
+		it->node[l] = n;
+		it->idx[l] = 0;
+		if (!l)
+			break;
+		n = n->u.br.child[0];
+	}
+	return true;
+}
+
+bool tree_iter_next(struct tree_iter *it, struct tree_entry *out)
+{
+	if (!it->levels)
+		return false;
+	if (it->idx[0] >= it->node[0]->count && !iter_next_leaf(it)) {
+		it->levels = 0;
+		return false;
+	}
+	const struct tnode *leaf = it->node[0];
+	unsigned j = it->idx[0];
+	if (leaf->u.leaf.start[j] >= it->hi) {
+		it->levels = 0;
+		return false;
+	}
+	leaf_get(leaf, j, out);
+	it->idx[0] = (unsigned char)(j + 1);
+	return true;
+}
+
+/* ---- Gap search ------------------------------------------------------- */
+
+struct gap_query {
+	uint64_t low, high; /* the window */
+	uint64_t size;	    /* of the area to place */
+	uint64_t align;
+	uint64_t need; /* size + align - granule: any free run this long fits */
+	uint64_t addr; /* the answer */
+};
+
+/* Clip the free run [gs, ge) to the window; place the area at its top. */
+static bool fits_down(struct gap_query *q, uint64_t gs, uint64_t ge)
+{
+	gs = gs > q->low ? gs : q->low;
+	ge = ge < q->high ? ge : q->high;
+	if (ge <= gs || ge - gs < q->need)
+		return false;
+	q->addr = (ge - q->size) & ~(q->align - 1);
+	return true;
+}
+
+/* Clip the free run [gs, ge) to the window; place the area at its bottom. */
+static bool fits_up(struct gap_query *q, uint64_t gs, uint64_t ge)
+{
+	gs = gs > q->low ? gs : q->low;
+	ge = ge < q->high ? ge : q->high;
+	if (ge <= gs || ge - gs < q->need)
+		return false;
+	q->addr = (gs + q->align - 1) & ~(q->align - 1);
+	return true;
+}
+
+/*
+ * Highest usable gap strictly inside n's subtree. A child is entered only when
+ * its largest gap is long enough and it overlaps the window; a child wholly
+ * inside the window then always succeeds, so only the (at most two per level)
+ * children straddling the window's edges can fail: O(log n) nodes.
+ */
+static bool gap_down(const struct tnode *n, struct gap_query *q)
+{
+	if (!n->level) {
+		for (unsigned j = n->count - 1; j > 0; j--) {
+			if (n->u.leaf.start[j] <= q->low)
+				return false;
+			if (fits_down(q, n->u.leaf.end[j - 1],
+				      n->u.leaf.start[j]))
+				return true;
+		}
+		return false;
+	}
+	for (int i = n->count - 1; i >= 0; i--) {
+		if (i + 1 < n->count) {
+			if (n->u.br.first[i + 1] <= q->low)
+				return false;
+			if (fits_down(q, n->u.br.last[i], n->u.br.first[i + 1]))
+				return true;
+		}
+		if (n->u.br.last[i] <= q->low)
+			return false;
+		if (n->u.br.first[i] < q->high && n->u.br.gap[i] >= q->need &&
+		    gap_down(n->u.br.child[i], q))
+			return true;
+	}
+	return false;
+}
+
+/* Lowest usable gap strictly inside n's subtree (mirror of gap_down). */
+static bool gap_up(const struct tnode *n, struct gap_query *q)
+{
+	if (!n->level) {
+		for (unsigned j = 1; j < n->count; j++) {
+			if (n->u.leaf.end[j - 1] >= q->high)
+				return false;
+			if (fits_up(q, n->u.leaf.end[j - 1],
+				    n->u.leaf.start[j]))
+				return true;
+		}
+		return false;
+	}
+	for (unsigned i = 0; i < n->count; i++) {
+		if (n->u.br.first[i] >= q->high)
+			return false;
+		if (n->u.br.last[i] > q->low && n->u.br.gap[i] >= q->need &&
+		    gap_up(n->u.br.child[i], q))
+			return true;
+		if (i + 1 < n->count) {
+			if (n->u.br.last[i] >= q->high)
+				return false;
+			if (fits_up(q, n->u.br.last[i], n->u.br.first[i + 1]))
+				return true;
+		}
+	}
+	return false;
+}
+
+static int gap_query_init(struct tree *t, struct gap_query *q, uint64_t low,
+			  uint64_t high, uint64_t size, uint64_t align)
+{
+	uint64_t g = t->granule;
+
+	if (!align)
+		align = g;
+	if (!size || (size & (g - 1)) || (align & (align - 1)) || align < g ||
+	    (low & (g - 1)) || (high & (g - 1)) || low >= high)
+		return -EINVAL;
+	if (size > UINT64_MAX - align)
+		return -ENOMEM; /* could never fit */
+	q->low = low;
+	q->high = high;
+	q->size = size;
+	q->align = align;
+	q->need = size + (align - g);
+	return 0;
+}
+
+/* The free run above the last range runs to the top of the key space. */
+#define KEY_TOP UINT64_MAX
+
+int tree_gap_topdown(struct tree *t, uint64_t low, uint64_t high, uint64_t size,
+		     uint64_t align, uint64_t *addr)
+{
+	struct gap_query q;
+	uint64_t first, last, gap;
+	int err = gap_query_init(t, &q, low, high, size, align);
+
+	if (err)
+		return err;
+	const struct tnode *root = read_root(t);
+	if (!root) {
+		first = last = KEY_TOP;
+	} else {
+		node_summary(root, &first, &last, &gap);
+		if (fits_down(&q, last, KEY_TOP))
+			goto found;
+		if (gap >= q.need && gap_down(root, &q))
+			goto found;
+	}
+	if (!fits_down(&q, 0, first))
+		return -ENOMEM;
+found:
+	*addr = q.addr;
+	return 0;
+}
+
+int tree_gap_bottomup(struct tree *t, uint64_t low, uint64_t high,
+		      uint64_t size, uint64_t align, uint64_t *addr)
+{
+	struct gap_query q;
+	uint64_t first, last, gap;
+	int err = gap_query_init(t, &q, low, high, size, align);
+
+	if (err)
+		return err;
+	const struct tnode *root = read_root(t);
+	if (!root) {
+		if (!fits_up(&q, 0, KEY_TOP))
+			return -ENOMEM;
+		goto found;
+	}
+	node_summary(root, &first, &last, &gap);
+	if (fits_up(&q, 0, first))
+		goto found;
+	if (gap >= q.need && gap_up(root, &q))
+		goto found;
+	if (!fits_up(&q, last, KEY_TOP))
+		return -ENOMEM;
+found:
+	*addr = q.addr;
+	return 0;
+}
+
+/* ---- Writer: node life cycle ------------------------------------------ */
+
+/* Most nodes a writer needs are ones its earlier writes retired: they come
+ * back from the RCU callback through t->recycled, so allocation rarely
+ * reaches malloc, and never frees on one thread what another allocated.
+ * liburcu's callback thread runs grace periods in batches (about every
+ * 10 ms), so a busy writer has many nodes in flight; a returned pile is kept
+ * whole (walking it would cost a cache miss per node), and nodes released by
+ * the writer itself go back to malloc once the spare list holds as many nodes
+ * as the tree (at least SPARE_MIN). tree_trim() returns them all. */
+#define SPARE_MIN 1024
+
+static void node_release(struct tree *t, struct tnode *n)
+{
+	if (t->spare_count >= SPARE_MIN && t->spare_count >= t->nodes) {
+		free(n);
+		return;
+	}
+	n->link = t->spare;
+	t->spare = n;
+	t->spare_count++;
+}
+
+static void take_recycled(struct tree *t)
+{
+	/* Acquire pairs with the release CAS in free_batch(): the callback
+	 * ran after the grace period, so no reader still holds these. */
+	t->spare = atomic_exchange_explicit(&t->recycled, NULL,
+					    memory_order_acquire);
+	t->spare_count = atomic_exchange_explicit(&t->recycled_count, 0,
+						  memory_order_relaxed);
+}
+
+static struct tnode *node_alloc(struct tree *t, unsigned level)
+{
+	struct tnode *n;
+
+	if (t->fail_countdown > 0 && --t->fail_countdown == 0)
+		return NULL;
+	if (!t->spare)
+		take_recycled(t);
+	if (t->spare) {
+		n = t->spare;
+		t->spare = n->link;
+		/* The count is a hint: resync when the list runs dry. */
+		t->spare_count =
+			t->spare && t->spare_count ? t->spare_count - 1 : 0;
+		/* Spare nodes are cold; the next allocation will read the
+		 * next one's link and then overwrite the whole node. */
+		if (t->spare)
+			for (size_t off = 0; off < NODE_BYTES;
+			     off += NODE_ALIGN)
+				__builtin_prefetch((char *)t->spare + off, 1);
+	} else {
+		n = aligned_alloc(NODE_ALIGN, NODE_BYTES);
+		if (!n)
+			return NULL;
+	}
+	n->state = NODE_FRESH;
+	n->level = (uint8_t)level;
+	n->count = 0;
+	n->link = t->fresh;
+	t->fresh = n;
+	t->nodes++;
+	t->written++;
+	return n;
+}
+
+/* n leaves the working tree. A fresh node was never seen by a reader and is
+ * freed at the end of the transaction; a published one waits for a grace
+ * period after commit. */
+static void node_drop(struct tree *t, struct tnode *n)
+{
+	t->nodes--;
+	if (n->state == NODE_FRESH) {
+		n->state = NODE_DEAD;
+		return;
+	}
+	UVMA_ASSERT(n->state == NODE_PUBLISHED);
+	n->link = t->retired;
+	t->retired = n;
+}
+
+/* The node at *slot, made private to this transaction (copied if published).
+ * *slot lives in a fresh parent or is t->work, so the swap is invisible. */
+static struct tnode *writable(struct tree *t, struct tnode **slot)
+{
+	struct tnode *n = *slot;
+
+	if (n->state == NODE_FRESH)
+		return n;
+	struct tnode *c = node_alloc(t, n->level);
+	if (!c)
+		return NULL;
+	memcpy((char *)c + PAYLOAD_OFFSET, (const char *)n + PAYLOAD_OFFSET,
+	       PAYLOAD_BYTES);
+	node_drop(t, n);
+	*slot = c;
+	return c;
+}
+
+/*
+ * A retired batch is a list through link whose last link is not NULL but the
+ * owning tree's address with bit 0 set: the callback needs the tree, and no
+ * node field is free for it (a reader may still read every other field of a
+ * retired node until the grace period ends).
+ */
+#define BATCH_END(t)	((struct tnode *)((uintptr_t)(t) | 1))
+#define IS_BATCH_END(n) ((uintptr_t)(n)&1)
+
+static void free_batch(struct rcu_head *head)
+{
+	struct tnode *first =
+		(struct tnode *)((char *)head - offsetof(struct tnode, rcu));
+	struct tnode *last = first;
+	struct tree *t;
+	size_t count = 1;
+
+	rcu_reclaim_begin();
+	for (; !IS_BATCH_END(last->link); count++)
+		last = last->link;
+	t = (struct tree *)((uintptr_t)last->link & ~(uintptr_t)1);
+	atomic_fetch_add_explicit(&t->recycled_count, count,
+				  memory_order_relaxed);
+	last->link = atomic_load_explicit(&t->recycled, memory_order_relaxed);
+	/* Release: the writer that takes these sees the list complete. */
+	while (!atomic_compare_exchange_weak_explicit(
+		&t->recycled, &last->link, first, memory_order_release,
+		memory_order_relaxed))
+		;
+}
+
+/* End of a transaction: fresh nodes become published (commit) or go back to
+ * the spare list (abort, or dropped during the transaction). */
+static void settle_fresh(struct tree *t, bool commit)
+{
+	struct tnode *n = t->fresh, *next;
+
+	t->fresh = NULL;
+	for (; n; n = next) {
+		next = n->link;
+		if (commit && n->state == NODE_FRESH)
+			n->state = NODE_PUBLISHED;
+		else
+			node_release(t, n);
+	}
+}
+
+static void free_chain(struct tnode *n)
+{
+	struct tnode *next;
+
+	for (; n && !IS_BATCH_END(n); n = next) {
+		next = n->link;
+		free(n);
+	}
+}
+
+/* ---- Writer: structural operations ------------------------------------ */
+
+/* How many of the cap + 1 items stay in the left node when a full node takes
+ * one more at pos: half, except at either end, where the growing side keeps
+ * the minimum so the other side stays three quarters full or more. */
+static unsigned split_keep(unsigned cap, unsigned min, unsigned pos)
+{
+	if (pos == cap)
+		return cap + 1 - min;
+	if (pos == 0)
+		return min;
+	return (cap + 1) / 2;
+}
+
+/* Open a hole at pos for one item, splitting n when it is full. Returns the
+ * node and index of the hole in *dst, *dpos, and a new right sibling (or
+ * NULL) in *right. */
+static int node_open(struct tree *t, struct tnode *n, unsigned pos,
+		     struct tnode **right, struct tnode **dst, unsigned *dpos)
+{
+	unsigned cap = node_cap(n);
+
+	*right = NULL;
+	if (n->count < cap) {
+		node_move(n, pos + 1, n, pos, n->count - pos);
+		n->count++;
+		*dst = n;
+		*dpos = pos;
+		return 0;
+	}
+	struct tnode *r = node_alloc(t, n->level);
+	if (!r)
+		return -ENOMEM;
+	unsigned keep = split_keep(cap, node_min(n), pos);
+	if (pos < keep) {
+		node_move(r, 0, n, keep - 1, cap - (keep - 1));
+		node_move(n, pos + 1, n, pos, keep - 1 - pos);
+		*dst = n;
+		*dpos = pos;
+	} else {
+		node_move(r, 0, n, keep, pos - keep);
+		node_move(r, pos - keep + 1, n, pos, cap - pos);
+		*dst = r;
+		*dpos = pos - keep;
+	}
+	r->count = (uint8_t)(cap + 1 - keep);
+	n->count = (uint8_t)keep;
+	*right = r;
+	return 0;
+}
+
+/* Even out two siblings that together are too many for one node. */
+static void balance_pair(struct tnode *l, struct tnode *r)
+{
+	unsigned total = l->count + r->count, want = total / 2, k;
+
+	if (l->count > want) {
+		k = l->count - want;
+		node_move(r, k, r, 0, r->count);
+		node_move(r, 0, l, want, k);
+	} else {
+		k = want - l->count;
+		node_move(l, l->count, r, 0, k);
+		node_move(r, 0, r, k, r->count - k);
+	}
+	l->count = (uint8_t)want;
+	r->count = (uint8_t)(total - want);
+}
+
+/*
+ * Child i of p is a full leaf about to take one more range. If a neighbour
+ * has room for two, share the ranges with it instead of splitting: nodes stay
+ * fuller (memory per range) at the price of one more node copy. Updates *i to
+ * the child that now covers key.
+ */
+static int leaf_shift(struct tree *t, struct tnode *p, unsigned *i,
+		      uint64_t key)
+{
+	unsigned l;
+
+	if (*i > 0 && p->u.br.child[*i - 1]->count + 2u <= TREE_LEAF_CAP)
+		l = *i - 1;
+	else if (*i + 1 < p->count &&
+		 p->u.br.child[*i + 1]->count + 2u <= TREE_LEAF_CAP)
+		l = *i;
+	else
+		return 0;
+	struct tnode *left = writable(t, &p->u.br.child[l]);
+	struct tnode *right = left ? writable(t, &p->u.br.child[l + 1]) : NULL;
+	if (!right)
+		return -ENOMEM;
+	balance_pair(left, right);
+	set_child(p, l, left);
+	set_child(p, l + 1, right);
+	*i = count_le(p->u.br.last, p->count, key);
+	if (*i == p->count)
+		(*i)--;
+	return 0;
+}
+
+/* Insert e (overlapping nothing) below *slot; a split hands back *right. */
+static int insert_below(struct tree *t, struct tnode **slot,
+			const struct tree_entry *e, struct tnode **right)
+{
+	struct tnode *n = writable(t, slot), *d, *cr;
+	unsigned i, dp;
+	int err;
+
+	if (!n)
+		return -ENOMEM;
+	if (!n->level) {
+		i = count_le(n->u.leaf.end, n->count, e->start);
+		err = node_open(t, n, i, right, &d, &dp);
+		if (!err)
+			leaf_set(d, dp, e);
+		return err;
+	}
+	i = count_le(n->u.br.last, n->count, e->start);
+	if (i == n->count)
+		i--; /* beyond every child: append to the last */
+	if (n->level == 1 && n->u.br.child[i]->count == TREE_LEAF_CAP) {
+		err = leaf_shift(t, n, &i, e->start);
+		if (err)
+			return err;
+	}
+	err = insert_below(t, &n->u.br.child[i], e, &cr);
+	if (err)
+		return err;
+	set_child(n, i, n->u.br.child[i]);
+	*right = NULL;
+	if (!cr)
+		return 0;
+	err = node_open(t, n, i + 1, right, &d, &dp);
+	if (!err)
+		set_child(d, dp, cr);
+	return err;
+}
+
+static int tree_insert(struct tree *t, const struct tree_entry *e)
+{
+	struct tnode *r, *root;
+	int err;
+
+	if (!t->work) {
+		root = node_alloc(t, 0);
+		if (!root)
+			return -ENOMEM;
+		root->count = 1;
+		leaf_set(root, 0, e);
+		t->work = root;
+		t->entries++;
+		return 0;
+	}
+	err = insert_below(t, &t->work, e, &r);
+	if (err)
+		return err;
+	if (r) {
+		UVMA_ASSERT(t->work->level + 1 < TREE_MAX_HEIGHT);
+		root = node_alloc(t, t->work->level + 1u);
+		if (!root)
+			return -ENOMEM;
+		root->count = 2;
+		set_child(root, 0, t->work);
+		set_child(root, 1, r);
+		t->work = root;
+	}
+	t->entries++;
+	return 0;
+}
+
+/* Child i of p fell below its minimum: merge it with a neighbour, or take
+ * items from it. p has at least two children. */
+static int rebalance(struct tree *t, struct tnode *p, unsigned i)
+{
+	unsigned l = i > 0 ? i - 1 : i;
+	struct tnode *left = writable(t, &p->u.br.child[l]);
+	struct tnode *right;
+
+	if (!left)
+		return -ENOMEM;
+	right = p->u.br.child[l + 1];
+	if (left->count + right->count <= node_cap(left)) {
+		node_move(left, left->count, right, 0, right->count);
+		left->count += right->count;
+		node_drop(t, right);
+		node_move(p, l + 1, p, l + 2, p->count - l - 2);
+		p->count--;
+		set_child(p, l, left);
+		return 0;
+	}
+	right = writable(t, &p->u.br.child[l + 1]);
+	if (!right)
+		return -ENOMEM;
+	balance_pair(left, right);
+	set_child(p, l, left);
+	set_child(p, l + 1, right);
+	return 0;
+}
+
+/* Child i of p and the neighbour rebalance() would pair it with fit in three
+ * quarters of one node: merging them then keeps nodes reasonably full under
+ * deletions and still leaves room, so a merge is not undone by the next
+ * insertion. */
+static bool pair_is_sparse(const struct tnode *p, unsigned i)
+{
+	unsigned l = i > 0 ? i - 1 : i;
+	const struct tnode *a = p->u.br.child[l], *b = p->u.br.child[l + 1];
+
+	return a->count + b->count <= node_cap(a) * 3 / 4;
+}
+
+/* Remove the range starting at key from below *slot. */
+static int remove_below(struct tree *t, struct tnode **slot, uint64_t key)
+{
+	struct tnode *n = writable(t, slot);
+	unsigned i;
+	int err;
+
+	if (!n)
+		return -ENOMEM;
+	if (!n->level) {
+		i = count_le(n->u.leaf.end, n->count, key);
+		UVMA_ASSERT(i < n->count && n->u.leaf.start[i] == key);
+		node_move(n, i, n, i + 1, n->count - i - 1);
+		n->count--;
+		return 0;
+	}
+	i = count_le(n->u.br.last, n->count, key);
+	UVMA_ASSERT(i < n->count);
+	err = remove_below(t, &n->u.br.child[i], key);
+	if (err)
+		return err;
+	if (n->u.br.child[i]->count < node_min(n->u.br.child[i]) ||
+	    pair_is_sparse(n, i))
+		return rebalance(t, n, i);
+	set_child(n, i, n->u.br.child[i]);
+	return 0;
+}
+
+static int tree_remove(struct tree *t, uint64_t key)
+{
+	struct tnode *root;
+	int err = remove_below(t, &t->work, key);
+
+	if (err)
+		return err;
+	root = t->work;
+	if (root->level && root->count == 1) {
+		t->work = root->u.br.child[0];
+		node_drop(t, root);
+	} else if (!root->level && !root->count) {
+		t->work = NULL;
+		node_drop(t, root);
+	}
+	t->entries--;
+	return 0;
+}
+
+/* Rewrite the range starting at key as e. e must overlap no other range, so
+ * order is kept and only the summaries on the path change. */
+static int modify_below(struct tree *t, struct tnode **slot, uint64_t key,
+			const struct tree_entry *e)
+{
+	struct tnode *n = writable(t, slot);
+	unsigned i;
+	int err;
+
+	if (!n)
+		return -ENOMEM;
+	if (!n->level) {
+		i = count_le(n->u.leaf.end, n->count, key);
+		UVMA_ASSERT(i < n->count && n->u.leaf.start[i] == key);
+		leaf_set(n, i, e);
+		return 0;
+	}
+	i = count_le(n->u.br.last, n->count, key);
+	UVMA_ASSERT(i < n->count);
+	err = modify_below(t, &n->u.br.child[i], key, e);
+	if (!err)
+		set_child(n, i, n->u.br.child[i]);
+	return err;
+}
+
+/* ---- Writer: transactions --------------------------------------------- */
+
+static int check_range(struct tree *t, uint64_t start, uint64_t end)
+{
+	if (start >= end || ((start | end) & (t->granule - 1)))
+		return -EINVAL;
+	return 0;
+}
+
+void tree_begin(struct tree *t)
+{
+	UVMA_ASSERT(!t->in_txn);
+	t->in_txn = true;
+	/* Relaxed: only this writer ever stores the root. */
+	t->work = atomic_load_explicit(&t->root, memory_order_relaxed);
+	t->fresh = NULL;
+	t->retired = NULL;
+	t->saved_entries = t->entries;
+	t->saved_nodes = t->nodes;
+}
+
+int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr)
+{
+	struct tree_entry e, piece;
+	int err = check_range(t, start, end);
+
+	UVMA_ASSERT(t->in_txn);
+	if (err)
+		return err;
+	while (find_above_in(t->work, start, &e) && e.start < end) {
+		uint64_t key = e.start;
+
+		if (e.start < start && e.end > end) {
+			/* Inside one range: it keeps both ends. */
+			piece = (struct tree_entry){ end, e.end, e.ptr };
+			e.end = start;
+			err = modify_below(t, &t->work, key, &e);
+			if (!err)
+				err = tree_insert(t, &piece);
+			if (err)
+				return err;
+			break;
+		}
+		if (e.start < start) {
+			e.end = start;
+			err = modify_below(t, &t->work, key, &e);
+		} else if (e.end > end) {
+			e.start = end;
+			err = modify_below(t, &t->work, key, &e);
+		} else if (ptr && e.start == start && e.end == end) {
+			e.ptr = ptr;
+			return modify_below(t, &t->work, key, &e);
+		} else {
+			err = tree_remove(t, key);
+		}
+		if (err)
+			return err;
+	}
+	if (!ptr)
+		return 0;
+	piece = (struct tree_entry){ start, end, ptr };
+	return tree_insert(t, &piece);
+}
+
+void tree_commit(struct tree *t)
+{
+	UVMA_ASSERT(t->in_txn);
+	/* Release: a reader that loads this root (acquire) sees every node
+	 * this transaction wrote. */
+	atomic_store_explicit(&t->root, t->work, memory_order_release);
+	settle_fresh(t, true);
+	if (t->retired) {
+		struct tnode *last = t->retired;
+		while (last->link)
+			last = last->link;
+		last->link = BATCH_END(t);
+		rcu_defer(&t->retired->rcu, free_batch);
+		t->retired = NULL;
+		t->deferred = true;
+	}
+	t->in_txn = false;
+}
+
+void tree_abort(struct tree *t)
+{
+	UVMA_ASSERT(t->in_txn);
+	settle_fresh(t, false);
+	t->retired = NULL; /* still the published tree */
+	t->work = atomic_load_explicit(&t->root, memory_order_relaxed);
+	t->entries = t->saved_entries;
+	t->nodes = t->saved_nodes;
+	t->in_txn = false;
+}
+
+int tree_store(struct tree *t, uint64_t start, uint64_t end, void *ptr)
+{
+	int err = check_range(t, start, end);
+
+	if (err)
+		return err;
+	tree_begin(t);
+	err = tree_txn_store(t, start, end, ptr);
+	if (err) {
+		tree_abort(t);
+		return err;
+	}
+	tree_commit(t);
+	return 0;
+}
+
+/* ---- Lifetime, stats, checks ------------------------------------------ */
+
+int tree_init(struct tree *t, uint64_t granule)
+{
+	if (!granule || (granule & (granule - 1)))
+		return -EINVAL;
+	memset(t, 0, sizeof(*t));
+	atomic_init(&t->root, NULL);
+	t->granule = granule;
+	return 0;
+}
+
+static void free_subtree(struct tnode *n)
+{
+	if (n->level)
+		for (unsigned i = 0; i < n->count; i++)
+			free_subtree(n->u.br.child[i]);
+	free(n);
+}
+
+void tree_destroy(struct tree *t)
+{
+	struct tnode *root =
+		atomic_load_explicit(&t->root, memory_order_relaxed);
+
+	UVMA_ASSERT(!t->in_txn);
+	if (root)
+		free_subtree(root);
+	atomic_store_explicit(&t->root, NULL, memory_order_relaxed);
+	t->work = NULL;
+	t->entries = t->nodes = 0;
+	if (t->deferred)
+		rcu_wait_callbacks(); /* no callback may touch t after this */
+	t->deferred = false;
+	tree_trim(t);
+	free_chain(atomic_exchange_explicit(&t->recycled, NULL,
+					    memory_order_acquire));
+	atomic_store_explicit(&t->recycled_count, 0, memory_order_relaxed);
+}
+
+void tree_trim(struct tree *t)
+{
+	free_chain(t->spare);
+	t->spare = NULL;
+	t->spare_count = 0;
+}
+
+void tree_stats(struct tree *t, struct tree_stats *st)
+{
+	const struct tnode *root = read_root(t);
+
+	st->entries = t->in_txn ? t->saved_entries : t->entries;
+	st->nodes = t->in_txn ? t->saved_nodes : t->nodes;
+	st->bytes = st->nodes * NODE_BYTES;
+	st->cached = t->spare_count;
+	st->written = t->written;
+	st->height = root ? root->level + 1u : 0;
+}
+
+void tree_fail_alloc_after(struct tree *t, long n)
+{
+	t->fail_countdown = n > 0 ? n : 0;
+}
+
+struct check {
+	struct tree *t;
+	char *msg;
+	size_t len;
+	size_t entries, nodes;
+	uint64_t prev_end; /* end of the last range seen, in order */
+	bool failed;
+};
+
+__attribute__((format(printf, 2, 3))) static bool fail(struct check *c,
+						       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!c->failed && c->msg && c->len) {
+		va_start(ap, fmt);
+		vsnprintf(c->msg, c->len, fmt, ap);
+		va_end(ap);
+	}
+	c->failed = true;
+	return false;
+}
+
+static bool check_leaf(struct check *c, const struct tnode *n)
+{
+	for (unsigned j = 0; j < n->count; j++) {
+		uint64_t s = n->u.leaf.start[j], e = n->u.leaf.end[j];
+		if (s >= e || ((s | e) & (c->t->granule - 1)))
+			return fail(c,
+				    "leaf range %#lx-%#lx empty or unaligned",
+				    (unsigned long)s, (unsigned long)e);
+		if (s < c->prev_end)
+			return fail(c,
+				    "range %#lx-%#lx overlaps or precedes "
+				    "the one ending at %#lx",
+				    (unsigned long)s, (unsigned long)e,
+				    (unsigned long)c->prev_end);
+		if (!n->u.leaf.ptr[j])
+			return fail(c, "range %#lx-%#lx maps NULL",
+				    (unsigned long)s, (unsigned long)e);
+		c->prev_end = e;
+		c->entries++;
+	}
+	return true;
+}
+
+static bool check_node(struct check *c, const struct tnode *n, bool root,
+		       unsigned level)
+{
+	uint64_t f, l, g;
+
+	c->nodes++;
+	if (n->level != level)
+		return fail(c, "node at level %u says %u", level, n->level);
+	if (n->state != NODE_PUBLISHED)
+		return fail(c, "node in state %u outside a transaction",
+			    n->state);
+	if (n->count > node_cap(n) || !n->count)
+		return fail(c, "node count %u out of range", n->count);
+	if (!root && n->count < node_min(n))
+		return fail(c, "level %u node holds %u, minimum %u", level,
+			    n->count, node_min(n));
+	if (root && n->level && n->count < 2)
+		return fail(c, "branch root with one child");
+	if (!n->level)
+		return check_leaf(c, n);
+	for (unsigned i = 0; i < n->count; i++) {
+		const struct tnode *ch = n->u.br.child[i];
+		if (!check_node(c, ch, false, level - 1))
+			return false;
+		node_summary(ch, &f, &l, &g);
+		if (f != n->u.br.first[i] || l != n->u.br.last[i] ||
+		    g != n->u.br.gap[i])
+			return fail(c, "stale summary at level %u child %u",
+				    level, i);
+	}
+	return true;
+}
+
+int tree_check(struct tree *t, char *msg, size_t msglen)
+{
+	struct check c = { .t = t, .msg = msg, .len = msglen };
+	const struct tnode *root = read_root(t);
+
+	if (msg && msglen)
+		msg[0] = '\0';
+	if (t->in_txn)
+		fail(&c, "tree_check inside a transaction");
+	else if (root && check_node(&c, root, true, root->level)) {
+		if (c.entries != t->entries)
+			fail(&c, "%zu ranges counted, %zu recorded", c.entries,
+			     t->entries);
+		else if (c.nodes != t->nodes)
+			fail(&c, "%zu nodes counted, %zu recorded", c.nodes,
+			     t->nodes);
+	} else if (!root && (t->entries || t->nodes)) {
+		fail(&c, "empty tree records %zu ranges, %zu nodes", t->entries,
+		     t->nodes);
+	}
+	return c.failed ? -EUCLEAN : 0;
+}

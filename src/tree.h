@@ -1,0 +1,183 @@
+/*
+ * tree.h - the RCU-safe range tree (DESIGN.md section 3).
+ *
+ * A B-tree of non-overlapping ranges [start, end), each mapping to a non-NULL
+ * pointer. Gaps between ranges are explicit: every node keeps, per child, the
+ * first start, the last end and the largest gap inside it, so a free range of
+ * a given size is found in O(log n).
+ *
+ * Locking:
+ * - Readers hold the RCU read lock (rcu_read_enter() from rcu.h) and take no
+ *   lock. They see the tree as it was at one publication: nodes are never
+ *   changed once published.
+ * - Exactly one writer at a time; the caller serializes writers (in uvma,
+ *   mmap_lock held for writing). A write is a transaction: it copies every
+ *   node it changes, edits the private copies in place, and publishes the new
+ *   root with one release store at commit. The nodes it replaced are freed
+ *   after one RCU grace period, with one call_rcu per transaction.
+ * - Reader functions read the published tree. During a transaction the
+ *   writer's own changes are not visible to them until tree_commit().
+ *
+ * All addresses are uint64_t; ranges and gap sizes are multiples of the
+ * tree's granule (the page size in uvma). Results are 0 or a negative errno.
+ */
+#ifndef UVMA_TREE_H
+#define UVMA_TREE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tnode;
+
+/* Deep enough for any tree that fits in a 64-bit address space. */
+#define TREE_MAX_HEIGHT 48
+
+/* One range of the tree, as a reader receives it (a copy). */
+struct tree_entry {
+	uint64_t start; /* first address of the range */
+	uint64_t end;	/* one past its last address */
+	void *ptr;	/* what the range maps to, never NULL */
+};
+
+struct tree_stats {
+	size_t entries; /* ranges stored */
+	size_t nodes;	/* nodes in the tree */
+	size_t bytes;	/* memory held by those nodes */
+	size_t cached; /* nodes kept for reuse, not in the tree (approximate) */
+	uint64_t written; /* nodes written (copied or new) since tree_init */
+	unsigned height;  /* levels, 0 for an empty tree */
+};
+
+struct tree {
+	/* The published root. Written by the writer with a release store at
+	 * commit (so every node it reaches is fully written first); read by
+	 * readers with an acquire load. */
+	_Atomic(struct tnode *) root;
+
+	/* Everything below belongs to the writer (serialized by the caller). */
+	struct tnode *work;    /* working root during a transaction */
+	struct tnode *fresh;   /* nodes allocated by this transaction */
+	struct tnode *retired; /* published nodes this transaction replaced */
+	uint64_t granule;      /* alignment of every key, a power of two */
+	size_t entries;	       /* ranges in the working tree */
+	size_t nodes;	       /* nodes in the working tree */
+	size_t saved_entries;  /* entries and nodes at tree_begin(), */
+	size_t saved_nodes;    /* restored by tree_abort() */
+	long fail_countdown;   /* test hook: fail the n-th node allocation */
+	struct tnode *spare;   /* freed nodes ready for reuse by the writer */
+	size_t spare_count;
+	uint64_t written; /* nodes allocated by transactions, ever */
+
+	/* Nodes whose grace period is over, pushed by the RCU callback (any
+	 * thread, release CAS) and taken whole by the writer (acquire
+	 * exchange). Pop-all only, so there is no ABA. */
+	_Atomic(struct tnode *) recycled;
+	/* How many nodes the callbacks pushed since the writer last looked
+	 * (fetch_add by the callback, exchange by the writer; relaxed: it only
+	 * sizes the spare list, whose count resyncs to 0 whenever it empties).
+	 */
+	_Atomic size_t recycled_count;
+	bool in_txn;
+	bool deferred; /* some commit queued a deferred free */
+};
+
+/*
+ * Lifetime. tree_init: granule must be a power of two (>= 1); -EINVAL
+ * otherwise. tree_destroy: no reader may still look at the tree and no
+ * transaction may be open; frees every node, waits for the deferred frees of
+ * earlier writes (rcu_barrier), so it must not be called from an RCU
+ * read-side section or an RCU callback.
+ */
+int tree_init(struct tree *t, uint64_t granule);
+void tree_destroy(struct tree *t);
+
+/*
+ * Readers: caller holds the RCU read lock, or is the writer outside a
+ * transaction. Each fills *out (a copy) and returns true when found.
+ *   tree_find        the range covering addr
+ *   tree_find_above  the first range ending above addr (Linux's find_vma):
+ *                    the one covering addr, else the next one after it
+ *   tree_find_below  the last range starting below addr: the one covering
+ *                    addr - 1, else the one before it
+ * The previous range of e is tree_find_below(e.start); the next one is
+ * tree_find_above(e.end).
+ */
+bool tree_find(struct tree *t, uint64_t addr, struct tree_entry *out);
+bool tree_find_above(struct tree *t, uint64_t addr, struct tree_entry *out);
+bool tree_find_below(struct tree *t, uint64_t addr, struct tree_entry *out);
+
+/*
+ * Iteration of the ranges overlapping [lo, hi), in address order, over one
+ * snapshot of the tree (the root is read once at tree_iter_start). The caller
+ * holds the RCU read lock from tree_iter_start until it is done with the
+ * iterator. O(log n) to start, O(1) amortized per step.
+ */
+struct tree_iter {
+	const struct tnode *node[TREE_MAX_HEIGHT]; /* path, [0] is the leaf */
+	unsigned char idx[TREE_MAX_HEIGHT];	   /* position at each level */
+	int levels;				   /* 0 when exhausted */
+	uint64_t hi;
+};
+void tree_iter_start(struct tree_iter *it, struct tree *t, uint64_t lo,
+		     uint64_t hi);
+bool tree_iter_next(struct tree_iter *it, struct tree_entry *out);
+
+/*
+ * Gap search, with Linux's rule for alignment: a free range is usable when
+ * its part inside [low, high) is at least size + align - granule long, so any
+ * such range fits an aligned area. tree_gap_topdown returns the highest
+ * usable range's highest aligned address, tree_gap_bottomup the lowest
+ * usable range's lowest aligned address; [*addr, *addr + size) is free and
+ * inside [low, high). align 0 means the granule.
+ * Returns 0, -ENOMEM when nothing fits, -EINVAL when size is 0 or not a
+ * multiple of the granule, align is not a power of two >= granule, low or
+ * high is unaligned, or low >= high. Reader context (RCU read lock).
+ */
+int tree_gap_topdown(struct tree *t, uint64_t low, uint64_t high, uint64_t size,
+		     uint64_t align, uint64_t *addr);
+int tree_gap_bottomup(struct tree *t, uint64_t low, uint64_t high,
+		      uint64_t size, uint64_t align, uint64_t *addr);
+
+/*
+ * Writer. tree_store stores ptr over [start, end), replacing every range it
+ * overlaps: a range inside [start, end) is removed, the part of a range
+ * outside [start, end) stays with its old pointer. ptr NULL erases. Readers
+ * see the whole old state or the whole new one, never a mix.
+ * Returns 0, -EINVAL (start >= end, or either not a multiple of the
+ * granule), -ENOMEM (a node allocation failed: the tree is exactly as it
+ * was). tree_store is a transaction of its own; tree_txn_store adds one store
+ * to an open transaction (on error, the caller must tree_abort()).
+ */
+int tree_store(struct tree *t, uint64_t start, uint64_t end, void *ptr);
+void tree_begin(struct tree *t);
+int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr);
+void tree_commit(struct tree *t);
+void tree_abort(struct tree *t);
+
+/* Writer, outside a transaction: return the spare nodes kept for reuse to
+ * malloc (a writer that just erased much may want its memory back). Nodes
+ * still waiting for a grace period come back later. */
+void tree_trim(struct tree *t);
+
+/* Writer (or no writer running): size of the published tree. */
+void tree_stats(struct tree *t, struct tree_stats *st);
+
+/*
+ * Writer, outside a transaction: checks every structural invariant (node
+ * fill, key order, alignment, equal leaf depth, summaries, counts). Returns 0,
+ * or -EUCLEAN with a description of the first violation in msg.
+ */
+int tree_check(struct tree *t, char *msg, size_t msglen);
+
+/*
+ * Test hook: the n-th node allocation from now fails (1 = the next one);
+ * 0 turns it off. Fires once.
+ */
+void tree_fail_alloc_after(struct tree *t, long n);
+
+/* Size of one node in bytes (for reports). */
+size_t tree_node_bytes(void);
+
+#endif
