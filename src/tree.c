@@ -441,8 +441,8 @@ static int gap_query_init(struct tree *t, struct gap_query *q, uint64_t low,
 	if (!size || (size & (g - 1)) || (align & (align - 1)) || align < g ||
 	    (low & (g - 1)) || (high & (g - 1)) || low >= high)
 		return -EINVAL;
-	if (size > UINT64_MAX - align)
-		return -ENOMEM; /* could never fit */
+	if (size > UINT64_MAX - (align - g))
+		return -ENOMEM; /* need would not fit in 64 bits: never fits */
 	q->low = low;
 	q->high = high;
 	q->size = size;

@@ -1,0 +1,668 @@
+/*
+ * test_tree_basic.c - deterministic cases of the range tree (src/tree.h),
+ * each with its expected result written out, on a 4 KiB granule.
+ *
+ * Single-threaded: this thread is the writer. Reads made while a transaction
+ * is open, and gap searches, take the RCU read lock as tree.h asks of
+ * readers; other reads rely on "the writer outside a transaction" may read.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "check.h"
+#include "rcu.h"
+#include "tree.h"
+
+#define G    4096ULL
+#define K(n) ((uint64_t)(n)*G) /* n pages */
+#define M    (2ULL << 20)      /* 2 MiB, the huge page alignment */
+#define TOP  (0ULL - G)	       /* the highest aligned address */
+
+/* Distinct pointers to store; the tree never dereferences them. */
+static char objs[16];
+#define P(i) ((void *)&objs[i])
+
+static unsigned cases;
+
+struct want {
+	uint64_t start, end;
+	void *ptr;
+};
+
+static void check_valid(struct tree *t)
+{
+	char msg[256] = "";
+	int err = tree_check(t, msg, sizeof(msg));
+
+	if (err)
+		fprintf(stderr, "tree_check: %d: %s\n", err, msg);
+	CHECK(err == 0);
+}
+
+static void check_entry(const struct tree_entry *e, uint64_t start,
+			uint64_t end, void *ptr)
+{
+	CHECK_EQ_U64(e->start, start);
+	CHECK_EQ_U64(e->end, end);
+	CHECK(e->ptr == ptr);
+}
+
+/* The ranges overlapping [lo, hi) are exactly want[0..n), in order. */
+static void check_iter(struct tree *t, uint64_t lo, uint64_t hi,
+		       const struct want *want, size_t n)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+	size_t i = 0;
+
+	rcu_read_enter();
+	tree_iter_start(&it, t, lo, hi);
+	while (tree_iter_next(&it, &e)) {
+		CHECK(i < n);
+		check_entry(&e, want[i].start, want[i].end, want[i].ptr);
+		i++;
+	}
+	/* An exhausted iterator stays exhausted. */
+	CHECK(!tree_iter_next(&it, &e));
+	rcu_read_exit();
+	CHECK_EQ_U64(i, n);
+}
+
+/* The whole tree is want[0..n): contents, count, and a valid structure. */
+static void check_tree(struct tree *t, const struct want *want, size_t n)
+{
+	struct tree_stats st;
+
+	check_iter(t, 0, UINT64_MAX, want, n);
+	tree_stats(t, &st);
+	CHECK_EQ_U64(st.entries, n);
+	CHECK((st.nodes == 0) == (n == 0));
+	CHECK((st.height == 0) == (n == 0));
+	CHECK(st.bytes >= st.nodes * tree_node_bytes());
+	check_valid(t);
+	cases++;
+}
+
+static void check_find(struct tree *t, uint64_t addr, const struct want *w)
+{
+	struct tree_entry e;
+	bool found = tree_find(t, addr, &e);
+
+	CHECK(found == (w != NULL));
+	if (w)
+		check_entry(&e, w->start, w->end, w->ptr);
+}
+
+static void check_above(struct tree *t, uint64_t addr, const struct want *w)
+{
+	struct tree_entry e;
+	bool found = tree_find_above(t, addr, &e);
+
+	CHECK(found == (w != NULL));
+	if (w)
+		check_entry(&e, w->start, w->end, w->ptr);
+}
+
+static void check_below(struct tree *t, uint64_t addr, const struct want *w)
+{
+	struct tree_entry e;
+	bool found = tree_find_below(t, addr, &e);
+
+	CHECK(found == (w != NULL));
+	if (w)
+		check_entry(&e, w->start, w->end, w->ptr);
+}
+
+/* Both gap searches under the RCU read lock, as readers call them. */
+static int gap_top(struct tree *t, uint64_t low, uint64_t high, uint64_t size,
+		   uint64_t align, uint64_t *addr)
+{
+	int err;
+
+	rcu_read_enter();
+	err = tree_gap_topdown(t, low, high, size, align, addr);
+	rcu_read_exit();
+	return err;
+}
+
+static int gap_bottom(struct tree *t, uint64_t low, uint64_t high,
+		      uint64_t size, uint64_t align, uint64_t *addr)
+{
+	int err;
+
+	rcu_read_enter();
+	err = tree_gap_bottomup(t, low, high, size, align, addr);
+	rcu_read_exit();
+	return err;
+}
+
+static void check_gap(struct tree *t, uint64_t low, uint64_t high,
+		      uint64_t size, uint64_t align, int want_err,
+		      uint64_t want_top, uint64_t want_bottom)
+{
+	uint64_t top = 0x5a5a, bottom = 0x5a5a;
+	int err_top = gap_top(t, low, high, size, align, &top);
+	int err_bottom = gap_bottom(t, low, high, size, align, &bottom);
+
+	if (err_top != want_err || err_bottom != want_err ||
+	    (!want_err && (top != want_top || bottom != want_bottom)))
+		fprintf(stderr,
+			"gap low %#" PRIx64 " high %#" PRIx64 " size %#" PRIx64
+			" align %#" PRIx64 ": topdown %d %#" PRIx64
+			", bottomup %d %#" PRIx64 "; want %d %#" PRIx64
+			", %#" PRIx64 "\n",
+			low, high, size, align, err_top, top, err_bottom,
+			bottom, want_err, want_top, want_bottom);
+	CHECK_EQ_U64(err_top, want_err);
+	CHECK_EQ_U64(err_bottom, want_err);
+	if (!want_err) {
+		CHECK_EQ_U64(top, want_top);
+		CHECK_EQ_U64(bottom, want_bottom);
+	}
+	cases++;
+}
+
+static void test_init(void)
+{
+	struct tree t;
+
+	CHECK_EQ_U64(tree_init(&t, 0), -EINVAL);
+	CHECK_EQ_U64(tree_init(&t, 3), -EINVAL);
+	CHECK_EQ_U64(tree_init(&t, 4096 + 4096 / 2), -EINVAL);
+	CHECK_EQ_U64(tree_init(&t, (1ULL << 63) + 1), -EINVAL);
+
+	/* Granule 1: any range is aligned. */
+	CHECK_EQ_U64(tree_init(&t, 1), 0);
+	CHECK_EQ_U64(tree_store(&t, 5, 7, P(1)), 0);
+	CHECK_EQ_U64(tree_store(&t, 6, 9, P(2)), 0);
+	{
+		const struct want w[] = { { 5, 6, P(1) }, { 6, 9, P(2) } };
+
+		check_tree(&t, w, 2);
+		check_find(&t, 6, &w[1]);
+		check_find(&t, 4, NULL);
+	}
+	tree_destroy(&t);
+	cases++;
+}
+
+static void test_empty(void)
+{
+	struct tree t;
+	struct tree_stats st;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	check_tree(&t, NULL, 0);
+	tree_stats(&t, &st);
+	CHECK_EQ_U64(st.entries, 0);
+	CHECK_EQ_U64(st.nodes, 0);
+	CHECK_EQ_U64(st.bytes, 0);
+	CHECK_EQ_U64(st.height, 0);
+
+	check_find(&t, 0, NULL);
+	check_find(&t, K(5), NULL);
+	check_find(&t, UINT64_MAX, NULL);
+	check_above(&t, 0, NULL);
+	check_above(&t, K(5), NULL);
+	check_below(&t, UINT64_MAX, NULL);
+	check_below(&t, K(5), NULL);
+	check_below(&t, 0, NULL);
+	check_iter(&t, 0, UINT64_MAX, NULL, 0);
+
+	/* The whole window is free. */
+	check_gap(&t, K(16), K(32), K(4), 0, 0, K(28), K(16));
+	check_gap(&t, K(16), K(32), K(16), 0, 0, K(16), K(16));
+	check_gap(&t, K(16), K(32), K(17), 0, -ENOMEM, 0, 0);
+	check_gap(&t, 0, TOP, K(1), 0, 0, TOP - K(1), 0);
+	check_gap(&t, 0, TOP, M, M, 0, 0 - 2 * M, 0);
+
+	/* The whole key space, where size + align - granule is just below
+	 * 2^64 although size + align is not: still exactly long enough. */
+	check_gap(&t, 0, TOP, TOP, 0, 0, 0, 0);
+	check_gap(&t, 0, TOP, 1ULL << 63, 1ULL << 63, 0, 0, 0);
+	check_gap(&t, 0, TOP, TOP - K(1), K(2), 0, 0, 0);
+	check_gap(&t, G, TOP, TOP, 0, -ENOMEM, 0, 0);
+	check_gap(&t, 0, TOP, (1ULL << 63) + G, 1ULL << 63, -ENOMEM, 0, 0);
+
+	/* Erasing nothing is a successful no-op. */
+	CHECK_EQ_U64(tree_store(&t, K(1), K(9), NULL), 0);
+	check_tree(&t, NULL, 0);
+	tree_destroy(&t);
+}
+
+/* One entry [10, 20): every lookup at and around its edges. */
+static void test_one(void)
+{
+	const struct want w = { K(10), K(20), P(1) };
+	struct tree t;
+	struct tree_stats st;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	CHECK_EQ_U64(tree_store(&t, K(10), K(20), P(1)), 0);
+	check_tree(&t, &w, 1);
+	tree_stats(&t, &st);
+	CHECK_EQ_U64(st.entries, 1);
+	CHECK_EQ_U64(st.nodes, 1);
+	CHECK_EQ_U64(st.height, 1);
+	CHECK_EQ_U64(st.bytes, tree_node_bytes());
+
+	check_find(&t, K(10), &w);
+	check_find(&t, K(15) + 123, &w);
+	check_find(&t, K(20) - 1, &w);
+	check_find(&t, K(20), NULL);
+	check_find(&t, K(10) - 1, NULL);
+	check_find(&t, 0, NULL);
+	check_find(&t, UINT64_MAX, NULL);
+
+	check_above(&t, 0, &w);
+	check_above(&t, K(10) - 1, &w);
+	check_above(&t, K(10), &w);
+	check_above(&t, K(20) - 1, &w);
+	check_above(&t, K(20), NULL);
+	check_above(&t, UINT64_MAX, NULL);
+
+	check_below(&t, 0, NULL);
+	check_below(&t, K(10), NULL);
+	check_below(&t, K(10) + 1, &w);
+	check_below(&t, K(20) - 1, &w);
+	check_below(&t, K(20), &w);
+	check_below(&t, K(20) + 1, &w);
+	check_below(&t, UINT64_MAX, &w);
+
+	check_iter(&t, 0, K(10), NULL, 0);
+	check_iter(&t, K(20), K(30), NULL, 0);
+	check_iter(&t, K(10) - 1, K(10) + 1, &w, 1);
+	check_iter(&t, K(20) - 1, K(20), &w, 1);
+	check_iter(&t, K(12), K(13), &w, 1);
+	check_iter(&t, K(12), K(12), NULL, 0);
+
+	/* The free space on both sides of it. */
+	check_gap(&t, 0, K(30), K(10), 0, 0, K(20), 0);
+	check_gap(&t, 0, K(30), K(11), 0, -ENOMEM, 0, 0);
+	check_gap(&t, K(5), K(25), K(5), 0, 0, K(20), K(5));
+	check_gap(&t, K(5), K(25), K(6), 0, -ENOMEM, 0, 0);
+	check_gap(&t, K(10), K(20), K(1), 0, -ENOMEM, 0, 0);
+	tree_destroy(&t);
+}
+
+/* Stores and erases that replace parts of what is there. */
+static void test_store_over(void)
+{
+	struct tree t;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	CHECK_EQ_U64(tree_store(&t, K(10), K(20), P(1)), 0);
+
+	/* Over the middle of one entry: it splits in three. */
+	CHECK_EQ_U64(tree_store(&t, K(12), K(15), P(2)), 0);
+	{
+		const struct want w[] = { { K(10), K(12), P(1) },
+					  { K(12), K(15), P(2) },
+					  { K(15), K(20), P(1) } };
+
+		check_tree(&t, w, 3);
+		check_find(&t, K(12) - 1, &w[0]);
+		check_find(&t, K(12), &w[1]);
+		check_find(&t, K(15) - 1, &w[1]);
+		check_find(&t, K(15), &w[2]);
+		check_below(&t, K(12), &w[0]);
+		check_above(&t, K(15), &w[2]);
+	}
+
+	/* Exactly over one entry: only its pointer changes. */
+	CHECK_EQ_U64(tree_store(&t, K(12), K(15), P(3)), 0);
+	{
+		const struct want w[] = { { K(10), K(12), P(1) },
+					  { K(12), K(15), P(3) },
+					  { K(15), K(20), P(1) } };
+
+		check_tree(&t, w, 3);
+	}
+
+	/* Over the start of one entry and the end of another. */
+	CHECK_EQ_U64(tree_store(&t, K(30), K(40), P(4)), 0);
+	CHECK_EQ_U64(tree_store(&t, K(40), K(50), P(5)), 0);
+	CHECK_EQ_U64(tree_store(&t, K(60), K(70), P(6)), 0);
+	CHECK_EQ_U64(tree_store(&t, K(35), K(65), P(7)), 0);
+	{
+		const struct want w[] = {
+			{ K(10), K(12), P(1) }, { K(12), K(15), P(3) },
+			{ K(15), K(20), P(1) }, { K(30), K(35), P(4) },
+			{ K(35), K(65), P(7) }, { K(65), K(70), P(6) }
+		};
+
+		check_tree(&t, w, 6);
+		check_find(&t, K(50), &w[4]);
+		check_find(&t, K(55), &w[4]);
+		check_find(&t, K(65), &w[5]);
+	}
+
+	/* Erase across several entries, trimming the two at the edges. */
+	CHECK_EQ_U64(tree_store(&t, K(11), K(33), NULL), 0);
+	{
+		const struct want w[] = { { K(10), K(11), P(1) },
+					  { K(33), K(35), P(4) },
+					  { K(35), K(65), P(7) },
+					  { K(65), K(70), P(6) } };
+
+		check_tree(&t, w, 4);
+		check_find(&t, K(11), NULL);
+		check_find(&t, K(33) - 1, NULL);
+		check_above(&t, K(11), &w[1]);
+		check_below(&t, K(33), &w[0]);
+	}
+
+	/* Erase inside one entry: it splits in two around the hole. */
+	CHECK_EQ_U64(tree_store(&t, K(40), K(50), NULL), 0);
+	{
+		const struct want w[] = { { K(10), K(11), P(1) },
+					  { K(33), K(35), P(4) },
+					  { K(35), K(40), P(7) },
+					  { K(50), K(65), P(7) },
+					  { K(65), K(70), P(6) } };
+
+		check_tree(&t, w, 5);
+		check_find(&t, K(40), NULL);
+		check_find(&t, K(50) - 1, NULL);
+		check_find(&t, K(40) - 1, &w[2]);
+		check_find(&t, K(50), &w[3]);
+		check_above(&t, K(40), &w[3]);
+		check_above(&t, K(45), &w[3]);
+		check_below(&t, K(50), &w[2]);
+		check_below(&t, K(50) + 1, &w[3]);
+		check_above(&t, K(70), NULL);
+		check_below(&t, K(10), NULL);
+
+		/* Iteration returns exactly the overlapping ranges. */
+		check_iter(&t, K(34), K(51), &w[1], 3);
+		check_iter(&t, K(40), K(50), NULL, 0);
+		check_iter(&t, K(39), K(40), &w[2], 1);
+		check_iter(&t, K(40), K(50) + 1, &w[3], 1);
+		check_iter(&t, K(11), K(33), NULL, 0);
+		check_iter(&t, 0, K(10) + 1, &w[0], 1);
+		check_iter(&t, K(69), UINT64_MAX, &w[4], 1);
+		check_iter(&t, K(70), UINT64_MAX, NULL, 0);
+
+		/* Erasing a hole changes nothing. */
+		CHECK_EQ_U64(tree_store(&t, K(100), K(110), NULL), 0);
+		CHECK_EQ_U64(tree_store(&t, K(41), K(49), NULL), 0);
+		check_tree(&t, w, 5);
+
+		/* Invalid ranges change nothing either. */
+		CHECK_EQ_U64(tree_store(&t, K(5), K(5), P(1)), -EINVAL);
+		CHECK_EQ_U64(tree_store(&t, K(6), K(5), P(1)), -EINVAL);
+		CHECK_EQ_U64(tree_store(&t, K(5) + 1, K(6), P(1)), -EINVAL);
+		CHECK_EQ_U64(tree_store(&t, K(5), K(6) + 1, P(1)), -EINVAL);
+		CHECK_EQ_U64(tree_store(&t, K(5) + 8, K(6) - 8, P(1)), -EINVAL);
+		CHECK_EQ_U64(tree_store(&t, K(36), K(34), NULL), -EINVAL);
+		CHECK_EQ_U64(tree_store(&t, K(36), K(36), NULL), -EINVAL);
+		CHECK_EQ_U64(tree_store(&t, K(35), K(38) + 1, NULL), -EINVAL);
+		check_tree(&t, w, 5);
+	}
+
+	/* Erase everything. */
+	CHECK_EQ_U64(tree_store(&t, 0, TOP, NULL), 0);
+	check_tree(&t, NULL, 0);
+	tree_destroy(&t);
+}
+
+/* Ranges at the very bottom and top of the 64-bit space. */
+static void test_edges(void)
+{
+	const struct want w[] = { { 0, K(1), P(1) },
+				  { TOP - K(1), TOP, P(2) } };
+	struct tree t;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	CHECK_EQ_U64(tree_store(&t, 0, K(1), P(1)), 0);
+	CHECK_EQ_U64(tree_store(&t, TOP - K(1), TOP, P(2)), 0);
+	check_tree(&t, w, 2);
+	check_find(&t, 0, &w[0]);
+	check_find(&t, K(1), NULL);
+	check_find(&t, TOP - 1, &w[1]);
+	check_find(&t, TOP, NULL);
+	check_find(&t, UINT64_MAX, NULL);
+	check_above(&t, 0, &w[0]);
+	check_above(&t, K(1), &w[1]);
+	check_above(&t, TOP, NULL);
+	check_above(&t, UINT64_MAX, NULL);
+	check_below(&t, 1, &w[0]);
+	check_below(&t, TOP - K(1), &w[0]);
+	check_below(&t, TOP, &w[1]);
+	check_below(&t, UINT64_MAX, &w[1]);
+	check_iter(&t, 0, 1, &w[0], 1);
+	check_iter(&t, UINT64_MAX - 1, UINT64_MAX, NULL, 0);
+	check_iter(&t, TOP - 1, UINT64_MAX, &w[1], 1);
+
+	check_gap(&t, 0, TOP, K(1), 0, 0, TOP - K(2), K(1));
+	check_gap(&t, TOP - K(8), TOP, K(2), 0, 0, TOP - K(3), TOP - K(8));
+	check_gap(&t, 0, K(8), K(1), 0, 0, K(7), K(1));
+	check_gap(&t, 0, K(1), K(1), 0, -ENOMEM, 0, 0);
+	check_gap(&t, TOP - K(1), TOP, K(1), 0, -ENOMEM, 0, 0);
+	tree_destroy(&t);
+}
+
+/*
+ * Alignment with Linux's rule: a free range is usable when its part inside
+ * the window is >= size + align - granule, even where an aligned area would
+ * fit in less.
+ *
+ *   [0, M+4p) P1 | free 2M-1p | [3M+3p, 6M) P2 | free M | [7M, 8M) P3
+ *
+ * (M is 2 MiB, p a page.)
+ */
+static void test_gap_align(void)
+{
+	const struct want w[] = { { 0, M + K(4), P(1) },
+				  { 3 * M + K(3), 6 * M, P(2) },
+				  { 7 * M, 8 * M, P(3) } };
+	struct tree t;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_U64(tree_store(&t, w[i].start, w[i].end, w[i].ptr), 0);
+	check_tree(&t, w, 3);
+
+	/* M aligned to M needs 2M - 1p: only the first gap qualifies. */
+	check_gap(&t, 0, 8 * M, M, M, 0, 2 * M, 2 * M);
+	/* Without alignment, [6M, 7M) is the highest that fits. */
+	check_gap(&t, 0, 8 * M, M, 0, 0, 6 * M, M + K(4));
+	check_gap(&t, 0, 8 * M, M, G, 0, 6 * M, M + K(4));
+	check_gap(&t, 0, 8 * M, K(1), 0, 0, 7 * M - K(1), M + K(4));
+	/* The aligned area [6M, 7M) fits, but the rule says no. */
+	check_gap(&t, 5 * M, 8 * M, M, M, -ENOMEM, 0, 0);
+	/* Clipped to [2M, 8M): [2M, 3M+3p) is too short by the rule. */
+	check_gap(&t, 2 * M, 8 * M, M, M, -ENOMEM, 0, 0);
+	/* Clipped at the top by one page less than needed. */
+	check_gap(&t, 0, 3 * M + K(2), M, M, -ENOMEM, 0, 0);
+	check_gap(&t, 0, 3 * M + K(3), M, M, 0, 2 * M, 2 * M);
+	/* The space above the last entry. */
+	check_gap(&t, 0, 16 * M, M, M, 0, 15 * M, 2 * M);
+	check_gap(&t, M + K(8), 16 * M, M, M, 0, 15 * M, 8 * M);
+	check_gap(&t, 0, 16 * M, 4 * M, 4 * M, 0, 12 * M, 8 * M);
+	check_gap(&t, 0, 16 * M, 8 * M, 4 * M, -ENOMEM, 0, 0);
+	/* An area of 2M does not fit in 2M - 1p, at any alignment. */
+	check_gap(&t, 0, 6 * M, 2 * M, 0, -ENOMEM, 0, 0);
+	check_gap(&t, 0, 6 * M, 2 * M - K(1), 0, 0, M + K(4), M + K(4));
+
+	/* Full: nothing fits anywhere in the window. */
+	CHECK_EQ_U64(tree_store(&t, 0, 8 * M, P(4)), 0);
+	check_gap(&t, 0, 8 * M, K(1), 0, -ENOMEM, 0, 0);
+	check_gap(&t, K(100), 8 * M, K(1), M, -ENOMEM, 0, 0);
+	check_gap(&t, 0, 9 * M, K(1), 0, 0, 9 * M - K(1), 8 * M);
+	tree_destroy(&t);
+}
+
+static void test_gap_invalid(void)
+{
+	struct tree t;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	CHECK_EQ_U64(tree_store(&t, K(10), K(20), P(1)), 0);
+	check_gap(&t, 0, K(100), 0, 0, -EINVAL, 0, 0);
+	check_gap(&t, 0, K(100), K(1) + 1, 0, -EINVAL, 0, 0);
+	check_gap(&t, 0, K(100), 100, 0, -EINVAL, 0, 0);
+	check_gap(&t, 0, K(100), K(1), 3 * G, -EINVAL, 0, 0);
+	check_gap(&t, 0, K(100), K(1), G + 1, -EINVAL, 0, 0);
+	check_gap(&t, 0, K(100), K(1), G / 2, -EINVAL, 0, 0);
+	check_gap(&t, 0, K(100), K(1), 1, -EINVAL, 0, 0);
+	check_gap(&t, K(50), K(50), K(1), 0, -EINVAL, 0, 0);
+	check_gap(&t, K(51), K(50), K(1), 0, -EINVAL, 0, 0);
+	check_gap(&t, 1, K(100), K(1), 0, -EINVAL, 0, 0);
+	check_gap(&t, 0, K(100) - 1, K(1), 0, -EINVAL, 0, 0);
+	check_gap(&t, 0, UINT64_MAX, K(1), 0, -EINVAL, 0, 0);
+	/* Valid but too big for the window is -ENOMEM, not -EINVAL. */
+	check_gap(&t, 0, K(2), K(4), 0, -ENOMEM, 0, 0);
+	tree_destroy(&t);
+}
+
+/* Published state during a transaction: the old one, until commit. */
+static void check_published(struct tree *t, const struct want *w, size_t n)
+{
+	struct tree_stats st;
+
+	check_iter(t, 0, UINT64_MAX, w, n);
+	rcu_read_enter();
+	for (size_t i = 0; i < n; i++) {
+		check_find(t, w[i].start, &w[i]);
+		check_find(t, w[i].end - 1, &w[i]);
+		check_above(t, w[i].start, &w[i]);
+		check_below(t, w[i].end, &w[i]);
+	}
+	rcu_read_exit();
+	tree_stats(t, &st);
+	CHECK_EQ_U64(st.entries, n);
+}
+
+static void test_txn(void)
+{
+	const struct want old[] = { { K(10), K(20), P(1) },
+				    { K(30), K(40), P(2) },
+				    { K(50), K(60), P(3) } };
+	const struct want new[] = {
+		{ K(5), K(15), P(4) },	{ K(15), K(20), P(1) },
+		{ K(30), K(33), P(2) }, { K(37), K(40), P(2) },
+		{ K(55), K(60), P(3) }, { K(70), K(80), P(5) }
+	};
+	struct tree t;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_U64(
+			tree_store(&t, old[i].start, old[i].end, old[i].ptr),
+			0);
+	check_tree(&t, old, 3);
+
+	/* Several stores, invisible until commit. */
+	tree_begin(&t);
+	CHECK_EQ_U64(tree_txn_store(&t, K(5), K(15), P(4)), 0);
+	check_published(&t, old, 3);
+	CHECK_EQ_U64(tree_txn_store(&t, K(33), K(37), NULL), 0);
+	CHECK_EQ_U64(tree_txn_store(&t, K(45), K(55), NULL), 0);
+	CHECK_EQ_U64(tree_txn_store(&t, K(70), K(80), P(5)), 0);
+	check_published(&t, old, 3);
+	tree_commit(&t);
+	check_tree(&t, new, 6);
+	check_published(&t, new, 6);
+
+	/* Abort restores exactly what was there. */
+	tree_begin(&t);
+	CHECK_EQ_U64(tree_txn_store(&t, 0, K(100), P(6)), 0);
+	CHECK_EQ_U64(tree_txn_store(&t, K(10), K(20), NULL), 0);
+	CHECK_EQ_U64(tree_txn_store(&t, K(200), K(300), P(7)), 0);
+	check_published(&t, new, 6);
+	tree_abort(&t);
+	check_tree(&t, new, 6);
+
+	/* An empty transaction changes nothing. */
+	tree_begin(&t);
+	tree_commit(&t);
+	check_tree(&t, new, 6);
+	tree_begin(&t);
+	tree_abort(&t);
+	check_tree(&t, new, 6);
+
+	/* A failed store inside a transaction: the caller aborts. */
+	tree_begin(&t);
+	CHECK_EQ_U64(tree_txn_store(&t, K(1), K(2), P(8)), 0);
+	CHECK_EQ_U64(tree_txn_store(&t, K(3), K(3), P(8)), -EINVAL);
+	CHECK_EQ_U64(tree_txn_store(&t, K(3) + 1, K(4), P(8)), -EINVAL);
+	tree_abort(&t);
+	check_tree(&t, new, 6);
+
+	/* Stores in a transaction see the earlier ones of the same one. */
+	tree_begin(&t);
+	CHECK_EQ_U64(tree_txn_store(&t, K(100), K(120), P(9)), 0);
+	CHECK_EQ_U64(tree_txn_store(&t, K(110), K(115), P(10)), 0);
+	CHECK_EQ_U64(tree_txn_store(&t, K(0), K(60), NULL), 0);
+	tree_commit(&t);
+	{
+		const struct want w[] = { { K(70), K(80), P(5) },
+					  { K(100), K(110), P(9) },
+					  { K(110), K(115), P(10) },
+					  { K(115), K(120), P(9) } };
+
+		check_tree(&t, w, 4);
+	}
+	tree_destroy(&t);
+}
+
+/* Counts and sizes as the tree grows to several levels and shrinks back. */
+static void test_stats(void)
+{
+	struct tree t;
+	struct tree_stats st, prev = { 0 };
+	const unsigned n = 5000;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	CHECK(tree_node_bytes() > 0);
+	for (unsigned i = 0; i < n; i++) {
+		CHECK_EQ_U64(tree_store(&t, K(2 * i), K(2 * i + 1), P(i % 16)),
+			     0);
+		tree_stats(&t, &st);
+		CHECK_EQ_U64(st.entries, i + 1);
+		CHECK(st.height >= prev.height);
+		CHECK(st.nodes >= 1);
+		CHECK(st.bytes >= st.nodes * tree_node_bytes());
+		prev = st;
+	}
+	check_valid(&t);
+	/* 5000 entries cannot sit in one or two levels of sane nodes. */
+	CHECK(st.height >= 2);
+	CHECK(st.nodes < st.entries);
+	printf("stats: %zu entries, %zu nodes, %zu bytes, height %u\n",
+	       st.entries, st.nodes, st.bytes, st.height);
+
+	/* Adjacent ranges are never merged, even with the same pointer
+	 * ([1, 2) and [2, 3) both hold P(1)): the count is what was stored. */
+	CHECK_EQ_U64(tree_store(&t, K(1), K(2), P(1)), 0);
+	tree_stats(&t, &st);
+	CHECK_EQ_U64(st.entries, n + 1);
+
+	/* One store erases everything: back to an empty tree. */
+	CHECK_EQ_U64(tree_store(&t, 0, K(2 * n), NULL), 0);
+	tree_stats(&t, &st);
+	CHECK_EQ_U64(st.entries, 0);
+	CHECK_EQ_U64(st.nodes, 0);
+	CHECK_EQ_U64(st.bytes, 0);
+	CHECK_EQ_U64(st.height, 0);
+	check_valid(&t);
+	tree_destroy(&t);
+	cases++;
+}
+
+int main(int argc, char **argv)
+{
+	test_seed(argc, argv); /* nothing random here; printed for form */
+	test_init();
+	test_empty();
+	test_one();
+	test_store_over();
+	test_edges();
+	test_gap_align();
+	test_gap_invalid();
+	test_txn();
+	test_stats();
+	printf("tree_basic: %u cases passed\n", cases);
+	return 0;
+}
