@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "tree_valid.h"
 #include "rcu.h"
 #include "tree.h"
 
@@ -58,22 +59,12 @@ static void snap_free(struct snapshot *s)
 	s->e = NULL;
 }
 
-static void check_valid(struct tree *t)
-{
-	char msg[256] = "";
-	int err = tree_check(t, msg, sizeof(msg));
-
-	if (err)
-		fprintf(stderr, "tree_check: %d: %s\n", err, msg);
-	CHECK(err == 0);
-}
-
 /* t holds exactly what s recorded, and is valid. */
 static void snap_compare(struct tree *t, const struct snapshot *s)
 {
 	struct snapshot now;
 
-	check_valid(t);
+	check_tree_valid(t);
 	snap_take(t, &now);
 	CHECK_EQ_U64(now.n, s->n);
 	CHECK_EQ_U64(now.st.entries, s->st.entries);
@@ -279,7 +270,7 @@ static unsigned run_case(const struct alloc_case *c)
 	CHECK_EQ_U64(tree_init(&ref, G), 0);
 	c->build(&ref);
 	CHECK_EQ_U64(c->op(&ref), 0);
-	check_valid(&ref);
+	check_tree_valid(&ref);
 	snap_take(&ref, &want);
 	tree_destroy(&ref);
 
@@ -307,7 +298,7 @@ static unsigned run_case(const struct alloc_case *c)
 
 	/* The tree still works after all those failures. */
 	CHECK_EQ_U64(tree_store(&t, K(1) << 30, (K(1) << 30) + G, P(8)), 0);
-	check_valid(&t);
+	check_tree_valid(&t);
 	tree_destroy(&t);
 	snap_free(&before);
 	snap_free(&want);

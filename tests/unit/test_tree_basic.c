@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "tree_valid.h"
 #include "rcu.h"
 #include "tree.h"
 
@@ -28,16 +29,6 @@ struct want {
 	uint64_t start, end;
 	void *ptr;
 };
-
-static void check_valid(struct tree *t)
-{
-	char msg[256] = "";
-	int err = tree_check(t, msg, sizeof(msg));
-
-	if (err)
-		fprintf(stderr, "tree_check: %d: %s\n", err, msg);
-	CHECK(err == 0);
-}
 
 static void check_entry(const struct tree_entry *e, uint64_t start,
 			uint64_t end, void *ptr)
@@ -79,7 +70,7 @@ static void check_tree(struct tree *t, const struct want *want, size_t n)
 	CHECK((st.nodes == 0) == (n == 0));
 	CHECK((st.height == 0) == (n == 0));
 	CHECK(st.bytes >= st.nodes * tree_node_bytes());
-	check_valid(t);
+	check_tree_valid(t);
 	cases++;
 }
 
@@ -626,7 +617,7 @@ static void test_stats(void)
 		CHECK(st.bytes >= st.nodes * tree_node_bytes());
 		prev = st;
 	}
-	check_valid(&t);
+	check_tree_valid(&t);
 	/* 5000 entries cannot sit in one or two levels of sane nodes. */
 	CHECK(st.height >= 2);
 	CHECK(st.nodes < st.entries);
@@ -646,7 +637,7 @@ static void test_stats(void)
 	CHECK_EQ_U64(st.nodes, 0);
 	CHECK_EQ_U64(st.bytes, 0);
 	CHECK_EQ_U64(st.height, 0);
-	check_valid(&t);
+	check_tree_valid(&t);
 	tree_destroy(&t);
 	cases++;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "tree_valid.h"
 #include "rcu.h"
 #include "tree.h"
 
@@ -51,16 +52,6 @@ static void shuffle(void)
 		order[i - 1] = order[j];
 		order[j] = t;
 	}
-}
-
-static void check_valid(struct tree *t)
-{
-	static char msg[256];
-	int err = tree_check(t, msg, sizeof(msg));
-
-	if (err)
-		fprintf(stderr, "tree_check: %d: %s\n", err, msg);
-	CHECK(err == 0);
 }
 
 static void insert(struct tree *t, uint64_t i)
@@ -126,7 +117,7 @@ static void erase_all(struct tree *t)
 	CHECK_EQ_U64(st.nodes, 0);
 	CHECK_EQ_U64(st.bytes, 0);
 	CHECK_EQ_U64(st.height, 0);
-	check_valid(t);
+	check_tree_valid(t);
 	{
 		struct tree_entry e;
 
@@ -151,7 +142,7 @@ static void run(const char *name, int how)
 		insert(&t, i);
 	}
 	t1 = now();
-	check_valid(&t);
+	check_tree_valid(&t);
 	tree_stats(&t, &st);
 	CHECK_EQ_U64(st.entries, nentries);
 	lookup_all(&t);
