@@ -13,8 +13,9 @@
  * - Exactly one writer at a time; the caller serializes writers (in uvma,
  *   mmap_lock held for writing). A write is a transaction: it copies every
  *   node it changes, edits the private copies in place, and publishes the new
- *   root with one release store at commit. The nodes it replaced are freed
- *   after one RCU grace period, with one call_rcu per transaction.
+ *   root with one release store at commit. The nodes it replaced are handed
+ *   to one call_rcu per transaction; after the grace period they come back to
+ *   the writer for reuse (see docs/tree.md).
  * - Reader functions read the published tree. During a transaction the
  *   writer's own changes are not visible to them until tree_commit().
  *
