@@ -58,7 +58,7 @@ _Static_assert(TREE_BRANCH_CAP >= 4 && TREE_BRANCH_CAP <= 255,
 enum node_state {
 	NODE_PUBLISHED, /* reachable by readers (or was): copy before change */
 	NODE_FRESH,	/* allocated by the open transaction: edit in place */
-	NODE_DEAD,	/* fresh, then dropped: freed at commit or abort */
+	NODE_DEAD, /* fresh, then dropped: spare again at commit or abort */
 };
 
 struct tnode {
@@ -532,7 +532,7 @@ static void node_release(struct tree *t, struct tnode *n)
 
 static void take_recycled(struct tree *t)
 {
-	/* Acquire pairs with the release CAS in free_batch(): the callback
+	/* Acquire pairs with the release CAS in recycle_batch(): the callback
 	 * ran after the grace period, so no reader still holds these. */
 	t->spare = atomic_exchange_explicit(&t->recycled, NULL,
 					    memory_order_acquire);
@@ -575,9 +575,9 @@ static struct tnode *node_alloc(struct tree *t, unsigned level)
 	return n;
 }
 
-/* n leaves the working tree. A fresh node was never seen by a reader and is
- * freed at the end of the transaction; a published one waits for a grace
- * period after commit. */
+/* n leaves the working tree. A fresh node was never seen by a reader and goes
+ * back to the spare list at the end of the transaction; a published one waits
+ * for a grace period after commit. */
 static void node_drop(struct tree *t, struct tnode *n)
 {
 	t->nodes--;
@@ -617,7 +617,7 @@ static struct tnode *writable(struct tree *t, struct tnode **slot)
 #define BATCH_END(t)	((struct tnode *)((uintptr_t)(t) | 1))
 #define IS_BATCH_END(n) ((uintptr_t)(n)&1)
 
-static void free_batch(struct rcu_head *head)
+static void recycle_batch(struct rcu_head *head)
 {
 	struct tnode *first =
 		(struct tnode *)((char *)head - offsetof(struct tnode, rcu));
@@ -1024,7 +1024,7 @@ void tree_commit(struct tree *t)
 		while (last->link)
 			last = last->link;
 		last->link = BATCH_END(t);
-		rcu_defer(&t->retired->rcu, free_batch);
+		rcu_defer(&t->retired->rcu, recycle_batch);
 		t->retired = NULL;
 		t->deferred = true;
 	}

@@ -67,7 +67,7 @@ struct tree {
 	size_t saved_entries;  /* entries and nodes at tree_begin(), */
 	size_t saved_nodes;    /* restored by tree_abort() */
 	long fail_countdown;   /* test hook: fail the n-th node allocation */
-	struct tnode *spare;   /* freed nodes ready for reuse by the writer */
+	struct tnode *spare;   /* nodes out of the tree, ready for reuse */
 	size_t spare_count;
 	uint64_t written; /* nodes allocated by transactions, ever */
 
