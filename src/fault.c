@@ -1,0 +1,278 @@
+/*
+ * fault.c - the fault path (DESIGN.md section 6): lock the area under RCU,
+ * run the handler with only the area's read lock, fall back to mmap_lock
+ * when the lock cannot be had at once; and the fault counters.
+ *
+ * Locks: the fast path takes the RCU read lock for the lookup and the VMA's
+ * read lock (vma_start_read); the fallback takes mmap_lock for reading.
+ * Neither holds RCU while a handler runs (handlers may sleep).
+ *
+ * Counters: each thread owns one slot (a cache line) in every mm's
+ * counter array, so counting writes only lines no other thread writes. A
+ * thread's slot index is taken at its first count and given back when it
+ * exits; threads beyond FAULT_SLOTS - 1 share the last slot.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "debug.h"
+#include "hook.h"
+#include "mm.h"
+#include "rcu.h"
+#include "vma.h"
+
+#define SHARED_SLOT (FAULT_SLOTS - 1)
+
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t slot_used;     /* bit i: slot i owned; slot_lock */
+static pthread_key_t slot_key; /* its destructor frees the slot */
+static pthread_once_t slot_key_once = PTHREAD_ONCE_INIT;
+/* This thread's slot, -1: none yet. Initial-exec: one instruction to reach
+ * it, even from the shared library. */
+static _Thread_local int my_slot __attribute__((tls_model("initial-exec"))) =
+	-1;
+
+static void slot_release(void *arg)
+{
+	(void)arg;
+	if (my_slot < 0 || my_slot == SHARED_SLOT)
+		return;
+	pthread_mutex_lock(&slot_lock);
+	slot_used &= ~(1ull << my_slot);
+	pthread_mutex_unlock(&slot_lock);
+	my_slot = -1;
+}
+
+static void slot_make_key(void)
+{
+	if (pthread_key_create(&slot_key, slot_release) != 0)
+		abort(); /* no key left at first use: cannot count */
+}
+
+static int slot_assign(void)
+{
+	int i;
+
+	pthread_once(&slot_key_once, slot_make_key);
+	pthread_mutex_lock(&slot_lock);
+	for (i = 0; i < SHARED_SLOT; i++)
+		if (!(slot_used & (1ull << i)))
+			break;
+	if (i < SHARED_SLOT)
+		slot_used |= 1ull << i;
+	pthread_mutex_unlock(&slot_lock);
+	my_slot = i;
+	/* Any non-NULL value makes the destructor run at thread exit. */
+	pthread_setspecific(slot_key, &my_slot);
+	return i;
+}
+
+static inline void count(struct uvma_mm *mm, enum fault_counter c)
+{
+	int i = my_slot;
+	_Atomic uint64_t *n;
+
+	if (__builtin_expect(i < 0, 0))
+		i = slot_assign();
+	n = &mm->slots[i].n[c];
+	if (__builtin_expect(i == SHARED_SLOT, 0)) {
+		atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
+		return;
+	}
+	/* The only writer of this slot: a plain increment, atomic only so
+	 * that readers summing the counters read whole values. The slot
+	 * changed hands (if ever) under slot_lock, which orders us after
+	 * its previous owner. */
+	atomic_store_explicit(n,
+			      atomic_load_explicit(n, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+void uvma_mm_fault_stats(struct uvma_mm *mm, struct uvma_fault_stats *out)
+{
+	uint64_t sum[FAULT_NCOUNTERS] = { 0 };
+
+	for (int i = 0; i < FAULT_SLOTS; i++)
+		for (int c = 0; c < FAULT_NCOUNTERS; c++)
+			sum[c] += atomic_load_explicit(&mm->slots[i].n[c],
+						       memory_order_relaxed);
+	out->success = sum[FAULT_SUCCESS];
+	out->abort = sum[FAULT_ABORT];
+	out->retry = sum[FAULT_RETRY];
+	out->miss = sum[FAULT_MISS];
+	out->fallback = sum[FAULT_FALLBACK];
+}
+
+/*
+ * Lock under RCU: the area covering addr, read-locked, or NULL (counted as
+ * an abort) when there is none or it cannot be locked at once. A stale area
+ * (detached since the lookup) is looked up again (counted as a miss).
+ */
+static struct uvma_vma *lock_vma_under_rcu(struct uvma_mm *mm, uint64_t addr)
+{
+	struct tree_entry e;
+	struct uvma_vma *vma;
+
+	rcu_read_enter();
+	for (;;) {
+		if (!tree_find(&mm->tree, addr, &e))
+			goto abort;
+		vma = e.ptr;
+		hook_run(HOOK_LOOKUP_FOUND, mm, vma);
+		switch (vma_start_read(mm, vma)) {
+		case VMA_READ_LOCKED:
+			rcu_read_exit();
+			/* The object may have been split or reused after the
+			 * lookup; its range is stable now that we hold it. */
+			if (addr < vma->start || addr >= vma->end) {
+				vma_end_read(vma);
+				count(mm, FAULT_ABORT);
+				return NULL;
+			}
+			return vma;
+		case VMA_READ_STALE:
+			count(mm, FAULT_MISS);
+			continue;
+		case VMA_READ_BUSY:
+			goto abort;
+		}
+	}
+abort:
+	rcu_read_exit();
+	count(mm, FAULT_ABORT);
+	return NULL;
+}
+
+/* The area under mmap_lock (held by the caller), or NULL. */
+static struct uvma_vma *find_locked(struct uvma_mm *mm, uint64_t addr)
+{
+	struct tree_entry e;
+	bool found;
+
+	mmap_assert_locked(mm);
+	/* mmap_lock keeps the writer out; RCU only for the tree's rules. */
+	rcu_read_enter();
+	found = tree_find(&mm->tree, addr, &e);
+	rcu_read_exit();
+	return found ? e.ptr : NULL;
+}
+
+struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr)
+{
+	return find_locked(mm, addr);
+}
+
+struct uvma_vma *uvma_vma_lock(struct uvma_mm *mm, uint64_t addr)
+{
+	struct uvma_vma *vma = lock_vma_under_rcu(mm, addr);
+
+	if (vma)
+		count(mm, FAULT_SUCCESS);
+	return vma;
+}
+
+void uvma_vma_unlock(struct uvma_vma *vma)
+{
+	vma_end_read(vma);
+}
+
+int uvma_vma_get(struct uvma_mm *mm, uint64_t addr, struct uvma_vma **out)
+{
+	struct uvma_vma *vma = lock_vma_under_rcu(mm, addr);
+	int err = 0;
+
+	if (vma) {
+		count(mm, FAULT_SUCCESS);
+		*out = vma;
+		return 0;
+	}
+	count(mm, FAULT_FALLBACK);
+	mmap_read_lock(mm);
+	vma = find_locked(mm, addr);
+	if (!vma)
+		err = -EFAULT;
+	else if (!vma_start_read_locked(vma))
+		err = -EAGAIN;
+	mmap_read_unlock(mm);
+	if (!err)
+		*out = vma;
+	return err;
+}
+
+void uvma_vma_info(const struct uvma_vma *vma, struct uvma_area_info *out)
+{
+	out->start = vma->start;
+	out->end = vma->end;
+	out->prot = vma->prot;
+	out->flags = vma->flags;
+	out->pgoff = vma->pgoff;
+	out->file_id = vma->file_id;
+	out->user = vma->user;
+}
+
+/*
+ * Linux's rule: a write needs PROT_WRITE, an instruction fetch PROT_EXEC,
+ * and a read any access at all (a write-only or exec-only area is readable
+ * on the hardware Linux runs on).
+ */
+static bool access_allowed(unsigned prot, unsigned access)
+{
+	if ((access & UVMA_ACCESS_WRITE) && !(prot & UVMA_PROT_WRITE))
+		return false;
+	if ((access & UVMA_ACCESS_EXEC) && !(prot & UVMA_PROT_EXEC))
+		return false;
+	if ((access & UVMA_ACCESS_READ) &&
+	    !(prot & (UVMA_PROT_READ | UVMA_PROT_WRITE | UVMA_PROT_EXEC)))
+		return false;
+	return true;
+}
+
+/* Run the area's handler; the caller holds the area (or mmap_lock). */
+static int run_handler(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
+		       unsigned access, unsigned flags)
+{
+	uvma_fault_fn fn = mm->fault;
+	struct uvma_fault f;
+
+	if (!access_allowed(vma->prot, access))
+		return -EACCES;
+	if (!fn)
+		return 0;
+	f.mm = mm;
+	f.vma = vma;
+	f.addr = addr;
+	f.access = access;
+	f.flags = flags;
+	f.user = vma->user;
+	f.arg = mm->fault_arg;
+	return fn(&f);
+}
+
+int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
+{
+	struct uvma_vma *vma;
+	int ret;
+
+	if (!access ||
+	    (access & ~(unsigned)(UVMA_ACCESS_READ | UVMA_ACCESS_WRITE |
+				  UVMA_ACCESS_EXEC)))
+		return -EINVAL;
+	vma = lock_vma_under_rcu(mm, addr);
+	if (vma) {
+		ret = run_handler(mm, vma, addr, access, 0);
+		vma_end_read(vma);
+		if (ret != UVMA_FAULT_RETRY) {
+			count(mm, FAULT_SUCCESS);
+			return ret;
+		}
+		count(mm, FAULT_RETRY);
+	}
+	count(mm, FAULT_FALLBACK);
+	mmap_read_lock(mm);
+	vma = find_locked(mm, addr);
+	ret = vma ? run_handler(mm, vma, addr, access, UVMA_FAULT_MMAP_LOCKED)
+		  : -EFAULT;
+	mmap_read_unlock(mm);
+	/* Under mmap_lock there is nothing further to retry with. */
+	return ret == UVMA_FAULT_RETRY ? -EAGAIN : ret;
+}

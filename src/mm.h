@@ -1,0 +1,85 @@
+/*
+ * mm.h - the address space object and its mmap_lock (mm.c).
+ *
+ * Who writes what:
+ * - tree: the writer (mmap_lock held for writing); readers walk it under RCU.
+ * - lock: the rwsem behind mmap_lock.
+ * - lock_seq: mm_lock_seq, written only by the mmap_lock writer: made odd
+ *   when it takes the lock, even again when it unlocks or downgrades (which
+ *   ends every VMA write lock of this cycle at once, DESIGN.md rule 3).
+ * - base, end, page_size, page_shift, fault, fault_arg: set at creation,
+ *   read-only after.
+ * - counters: per-thread slots, see fault.c.
+ */
+#ifndef UVMA_MM_H
+#define UVMA_MM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "debug.h"
+#include "rwsem.h"
+#include "tree.h"
+#include "uvma.h"
+
+/* Fault counters of one thread slot, on a cache line of its own. */
+enum fault_counter {
+	FAULT_SUCCESS,
+	FAULT_ABORT,
+	FAULT_RETRY,
+	FAULT_MISS,
+	FAULT_FALLBACK,
+	FAULT_NCOUNTERS,
+};
+struct fault_slot {
+	_Atomic uint64_t n[FAULT_NCOUNTERS];
+} __attribute__((aligned(64)));
+
+/* Threads get slots 0 .. FAULT_SLOTS - 2 of their own; any further threads
+ * share the last one (with atomic adds). */
+#define FAULT_SLOTS 64
+
+struct uvma_mm {
+	struct tree tree;
+	struct rwsem lock;
+	_Atomic uint32_t lock_seq __attribute__((aligned(64)));
+	/* The thread holding mmap_lock for writing (its tid), or 0; kept by
+	 * debug builds only, but always present so that objects built with
+	 * and without UVMA_DEBUG agree on the layout. */
+	_Atomic long write_owner;
+	uint64_t base;
+	uint64_t end;
+	uint64_t page_size;
+	unsigned page_shift;
+	uvma_fault_fn fault;
+	void *fault_arg;
+	struct fault_slot slots[FAULT_SLOTS];
+};
+
+/*
+ * mmap_lock. mmap_write_lock makes mm_lock_seq odd; mmap_write_unlock and
+ * mmap_write_downgrade make it even (release), ending every VMA write lock
+ * taken in the cycle. All may sleep; none from an RCU read-side section.
+ */
+void mmap_write_lock(struct uvma_mm *mm);
+void mmap_write_unlock(struct uvma_mm *mm);
+void mmap_write_downgrade(struct uvma_mm *mm);
+void mmap_read_lock(struct uvma_mm *mm);
+void mmap_read_unlock(struct uvma_mm *mm);
+
+/* Test hook: start mm_lock_seq at seq (even; no lock held, no VMA). */
+void mm_set_lock_seq(struct uvma_mm *mm, uint32_t seq);
+
+#ifdef UVMA_DEBUG
+long mm_thread_id(void);
+#define mmap_assert_write_locked(mm)                                           \
+	UVMA_ASSERT(atomic_load_explicit(&(mm)->write_owner,                   \
+					 memory_order_relaxed) ==              \
+		    mm_thread_id())
+#define mmap_assert_locked(mm) UVMA_ASSERT(rwsem_is_locked(&(mm)->lock))
+#else
+#define mmap_assert_write_locked(mm) ((void)(mm))
+#define mmap_assert_locked(mm)	     ((void)(mm))
+#endif
+
+#endif

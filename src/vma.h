@@ -1,0 +1,118 @@
+/*
+ * vma.h - the VMA object, its per-VMA lock (vma_lock.c), its type-stable
+ * pool (vma_pool.c) and the minimal ways to put one into an address space
+ * and take it out again (vma.c).
+ *
+ * Who writes what:
+ * - refcnt: readers (bounded increment, decrement), the mm's writer (OFFSET
+ *   add/subtract, attach, detach). Atomic; see vma_lock.c for the orders.
+ * - lock_seq: only the writer of the owning mm (holding mmap_lock for
+ *   writing), in vma_start_write(); read by anyone (atomic, relaxed).
+ * - mm: whoever allocates the object, before it is attached; read by readers
+ *   after their increment (atomic, relaxed: the increment orders it).
+ * - every other field: the owning mm's writer, only while the VMA is
+ *   write-locked or not yet attached; read under the VMA's read lock or
+ *   mmap_lock.
+ */
+#ifndef UVMA_VMA_H
+#define UVMA_VMA_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "uvma.h"
+
+/*
+ * refcnt values (DESIGN.md section 2):
+ *   0                 detached: no reader can raise it, only attach can
+ *   1                 attached, no readers
+ *   1 + n             attached, n readers (some maybe about to back off)
+ *   VMA_LOCK_OFFSET   a detacher excluded readers; about to become 0
+ *   VMA_LOCK_OFFSET+1 a writer excluded every reader of an attached VMA
+ *   above that        a writer or detacher waits for readers to leave
+ * A reader never takes the count above VMA_REF_LIMIT, so with OFFSET added
+ * the count stays at most 0x7fffffff. The writer's mark is 0x40000000, not
+ * the top bit: a count type that treats 2^31 and above as saturated (as
+ * Linux's refcount_t does) would refuse the top bit (seeds/004).
+ */
+#define VMA_LOCK_OFFSET 0x40000000u
+#define VMA_REF_LIMIT	(VMA_LOCK_OFFSET - 1)
+
+struct uvma_vma {
+	/* One cache line, and the fault path reads nothing else: a fault
+	 * touches the tree and this line only. */
+	_Atomic uint32_t refcnt;
+	_Atomic uint32_t lock_seq;
+	_Atomic(struct uvma_mm *) mm;
+	union {
+		struct {
+			uint64_t start;
+			uint64_t end;
+		};
+		/* While the object is free: the pool's list. It overlays
+		 * the range, never the lock fields or mm, which stale
+		 * readers may still read (DESIGN.md section 4). */
+		struct uvma_vma *pool_next;
+	};
+	uint32_t prot;	/* UVMA_PROT_* */
+	uint32_t flags; /* UVMA_MAP_* */
+	uint64_t pgoff;
+	void *user;
+	uint64_t file_id; /* 0 for anonymous areas */
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct uvma_vma) == 64, "a VMA is one cache line");
+
+/* Results of vma_start_read(). */
+enum vma_read {
+	VMA_READ_LOCKED = 0, /* read-locked: call vma_end_read() later */
+	VMA_READ_STALE,	     /* detached: look the address up again */
+	VMA_READ_BUSY,	     /* write-locked, reader limit, or reused by
+			      * another mm: fall back to mmap_lock */
+};
+
+/* vma_lock.c: the lock operations (DESIGN.md section 2, rules 4-11). */
+enum vma_read vma_start_read(struct uvma_mm *mm, struct uvma_vma *vma);
+bool vma_start_read_locked(struct uvma_vma *vma);
+void vma_end_read(struct uvma_vma *vma);
+void vma_start_write(struct uvma_vma *vma);
+void vma_mark_attached(struct uvma_vma *vma);
+void vma_mark_detached(struct uvma_vma *vma);
+bool vma_is_write_locked(struct uvma_vma *vma);
+
+/* Assertions of the rules (no-ops unless UVMA_DEBUG). */
+void vma_assert_write_locked(struct uvma_vma *vma);
+void vma_assert_attached(struct uvma_vma *vma);
+void vma_assert_detached(struct uvma_vma *vma);
+
+/* vma_pool.c: type-stable objects, shared by every mm in the process. */
+struct vma_pool_stats {
+	uint64_t objects; /* ever carved from the pool's memory */
+	uint64_t free;	  /* on the free list now */
+	uint64_t bytes;	  /* pool memory, never returned to the system */
+};
+struct uvma_vma *vma_pool_get(void);
+void vma_pool_put(struct uvma_vma *vma);
+void vma_pool_stats(struct vma_pool_stats *st);
+void vma_pool_fail_after(long n); /* test hook: fail the n-th get */
+
+/*
+ * vma.c: object lifetime and the minimal map changes of this layer.
+ * vma_alloc: a detached VMA owned by mm with every field cleared, or NULL.
+ * vma_dup: a detached copy of src (fields copied one by one, never the
+ * lock fields), or NULL. vma_free: the VMA must be detached.
+ * __mm_insert_vma / __mm_remove_vma: caller holds mmap_lock for writing;
+ * insert write-locks the new VMA, attaches it and stores it over its range
+ * (which must be empty); remove write-locks it, unlinks it from the tree,
+ * detaches it (waiting for transient readers) and frees it. Both return 0,
+ * -EEXIST (insert over a mapped range), -ENOMEM (tree node allocation; the
+ * map is then unchanged).
+ */
+struct uvma_vma *vma_alloc(struct uvma_mm *mm);
+struct uvma_vma *vma_dup(const struct uvma_vma *src);
+void vma_free(struct uvma_vma *vma);
+int __mm_insert_vma(struct uvma_mm *mm, struct uvma_vma *vma);
+int __mm_remove_vma(struct uvma_mm *mm, struct uvma_vma *vma);
+
+#endif
