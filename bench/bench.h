@@ -24,9 +24,10 @@ struct bench_opts {
 	const char *scenario;
 	const size_t *sizes; /* entry counts to measure, in the given order */
 	size_t nsizes;
-	uint64_t ops;	 /* operations per measurement */
-	unsigned repeat; /* measurements per row; the row reports the median */
-	uint64_t seed;	 /* for every random choice, so runs are repeatable */
+	bool sizes_given; /* --sizes was given (else scenario defaults) */
+	uint64_t ops;	  /* operations per measurement */
+	unsigned repeat;  /* measurements per row; the row reports the median */
+	uint64_t seed;	  /* for every random choice, so runs are repeatable */
 	const char *json_path; /* NULL: no JSON output */
 };
 
@@ -53,6 +54,7 @@ struct bench_report {
 /* Scenario functions: return 0, or nonzero when the run must stop (after
  * saying why on stderr). */
 int bench_tree(const struct bench_opts *o, struct bench_report *rep);
+int bench_lock(const struct bench_opts *o, struct bench_report *rep);
 
 /* Results. add returns -ENOMEM on allocation failure. */
 int bench_report_add(struct bench_report *rep, const struct bench_result *r);

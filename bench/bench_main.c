@@ -20,6 +20,8 @@ struct bench_scenario {
 static const struct bench_scenario scenarios[] = {
 	{ "tree", "range tree lookup, store and erase vs a sorted array",
 	  bench_tree },
+	{ "lock", "per-VMA lock+unlock under RCU vs the bare lookup",
+	  bench_lock },
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -33,7 +35,8 @@ static const char usage_text[] =
 	"usage: uvma bench [options]\n"
 	"  --scenario NAME  what to measure (default tree)\n"
 	"  --sizes LIST     comma-separated entry counts, k and M suffixes\n"
-	"                   allowed (default 1000,100000,1000000)\n"
+	"                   allowed (default 1000,100000,1000000; lock: "
+	"10000)\n"
 	"  --ops N          operations per measurement (default 1000000;\n"
 	"                   stores and erases use min(N, 100000))\n"
 	"  --repeat R       measurements per row, median reported (default 5)\n"
@@ -204,6 +207,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o,
 	}
 	if (o->nsizes) {
 		o->sizes = sizes;
+		o->sizes_given = true;
 	} else {
 		o->sizes = default_sizes;
 		o->nsizes = sizeof(default_sizes) / sizeof(default_sizes[0]);
