@@ -19,7 +19,7 @@
 #include "hook.h"
 #include "mm.h"
 #include "rcu.h"
-#include "vma.h"
+#include "vma_lock.h"
 
 #define SHARED_SLOT (FAULT_SLOTS - 1)
 

@@ -72,10 +72,9 @@ enum vma_read {
 			      * another mm: fall back to mmap_lock */
 };
 
-/* vma_lock.c: the lock operations (DESIGN.md section 2, rules 4-11). */
-enum vma_read vma_start_read(struct uvma_mm *mm, struct uvma_vma *vma);
+/* vma_lock.c: the lock operations (DESIGN.md section 2, rules 4-11);
+ * vma_start_read and vma_end_read are inline, in vma_lock.h. */
 bool vma_start_read_locked(struct uvma_vma *vma);
-void vma_end_read(struct uvma_vma *vma);
 void vma_start_write(struct uvma_vma *vma);
 void vma_mark_attached(struct uvma_vma *vma);
 void vma_mark_detached(struct uvma_vma *vma);

@@ -9,7 +9,7 @@
 #include "check.h"
 #include "mm.h"
 #include "uvma.h"
-#include "vma.h"
+#include "vma_lock.h"
 
 /* A new space with the default window (and handler, if any). */
 static inline struct uvma_mm *test_mm(uvma_fault_fn fault, void *arg)

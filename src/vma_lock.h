@@ -1,0 +1,112 @@
+/*
+ * vma_lock.h - the fast paths of the per-VMA lock, inline: the two calls
+ * every fault makes (vma_start_read, vma_end_read). Everything else of the
+ * lock, and the reasoning about it, is in vma_lock.c.
+ */
+#ifndef UVMA_VMA_LOCK_H
+#define UVMA_VMA_LOCK_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "debug.h"
+#include "futex.h"
+#include "hook.h"
+#include "mm.h"
+#include "vma.h"
+
+/*
+ * Does a VMA whose lock_seq is vma_seq count as write-locked when the mm's
+ * sequence is mm_seq? Only while mmap_lock is write-held (mm_seq odd): the
+ * 32-bit sequence wraps, and an even value can come back equal to a VMA's
+ * stale lock_seq (mm.c resets them all to 0 at each wrap) while nobody
+ * holds the lock.
+ */
+static inline bool seq_locks(uint32_t vma_seq, uint32_t mm_seq)
+{
+	return (mm_seq & 1) && vma_seq == mm_seq;
+}
+
+static inline struct uvma_mm *vma_owner(struct uvma_vma *vma)
+{
+	return atomic_load_explicit(&vma->mm, memory_order_relaxed);
+}
+
+/*
+ * Rule 5. Release: our reads of the VMA happen before whatever the writer
+ * does once it sees the count drop (it loads with acquire). After the
+ * decrement the object is not ours: no field, not even mm, is read.
+ */
+static inline void vma_end_read(struct uvma_vma *vma)
+{
+	uint32_t old = atomic_fetch_sub_explicit(&vma->refcnt, 1,
+						 memory_order_release);
+
+	UVMA_ASSERT(old != 0);
+	if (old - 1 == VMA_LOCK_OFFSET || old - 1 == VMA_LOCK_OFFSET + 1)
+		futex_wake(&vma->refcnt, INT_MAX);
+}
+
+/*
+ * Rule 4. Called under RCU with a VMA pointer from mm's tree, which may be
+ * stale: the object may have been detached, freed, even reused by another
+ * mm since. The count decides first: the increment only succeeds on an
+ * attached object below the limit, and from then on the object cannot be
+ * detached or freed under us (detach waits for us), so its owner and
+ * lock_seq can be checked.
+ */
+static inline enum vma_read vma_start_read(struct uvma_mm *mm,
+					   struct uvma_vma *vma)
+{
+	uint32_t old;
+
+	/* A shortcut only, with no ordering: a wrong answer either way is
+	 * corrected (or made harmless) by the checks after the increment. */
+	if (seq_locks(
+		    atomic_load_explicit(&vma->lock_seq, memory_order_relaxed),
+		    atomic_load_explicit(&mm->lock_seq, memory_order_relaxed)))
+		return VMA_READ_BUSY;
+	hook_run(HOOK_READ_EARLY_CHECKED, mm, vma);
+
+	/*
+	 * The bounded increment. Acquire: if it reads the count a writer left
+	 * (its release when it dropped OFFSET, or the release of attach), the
+	 * writer's stores to lock_seq, mm and the range are visible to the
+	 * loads below. Failing needs no ordering: we touch nothing after.
+	 */
+	old = atomic_load_explicit(&vma->refcnt, memory_order_relaxed);
+	do {
+		if (old == 0)
+			return VMA_READ_STALE;
+		if (old >= VMA_REF_LIMIT)
+			return VMA_READ_BUSY; /* writer, detacher or limit */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&vma->refcnt, &old, old + 1, memory_order_acquire,
+		memory_order_relaxed));
+	hook_run(HOOK_READ_COUNTED, mm, vma);
+
+#ifndef UVMA_BROKEN_NO_OWNER_CHECK
+	/* Type-stable memory: the object may now belong to another mm, and
+	 * its lock_seq would then be compared with the wrong sequence. */
+	if (vma_owner(vma) != mm) {
+		vma_end_read(vma);
+		return VMA_READ_BUSY;
+	}
+#endif
+	/*
+	 * Write-locked in the current cycle? Acquire on mm_lock_seq: if the
+	 * writer of lock_seq's cycle has ended it (mmap_write_unlock's release
+	 * store), everything it wrote to this VMA is visible to us.
+	 */
+	if (seq_locks(
+		    atomic_load_explicit(&vma->lock_seq, memory_order_relaxed),
+		    atomic_load_explicit(&mm->lock_seq,
+					 memory_order_acquire))) {
+		vma_end_read(vma);
+		return VMA_READ_BUSY;
+	}
+	return VMA_READ_LOCKED;
+}
+
+#endif
