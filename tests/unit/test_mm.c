@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "wait.h"
 #include "hook.h"
 #include "mm.h"
 #include "rcu.h"
@@ -33,44 +34,6 @@
 #define R UVMA_ACCESS_READ
 #define W UVMA_ACCESS_WRITE
 #define X UVMA_ACCESS_EXEC
-
-/* ---- waiting, bounded ---------------------------------------------------- */
-
-/* Long enough for a sanitizer build on a loaded machine, short next to the
- * CTest timeout, so a lost wake-up is reported here and not as a timeout. */
-#define WAIT_NS (20ull * 1000000000ull)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
-#define WAIT_FOR(cond)                                                         \
-	do {                                                                   \
-		uint64_t wait_start_ = now_ns();                               \
-		while (!(cond)) {                                              \
-			if (now_ns() - wait_start_ > WAIT_NS)                  \
-				check_fail(__FILE__, __LINE__,                 \
-					   "timed out: " #cond);               \
-			sleep_us(50);                                          \
-		}                                                              \
-	} while (0)
-
-/* Give a thread that should be blocked the time to go wrong. */
-static void settle(void)
-{
-	sleep_us(30000);
-}
 
 /* ---- a recording fault handler ------------------------------------------- */
 

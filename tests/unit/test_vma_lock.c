@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "wait.h"
 #include "hook.h"
 #include "mm.h"
 #include "rcu.h"
@@ -27,48 +28,6 @@
 
 #define PAGE 4096ull
 #define AREA 0x40000000ull /* where each case maps its area */
-
-/* ---- waiting, bounded ---------------------------------------------------- */
-
-/* Long enough for a sanitizer build on a loaded machine, short next to the
- * CTest timeout, so a lost wake-up is reported here and not as a timeout. */
-#define WAIT_NS (20ull * 1000000000ull)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Poll until cond holds; fail the test if it does not within WAIT_NS. */
-#define WAIT_FOR(cond)                                                         \
-	do {                                                                   \
-		uint64_t wait_start_ = now_ns();                               \
-		while (!(cond)) {                                              \
-			if (now_ns() - wait_start_ > WAIT_NS)                  \
-				check_fail(__FILE__, __LINE__,                 \
-					   "timed out: " #cond);               \
-			sleep_us(50);                                          \
-		}                                                              \
-	} while (0)
-
-/*
- * Give a thread that should be blocked the time to go wrong: if it were not
- * blocked it would finish its step well within this.
- */
-static void settle(void)
-{
-	sleep_us(30000);
-}
 
 /* ---- a second thread, one step at a time --------------------------------- */
 
