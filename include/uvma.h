@@ -58,10 +58,17 @@ const char *uvma_strerror(int err);
 #define UVMA_PROT_WRITE 0x2
 #define UVMA_PROT_EXEC	0x4
 
-/* Area flags, with the values of MAP_* on Linux. */
-#define UVMA_MAP_SHARED	   0x01
-#define UVMA_MAP_PRIVATE   0x02
-#define UVMA_MAP_ANONYMOUS 0x20
+/* Area flags and uvma_mmap flags, with the values of MAP_* on Linux. Areas
+ * carry SHARED or PRIVATE, and ANONYMOUS when no file backs them. */
+#define UVMA_MAP_SHARED		 0x01
+#define UVMA_MAP_PRIVATE	 0x02
+#define UVMA_MAP_FIXED		 0x10
+#define UVMA_MAP_ANONYMOUS	 0x20
+#define UVMA_MAP_FIXED_NOREPLACE 0x100000
+
+/* uvma_mremap flags, with the values of MREMAP_* on Linux. */
+#define UVMA_MREMAP_MAYMOVE 0x1
+#define UVMA_MREMAP_FIXED   0x2
 
 /* Kinds of access a fault reports (one or more). */
 #define UVMA_ACCESS_READ  0x1
@@ -120,6 +127,9 @@ struct uvma_mm_config {
 			      * pointer); NULL: faults that pass the
 			      * protection check just succeed */
 	void *fault_arg;     /* passed to the handler as uvma_fault.arg */
+	uint64_t brk_start;  /* where the heap of uvma_brk() starts, page
+			      * aligned, inside the window; 0: no heap
+			      * (uvma_brk fails with -ENOMEM) */
 };
 
 /*
@@ -201,6 +211,102 @@ void uvma_mm_read_unlock(struct uvma_mm *mm);
  * write); the area stays valid until the caller releases it.
  */
 struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
+
+/*
+ * Map changes
+ * ===========
+ *
+ * Each takes mmap_lock of mm for writing (so it may sleep, and must not be
+ * called from a fault handler or with an area lock of mm held), validates
+ * its arguments first, and returns 0 or the negative errno Linux returns for
+ * the same call. A failed call leaves the map exactly as it was, except
+ * where Linux itself stops half-way (uvma_mprotect over a hole). Faults run
+ * concurrently: only the areas a call changes are write-locked, each where
+ * it changes.
+ *
+ * Areas merge as on Linux: adjacent areas with the same protection, flags,
+ * file and user pointer merge when their page offsets are contiguous
+ * (anonymous private areas have pgoff = start / page size at creation, and
+ * keep it when moved while untouched); anonymous shared areas never merge
+ * (Linux backs each with its own shmem file).
+ */
+
+/*
+ * Map len bytes (rounded up to pages). flags: exactly one of
+ * UVMA_MAP_SHARED / UVMA_MAP_PRIVATE, plus UVMA_MAP_ANONYMOUS (file_id and
+ * offset then only checked, as Linux checks them) or a file (file_id != 0:
+ * the caller's name for it; offset: the file offset, page aligned), plus
+ * UVMA_MAP_FIXED (at addr exactly, unmapping what was there in the same
+ * step) or UVMA_MAP_FIXED_NOREPLACE (at addr exactly, -EEXIST if anything is
+ * there); without them addr is a hint, used when the range is free, else
+ * the highest free range of the window is taken (top-down). user is the
+ * area's user pointer. *out receives the address.
+ * Errors: -EINVAL (len 0, unaligned addr with FIXED, unaligned offset,
+ * unknown flags or prot bits, not exactly one of SHARED/PRIVATE), -ENOMEM
+ * (no room, len rounding overflows, FIXED outside the window, out of
+ * memory), -EEXIST (FIXED_NOREPLACE over a mapping), -EBADF (no
+ * file_id for a file mapping), -EOVERFLOW (offset + len overflows).
+ */
+int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+	      unsigned flags, uint64_t file_id, uint64_t offset, void *user,
+	      uint64_t *out);
+
+/*
+ * Unmap [addr, addr + len) (len rounded up to pages); holes are fine.
+ * Areas that straddle the edges are split; every area in the range is
+ * write-locked, the range leaves the tree in one step (readers never see a
+ * partial unmap), the areas are detached (waiting out readers that found
+ * them just before) and freed. -EINVAL for an unaligned addr, len 0, or a
+ * range outside the window; -ENOMEM when an edge split cannot allocate.
+ */
+int uvma_munmap(struct uvma_mm *mm, uint64_t addr, uint64_t len);
+
+/*
+ * Change the protection of [addr, addr + len), splitting and merging as
+ * Linux does. -EINVAL (unaligned addr, unknown prot bits), -ENOMEM (the
+ * range is not fully mapped: the areas before the first hole have been
+ * changed, as on Linux; or out of memory, with nothing changed). len 0 is
+ * a no-op.
+ */
+int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
+		  unsigned prot);
+
+/*
+ * Resize and/or move the area at [old_addr, old_addr + old_len): shrink in
+ * place (the tail is unmapped), grow in place when the space after it is
+ * free, else move if UVMA_MREMAP_MAYMOVE (anywhere, top-down) or to new_addr
+ * with UVMA_MREMAP_FIXED (which needs MAYMOVE, and unmaps what was at the
+ * destination). *out receives the new address. -EINVAL (bad flags,
+ * unaligned addresses, new_len 0, overlapping old and new ranges with
+ * FIXED), -EFAULT (old range not inside one area), -ENOMEM (cannot grow in
+ * place without MAYMOVE, no room, out of memory).
+ */
+int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
+		uint64_t new_len, unsigned flags, uint64_t new_addr,
+		uint64_t *out);
+
+/*
+ * Set the end of the heap, which starts at the config's brk_start, as
+ * Linux's brk(): brk 0 (or below the start) only reports the current end.
+ * The heap is an anonymous private read-write area. Returns 0 with *out
+ * the new end, or a negative errno (-ENOMEM: no heap configured, or the
+ * range is taken) with *out the unchanged end.
+ */
+int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out);
+
+/*
+ * Call fn for every area overlapping [start, end), in address order, with a
+ * consistent picture of the map: the areas are collected under RCU, each
+ * read-locked while it is copied, and the copy is kept only if no write
+ * cycle of mm began or ended meanwhile (a few attempts, then once under
+ * mmap_lock for reading), so an area split or merged during the walk shows
+ * before or after, never both or neither. fn runs with no lock held; a
+ * nonzero return stops the walk and is returned. Returns 0, fn's value, or
+ * -ENOMEM (no memory for the copy). Any thread, not from a fault handler.
+ */
+typedef int (*uvma_maps_fn)(const struct uvma_area_info *area, void *arg);
+int uvma_maps(struct uvma_mm *mm, uint64_t start, uint64_t end, uvma_maps_fn fn,
+	      void *arg);
 
 /* Counters of the fault path, as Linux's vma_lock_* events. */
 struct uvma_fault_stats {

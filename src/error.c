@@ -35,6 +35,10 @@ const char *uvma_strerror(int err)
 		return "the area's protection forbids this access";
 	case EAGAIN:
 		return "resource temporarily unavailable";
+	case EBADF:
+		return "a file mapping needs a file id";
+	case EOVERFLOW:
+		return "the file offset plus the length overflows";
 	case EUCLEAN:
 		return "internal structure is inconsistent";
 	default:

@@ -206,7 +206,8 @@ void uvma_vma_info(const struct uvma_vma *vma, struct uvma_area_info *out)
 	out->prot = vma->prot;
 	out->flags = vma->flags;
 	out->pgoff = vma->pgoff;
-	out->file_id = vma->file_id;
+	/* Anonymous shared areas carry a hidden backing id (ops.h). */
+	out->file_id = vma->flags & UVMA_MAP_ANONYMOUS ? 0 : vma->file_id;
 	out->user = vma->user;
 }
 

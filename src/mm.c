@@ -155,6 +155,10 @@ static int config_check(const struct uvma_mm_config *cfg)
 		return -EINVAL;
 	if (cfg->base + cfg->size < cfg->base)
 		return -EINVAL; /* wraps */
+	if (cfg->brk_start && ((cfg->brk_start & (ps - 1)) ||
+			       cfg->brk_start < cfg->base ||
+			       cfg->brk_start >= cfg->base + cfg->size))
+		return -EINVAL;
 	return 0;
 }
 
@@ -190,6 +194,8 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
 	mm->page_shift = (unsigned)__builtin_ctzll(cfg->page_size);
 	mm->fault = cfg->fault;
 	mm->fault_arg = cfg->fault_arg;
+	mm->brk_start = cfg->brk_start;
+	mm->brk = cfg->brk_start;
 	*out = mm;
 	return 0;
 }

@@ -53,6 +53,13 @@ struct uvma_mm {
 	unsigned page_shift;
 	uvma_fault_fn fault;
 	void *fault_arg;
+	/* The heap (uvma_brk): its start (0: none) and current end, written
+	 * under mmap_lock for writing. */
+	uint64_t brk_start;
+	uint64_t brk;
+	/* Identity of the next anonymous shared mapping (see ops.c); under
+	 * mmap_lock for writing. */
+	uint64_t next_shmem_id;
 	struct fault_slot slots[FAULT_SLOTS];
 };
 
