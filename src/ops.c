@@ -122,9 +122,10 @@ static int grow(void **arr, size_t *cap, size_t elem, void *inline_buf)
 
 static int plan_add_old(struct plan *p, struct uvma_vma *v)
 {
-	/* Callers add in address order; a neighbour of one edit can be the
-	 * VMA the previous edit already added. */
-	if (p->nold && p->old[p->nold - 1] == v)
+	/* Callers add in address order, but a VMA can come up twice (the
+	 * neighbour of one edit overlaps or neighbours the next): anything
+	 * starting below the last one's end has been added already. */
+	if (p->nold && v->start < p->old[p->nold - 1]->end)
 		return 0;
 	if (p->nold == p->capold &&
 	    grow((void **)&p->old, &p->capold, sizeof(*p->old), p->old_inline))
@@ -336,8 +337,25 @@ fail:
 	return -ENOMEM;
 }
 
-/* Tree stores: erase the ranges of changed old VMAs (runs of them in one
- * store), then store every changed area. */
+/*
+ * Is b the VMA right after a in the tree (nothing between them)? Plans
+ * hold the VMAs of up to a few separate places (a mremap's source and
+ * destination): one erase may only span VMAs with nothing else between.
+ * Reads the published tree, which inside the transaction is still the map
+ * the plan was made from.
+ */
+static bool tree_neighbours(struct uvma_mm *mm, const struct uvma_vma *a,
+			    const struct uvma_vma *b)
+{
+	struct tree_entry e;
+
+	if (a->end == b->start)
+		return true;
+	return tree_find_above(&mm->tree, a->end, &e) && e.ptr == b;
+}
+
+/* Tree stores: erase the ranges of changed old VMAs (runs of neighbours in
+ * one store), then store every changed area. */
 static int plan_stores(struct plan *p)
 {
 	size_t i = 0, j;
@@ -348,7 +366,10 @@ static int plan_stores(struct plan *p)
 			i++;
 			continue;
 		}
-		for (j = i + 1; j < p->nold && p->fate[j] != FATE_KEPT; j++)
+		for (j = i + 1;
+		     j < p->nold && p->fate[j] != FATE_KEPT &&
+		     tree_neighbours(p->mm, p->old[j - 1], p->old[j]);
+		     j++)
 			;
 		err = tree_txn_store(&p->mm->tree, p->old[i]->start,
 				     p->old[j - 1]->end, NULL);
@@ -450,6 +471,9 @@ static uint64_t page_round(struct uvma_mm *mm, uint64_t len)
 }
 
 #define PROT_ALL (UVMA_PROT_READ | UVMA_PROT_WRITE | UVMA_PROT_EXEC)
+
+/* The largest file size Linux allows a mapping to reach. */
+#define OPS_MAX_FILE_SIZE ((UINT64_C(1) << 63) - 1)
 
 /* ---- building blocks ------------------------------------------------------
  */
@@ -602,7 +626,6 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 			       UVMA_MAP_FIXED | UVMA_MAP_ANONYMOUS |
 			       UVMA_MAP_FIXED_NOREPLACE;
 	unsigned sharing = flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE);
-	uint64_t pages;
 
 	if (!*len)
 		return -EINVAL;
@@ -617,12 +640,14 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 	if ((flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE)) &&
 	    !page_aligned(mm, addr))
 		return -EINVAL;
-	pages = *len >> mm->page_shift;
-	if ((offset >> mm->page_shift) + pages < (offset >> mm->page_shift))
-		return -EOVERFLOW;
-	if (!(flags & UVMA_MAP_ANONYMOUS) &&
-	    (file_id == 0 || file_id >= OPS_SHMEM_ID_BASE))
+	if (flags & UVMA_MAP_ANONYMOUS)
+		return 0;
+	if (file_id == 0 || file_id >= OPS_SHMEM_ID_BASE)
 		return -EBADF;
+	/* Linux's limit for a file: offset + len within the largest file
+	 * size, 2^63 - 1. */
+	if (*len > OPS_MAX_FILE_SIZE || offset > OPS_MAX_FILE_SIZE - *len)
+		return -EOVERFLOW;
 	return 0;
 }
 
@@ -649,8 +674,11 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			goto out;
 		}
 	} else {
-		/* A hint is taken when the range there is free. */
-		addr = (addr + mm->page_size - 1) & ~(mm->page_size - 1);
+		/* A hint, rounded down to its page (and up to the window),
+		 * is taken when the range there is free. */
+		addr &= ~(mm->page_size - 1);
+		if (addr && addr < mm->base)
+			addr = mm->base;
 		if (!addr || addr + len < addr ||
 		    !range_free(mm, addr, addr + len)) {
 			err = find_free(mm, len, &addr);
@@ -811,31 +839,88 @@ int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 /* ---- mremap ---------------------------------------------------------------
  */
 
-/*
- * Move [addr, addr + old_len) of vma to [to, to + new_len), in one
- * transaction: the source range becomes a hole, the destination range
- * (already free, or about to be replaced with FIXED) gets the area. An
- * anonymous private area's page offset follows its new address, as Linux
- * does for an area whose pages were never touched (uvma has no pages).
- */
-static int move_area(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
-		     uint64_t old_len, uint64_t to, uint64_t new_len)
+/* A second mapping of a shared area's pages from addr on, at to (mremap
+ * with old_len 0): same backing and offset, nothing unmapped. */
+static int dup_shared(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
+		      uint64_t to, uint64_t len)
 {
 	struct seg n = seg_of(vma);
-	struct edit ed[2];
 
-	n = seg_clip(&n, addr, addr + old_len, mm->page_shift);
+	n = seg_clip(&n, addr, vma->end, mm->page_shift);
 	n.start = to;
-	n.end = to + new_len;
-	if ((n.flags & UVMA_MAP_ANONYMOUS) && !(n.flags & UVMA_MAP_SHARED))
-		n.pgoff = to >> mm->page_shift;
-	ed[0] = (struct edit){ addr, addr + old_len, NULL };
-	ed[1] = (struct edit){ to, to + new_len, &n };
-	if (to < addr) {
-		ed[1] = ed[0];
-		ed[0] = (struct edit){ to, to + new_len, &n };
+	n.end = to + len;
+	return replace_range(mm, to, to + len, &n, false);
+}
+
+/*
+ * Move the areas of [addr, addr + src_len) to the same offsets from `to`,
+ * and unmap [addr, addr + hole_len) (hole_len >= src_len: a FIXED move
+ * that shrinks drops the tail too), all in one transaction. With one area
+ * covering the whole source, dst_len may differ from src_len (a move that
+ * resizes). Whatever the moved areas land on is replaced.
+ * An anonymous private area's page offset follows its new address, as
+ * Linux does for an area whose pages were never touched (uvma has none).
+ */
+static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
+		      uint64_t src_len, uint64_t to, uint64_t dst_len)
+{
+	unsigned shift = mm->page_shift;
+	struct seg *pieces = NULL;
+	struct edit *ed = NULL;
+	size_t np = 0, cap = 0, ne = 0, i;
+	struct tree_iter it;
+	struct tree_entry e;
+	int err = -ENOMEM;
+
+	tree_iter_start(&it, &mm->tree, addr, addr + src_len);
+	while (tree_iter_next(&it, &e)) {
+		struct seg s;
+
+		if (e.start >= addr + src_len)
+			break;
+		if (np == cap) {
+			struct seg *n;
+
+			cap = cap ? 2 * cap : 4;
+			n = plan_realloc(pieces, cap * sizeof(*n));
+			if (!n)
+				goto out;
+			pieces = n;
+		}
+		s = seg_of(e.ptr);
+		s = seg_clip(&s, addr, addr + src_len, shift);
+		s.start = s.start - addr + to;
+		s.end = s.end - addr + to;
+		if ((s.flags & UVMA_MAP_ANONYMOUS) &&
+		    !(s.flags & UVMA_MAP_SHARED))
+			s.pgoff = s.start >> shift;
+		pieces[np++] = s;
 	}
-	return apply_edits(mm, ed, 2, false);
+	if (np == 1 && dst_len != src_len)
+		pieces[0].end = to + dst_len;
+	/* The source hole, then the pieces at the destination. Only the
+	 * pieces' ranges are replaced there: what lies in the destination
+	 * opposite a hole of the source stays (as Linux moves area by
+	 * area). */
+	ed = plan_realloc(NULL, (np + 1) * sizeof(*ed));
+	if (!ed)
+		goto out;
+	ed[ne++] = (struct edit){ addr, addr + hole_len, NULL };
+	for (i = 0; i < np; i++)
+		ed[ne++] = (struct edit){ pieces[i].start, pieces[i].end,
+					  &pieces[i] };
+	if (to < addr) {
+		/* The destination comes first: rotate the source to the end. */
+		struct edit src = ed[0];
+
+		memmove(ed, ed + 1, (ne - 1) * sizeof(*ed));
+		ed[ne - 1] = src;
+	}
+	err = apply_edits(mm, ed, ne, false);
+out:
+	free(pieces);
+	free(ed);
+	return err;
 }
 
 static int mremap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *old_len,
@@ -849,7 +934,11 @@ static int mremap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *old_len,
 		return -EINVAL;
 	*old_len = page_round(mm, *old_len);
 	*new_len = page_round(mm, *new_len);
-	if (!*new_len)
+	/* Lengths beyond the address space, or an old range that wraps or
+	 * leaves it, are invalid before anything is looked at. */
+	if (!*new_len || *new_len > mm->end)
+		return -EINVAL;
+	if (addr > mm->end || *old_len > mm->end - addr)
 		return -EINVAL;
 	if (flags & UVMA_MREMAP_FIXED) {
 		if (!page_aligned(mm, new_addr))
@@ -864,9 +953,9 @@ static int mremap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *old_len,
 	return 0;
 }
 
-/* Grow vma's range [addr, addr + old_len), which ends where vma ends, by
- * delta in place: the new part continues vma's offsets and merges into it
- * (and into the next area, when that continues it too). */
+/* Grow vma's range, which ends where vma ends, in place: the new part
+ * continues vma's offsets and merges into it (and into the next area, when
+ * that continues it too). */
 static int grow_in_place(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t end,
 			 uint64_t new_end)
 {
@@ -876,6 +965,27 @@ static int grow_in_place(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t end,
 	n.start = end;
 	n.end = new_end;
 	return replace_range(mm, end, new_end, &n, false);
+}
+
+/*
+ * MREMAP_FIXED, after Linux: a shrink drops the old tail and moves the
+ * head, which must lie inside one area; growing needs the old range inside
+ * one area; moving as much as it was (old_len == new_len) moves every area
+ * of the range, holes kept (Linux 6.17 and later).
+ */
+static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
+			uint64_t old_len, uint64_t new_len, uint64_t new_addr)
+{
+	uint64_t src_len = old_len < new_len ? old_len : new_len;
+
+	if (!old_len) /* a shared area (checked): a second mapping */
+		return dup_shared(mm, vma, addr, new_addr, new_len);
+	/* Resizing moves take one area (the part that moves must be inside
+	 * it); only a move of the same size may span several. */
+	if (old_len != new_len && src_len > vma->end - addr)
+		return -EFAULT;
+	return move_range(mm, addr, old_len > new_len ? old_len : src_len,
+			  src_len, new_addr, new_len);
 }
 
 static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
@@ -888,10 +998,12 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 
 	if (!vma)
 		return -EFAULT;
+	/* old_len 0 asks for a second mapping of the same pages, which
+	 * only a shared area has. */
+	if (!old_len && !(vma->flags & UVMA_MAP_SHARED))
+		return -EINVAL;
 	if (flags & UVMA_MREMAP_FIXED) {
-		if (old_len > vma->end - addr)
-			return -EFAULT;
-		err = move_area(mm, vma, addr, old_len, new_addr, new_len);
+		err = mremap_fixed(mm, vma, addr, old_len, new_len, new_addr);
 		if (!err)
 			*out = new_addr;
 		return err;
@@ -909,7 +1021,7 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 	if (old_len > vma->end - addr)
 		return -EFAULT;
 	/* Grow in place when the old range ends the area and room follows. */
-	if (addr + old_len == vma->end && addr + new_len > addr && /* no wrap */
+	if (addr + old_len == vma->end && addr + new_len <= mm->end &&
 	    range_free(mm, vma->end, addr + new_len)) {
 		err = grow_in_place(mm, vma, vma->end, addr + new_len);
 		if (!err)
@@ -921,7 +1033,9 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 	err = find_free(mm, new_len, &to);
 	if (err)
 		return err;
-	err = move_area(mm, vma, addr, old_len, to, new_len);
+	/* old_len 0 (a shared area): a second mapping, nothing unmapped. */
+	err = old_len ? move_range(mm, addr, old_len, old_len, to, new_len)
+		      : dup_shared(mm, vma, addr, to, new_len);
 	if (!err)
 		*out = to;
 	return err;
