@@ -288,7 +288,8 @@ int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
 /*
  * Set the end of the heap, which starts at the config's brk_start, as
  * Linux's brk(): brk 0 (or below the start) only reports the current end.
- * The heap is an anonymous private read-write area. Returns 0 with *out
+ * The heap is an anonymous private read-write area; as on Linux, it may
+ * not grow to less than a page below the next mapping. Returns 0 with *out
  * the new end, or a negative errno (-ENOMEM: no heap configured, or the
  * range is taken) with *out the unchanged end.
  */

@@ -1085,7 +1085,11 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 	if (new_end < old_end) {
 		err = replace_range(mm, new_end, old_end, NULL, false);
 	} else if (new_end > old_end) {
-		if (!range_free(mm, old_end, new_end)) {
+		/* Linux keeps a page free between the heap and whatever
+		 * follows it. */
+		if (!range_free(mm, old_end, new_end) ||
+		    (new_end < mm->end &&
+		     !range_free(mm, new_end, new_end + mm->page_size))) {
 			err = -ENOMEM;
 			goto out;
 		}
