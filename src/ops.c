@@ -978,8 +978,17 @@ static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 {
 	uint64_t src_len = old_len < new_len ? old_len : new_len;
 
-	if (!old_len) /* a shared area (checked): a second mapping */
+	if (!old_len) { /* a shared area (checked): a second mapping */
+		/* Linux unmaps the destination first; when that held the
+		 * source, the source is gone: -EFAULT, destination unmapped. */
+		if (new_addr <= addr && addr < new_addr + new_len) {
+			int err = replace_range(
+				mm, new_addr, new_addr + new_len, NULL, false);
+
+			return err ? err : -EFAULT;
+		}
 		return dup_shared(mm, vma, addr, new_addr, new_len);
+	}
 	/* Resizing moves take one area (the part that moves must be inside
 	 * it); only a move of the same size may span several. */
 	if (old_len != new_len && src_len > vma->end - addr)
