@@ -55,6 +55,7 @@ struct bench_report {
  * saying why on stderr). */
 int bench_tree(const struct bench_opts *o, struct bench_report *rep);
 int bench_lock(const struct bench_opts *o, struct bench_report *rep);
+int bench_ops(const struct bench_opts *o, struct bench_report *rep);
 
 /* Results. add returns -ENOMEM on allocation failure. */
 int bench_report_add(struct bench_report *rep, const struct bench_result *r);

@@ -22,6 +22,8 @@ static const struct bench_scenario scenarios[] = {
 	  bench_tree },
 	{ "lock", "per-VMA lock+unlock under RCU vs the bare lookup",
 	  bench_lock },
+	{ "ops", "mmap+munmap and mprotect split+merge, uvma vs the kernel",
+	  bench_ops },
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
