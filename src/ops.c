@@ -637,9 +637,14 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 	*len = page_round(mm, *len);
 	if (!*len)
 		return -ENOMEM;
-	if ((flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE)) &&
-	    !page_aligned(mm, addr))
-		return -EINVAL;
+	/* A fixed range must lie in the window (ENOMEM), checked before its
+	 * alignment (EINVAL), in Linux's order. */
+	if (flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE)) {
+		if (addr < mm->base || addr > mm->end || *len > mm->end - addr)
+			return -ENOMEM;
+		if (!page_aligned(mm, addr))
+			return -EINVAL;
+	}
 	if (flags & UVMA_MAP_ANONYMOUS)
 		return 0;
 	if (file_id == 0 || file_id >= OPS_SHMEM_ID_BASE)
@@ -664,10 +669,6 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 		return err;
 	mmap_write_lock(mm);
 	if (fixed) {
-		if (addr < mm->base || addr > mm->end || len > mm->end - addr) {
-			err = -ENOMEM;
-			goto out;
-		}
 		if ((flags & UVMA_MAP_FIXED_NOREPLACE) &&
 		    !range_free(mm, addr, addr + len)) {
 			err = -EEXIST;
@@ -872,6 +873,14 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 	struct tree_entry e;
 	int err = -ENOMEM;
 
+	bool resize = dst_len != src_len;
+
+	/* An old range may run past the end of the window (Linux looks only
+	 * at the areas in it): clip it there. */
+	if (src_len > mm->end - addr)
+		src_len = mm->end - addr;
+	if (hole_len > mm->end - addr)
+		hole_len = mm->end - addr;
 	tree_iter_start(&it, &mm->tree, addr, addr + src_len);
 	while (tree_iter_next(&it, &e)) {
 		struct seg s;
@@ -896,7 +905,7 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 			s.pgoff = s.start >> shift;
 		pieces[np++] = s;
 	}
-	if (np == 1 && dst_len != src_len)
+	if (resize && np == 1)
 		pieces[0].end = to + dst_len;
 	/* The source hole, then the pieces at the destination. Only the
 	 * pieces' ranges are replaced there: what lies in the destination
@@ -934,11 +943,10 @@ static int mremap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *old_len,
 		return -EINVAL;
 	*old_len = page_round(mm, *old_len);
 	*new_len = page_round(mm, *new_len);
-	/* Lengths beyond the address space, or an old range that wraps or
-	 * leaves it, are invalid before anything is looked at. */
+	/* Like Linux, the new length and the destination are checked against
+	 * the end of the address space first; the old range is not (its areas
+	 * are looked at; a shrink's unmap of the tail checks its range). */
 	if (!*new_len || *new_len > mm->end)
-		return -EINVAL;
-	if (addr > mm->end || *old_len > mm->end - addr)
 		return -EINVAL;
 	if (flags & UVMA_MREMAP_FIXED) {
 		if (!page_aligned(mm, new_addr))
@@ -967,6 +975,15 @@ static int grow_in_place(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t end,
 	return replace_range(mm, end, new_end, &n, false);
 }
 
+/* A shrink unmaps the old tail and checks its range as munmap does
+ * (after the areas: Linux's order). */
+static bool tail_out_of_range(struct uvma_mm *mm, uint64_t addr,
+			      uint64_t old_len, uint64_t new_len)
+{
+	return new_len < old_len &&
+	       (addr + old_len < addr || addr + old_len > mm->end);
+}
+
 /*
  * MREMAP_FIXED, after Linux: a shrink drops the old tail and moves the
  * head, which must lie inside one area; growing needs the old range inside
@@ -993,6 +1010,13 @@ static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 	 * it); only a move of the same size may span several. */
 	if (old_len != new_len && src_len > vma->end - addr)
 		return -EFAULT;
+	if (tail_out_of_range(mm, addr, old_len, new_len)) {
+		/* Linux has unmapped the destination by then. */
+		int err = replace_range(mm, new_addr, new_addr + new_len, NULL,
+					false);
+
+		return err ? err : -EINVAL;
+	}
 	return move_range(mm, addr, old_len > new_len ? old_len : src_len,
 			  src_len, new_addr, new_len);
 }
@@ -1018,6 +1042,8 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 		return err;
 	}
 	if (new_len <= old_len) {
+		if (tail_out_of_range(mm, addr, old_len, new_len))
+			return -EINVAL;
 		if (new_len < old_len) {
 			err = replace_range(mm, addr + new_len, addr + old_len,
 					    NULL, false);
