@@ -220,7 +220,11 @@ struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * called from a fault handler or with an area lock of mm held), validates
  * its arguments first, and returns 0 or the negative errno Linux returns for
  * the same call. A failed call leaves the map exactly as it was, except
- * where Linux itself stops half-way (uvma_mprotect over a hole). Faults run
+ * where Linux itself stops half-way: uvma_mprotect over a hole (the areas
+ * before it are changed), and two uvma_mremap FIXED cases whose destination
+ * is unmapped before the failure (a duplicate, old_len 0, onto a range
+ * covering the old address: -EFAULT; a shrink whose old tail leaves the
+ * window: -EINVAL). Faults run
  * concurrently: only the areas a call changes are write-locked, each where
  * it changes.
  *
