@@ -16,6 +16,7 @@
 
 #include "uvma.h"
 #include "bench.h"
+#include "script.h"
 
 /* Exit status for a command line we do not understand. */
 #define EXIT_USAGE 2
@@ -28,11 +29,14 @@ struct command {
 };
 
 static int cmd_bench(int argc, char **argv);
+static int cmd_replay(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "bench", cmd_bench,
 	  "run benchmarks (uvma bench --help for options)" },
+	{ "replay", cmd_replay,
+	  "run an operation script, print errors and the final map" },
 	{ "help", cmd_help, "show this help" },
 };
 
@@ -59,6 +63,11 @@ static void usage(FILE *out)
 static int cmd_bench(int argc, char **argv)
 {
 	return bench_main(argc, argv);
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+	return replay_main(argc, argv);
 }
 
 static int cmd_help(int argc, char **argv)

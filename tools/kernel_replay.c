@@ -1,0 +1,412 @@
+/*
+ * kernel_replay.c - uvma-kernel-replay: run an operation script (script.h)
+ * against the running kernel, in this very process, and print the result in
+ * the format of `uvma replay`. It is the reference tests/conformance diffs
+ * uvma against; it does not use the library at all.
+ *
+ * The window. Script offsets are relative to a 4 GiB window inside this
+ * process, found at a fixed high address (0x500000000000, or lower ones if
+ * that is taken) far below where the kernel places mappings of its own
+ * choosing (top-down from under the stack) and far above the program and
+ * its heap. Directly on both sides of the window sits a guard: a shared
+ * anonymous PROT_NONE mapping (the one above as large as the window, the
+ * one below 1 MiB). Shared anonymous memory never merges (each mapping has
+ * its own shmem file), so no script area can merge with anything outside
+ * the window, and the guard above keeps mremap from growing an area in
+ * place past the window's end, as the end of the user address space would.
+ * The window itself is left unmapped.
+ *
+ * Nothing outside the window is ever touched. An operation whose
+ * page-rounded range does not fit inside the window models one that reaches
+ * past the end of the address space (uvma's window is the whole space), so
+ * the kernel is given an address past any user address instead (OFF +
+ * 2^57, same page offset): it then answers with the error it gives for a
+ * range past TASK_SIZE without touching anything. Ranges that start inside
+ * and end outside need more care, because Linux acts on the part inside
+ * before it fails, or without failing at all (checked against TASK_SIZE
+ * itself): mprotect is given the part inside the window, and a success
+ * reports ENOMEM, as the hole past the end would; mremap is given the real
+ * range while the high guard steps aside, leaving a hole past the window's
+ * end, except a shrink, which unmaps its old range's tail whatever is
+ * there: its old range is made to end past any user address instead (see
+ * kernel_remap). The one thing not modelled: a remap that grows by more
+ * than the window can hold moves on Linux, where uvma has no room
+ * (ENOMEM).
+ *
+ * Every mapping is MAP_NORESERVE, so that commit accounting (VM_ACCOUNT)
+ * never makes two otherwise equal areas different, and no page is ever
+ * touched (no anon_vma), so anonymous areas merge by page offset alone, as
+ * uvma's do. Files F0..F7 are memfds ("/memfd:F0 (deleted)" in
+ * /proc/self/maps), sparse 16 GiB, read-write.
+ *
+ * The syscalls are made through syscall(2), not the libc wrappers, so that
+ * the kernel, not libc, checks every argument.
+ *
+ * Single-threaded, and it must stay so: it reads /proc/self/maps and
+ * expects nothing but the script to change the window.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "script.h"
+
+#define WINDOW SCRIPT_WINDOW_SIZE
+#define PAGE   SCRIPT_PAGE_SIZE
+/* Below the window a page would do; above it, the guard must be as large
+ * as the window (see kernel_remap). */
+#define LOW_GUARD  (1ULL << 20)
+#define HIGH_GUARD WINDOW
+/* A guard merges with nothing: shared anonymous memory is its own file. */
+#define GUARD_FLAGS (MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE)
+/* Past any user address: 2^57 is above even a 5-level TASK_SIZE. */
+#define BEYOND	  (1ULL << 57)
+#define FILE_SIZE (16ULL << 30)
+
+struct kernel_space {
+	uint64_t base;
+	int fd[SCRIPT_NR_FILES];
+};
+
+/* Raw syscalls: -1 and errno on failure, as syscall(2) returns. */
+static long sys_mmap(uint64_t addr, uint64_t len, int prot, int flags, int fd,
+		     uint64_t off)
+{
+	return syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static long sys_munmap(uint64_t addr, uint64_t len)
+{
+	return syscall(SYS_munmap, addr, len);
+}
+
+static long sys_mprotect(uint64_t addr, uint64_t len, int prot)
+{
+	return syscall(SYS_mprotect, addr, len, prot);
+}
+
+static long sys_mremap(uint64_t old, uint64_t old_len, uint64_t new_len,
+		       int flags, uint64_t new_addr)
+{
+	return syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
+
+/* Reserve [base - guard, base + WINDOW + guard) exactly at base, or fail. */
+static int reserve_at(uint64_t base)
+{
+	uint64_t lo = base - LOW_GUARD, total = LOW_GUARD + WINDOW + HIGH_GUARD;
+	long r;
+
+	r = sys_mmap(lo, total, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			     MAP_FIXED_NOREPLACE,
+		     -1, 0);
+	if (r == -1)
+		return -1;
+	if ((uint64_t)r != lo) {
+		/* A kernel without MAP_FIXED_NOREPLACE took it as a hint. */
+		sys_munmap((uint64_t)r, total);
+		return -1;
+	}
+	return 0;
+}
+
+static int kernel_init(void *arg)
+{
+	static const uint64_t hints[] = {
+		0x500000000000ULL, 0x400000000000ULL, 0x300000000000ULL,
+		0x200000000000ULL, 0x100000000000ULL,
+	};
+	struct kernel_space *ks = arg;
+	uint64_t base = 0;
+	size_t i;
+	int f;
+
+	for (f = 0; f < SCRIPT_NR_FILES; f++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "F%d", f);
+		ks->fd[f] = memfd_create(name, MFD_CLOEXEC);
+		if (ks->fd[f] < 0 || ftruncate(ks->fd[f], FILE_SIZE)) {
+			perror("uvma-kernel-replay: memfd");
+			return -1;
+		}
+	}
+
+	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+		if (!reserve_at(hints[i])) {
+			base = hints[i];
+			break;
+		}
+	}
+	if (!base) {
+		fprintf(stderr, "uvma-kernel-replay: no free window\n");
+		return -1;
+	}
+
+	/* The guards replace the reservation's ends in place, so nothing can
+	 * slip in between; then the window is opened up. */
+	if (sys_mmap(base - LOW_GUARD, LOW_GUARD, PROT_NONE,
+		     GUARD_FLAGS | MAP_FIXED, -1, 0) == -1 ||
+	    sys_mmap(base + WINDOW, HIGH_GUARD, PROT_NONE,
+		     GUARD_FLAGS | MAP_FIXED, -1, 0) == -1 ||
+	    sys_munmap(base, WINDOW)) {
+		perror("uvma-kernel-replay: window");
+		return -1;
+	}
+	ks->base = base;
+	return 0;
+}
+
+static void kernel_fini(void *arg)
+{
+	struct kernel_space *ks = arg;
+	int f;
+
+	sys_munmap(ks->base - LOW_GUARD, LOW_GUARD + WINDOW + HIGH_GUARD);
+	for (f = 0; f < SCRIPT_NR_FILES; f++)
+		close(ks->fd[f]);
+}
+
+/* len rounded up to pages; the caller checks that it cannot overflow. */
+static uint64_t page_round(uint64_t len)
+{
+	return (len + PAGE - 1) & ~(PAGE - 1);
+}
+
+/*
+ * Whether [off, off + len rounded up to pages) lies in the window; false
+ * when the rounding or the sum overflows. off itself must be inside even
+ * when len is 0: mremap with an old length of 0 looks at the area at off,
+ * and at the window's end that would be the guard.
+ */
+static int in_window(uint64_t off, uint64_t len)
+{
+	if (len > UINT64_MAX - (PAGE - 1))
+		return 0;
+	return off < WINDOW && page_round(len) <= WINDOW - off;
+}
+
+/* The address the kernel is given for a script range (see the top). */
+static uint64_t kaddr(const struct kernel_space *ks, uint64_t off, uint64_t len)
+{
+	if (in_window(off, len))
+		return ks->base + off;
+	return off >= BEYOND ? off : off + BEYOND;
+}
+
+static int kernel_map(void *arg, const struct script_cmd *c)
+{
+	struct kernel_space *ks = arg;
+	int flags = MAP_FIXED | MAP_NORESERVE;
+	int fd = -1;
+	uint64_t off = 0;
+
+	flags |= c->shared ? MAP_SHARED : MAP_PRIVATE;
+	if (c->file < 0) {
+		flags |= MAP_ANONYMOUS;
+	} else {
+		fd = ks->fd[c->file];
+		off = c->file_off;
+	}
+	if (sys_mmap(kaddr(ks, c->off, c->len), c->len, (int)c->prot, flags, fd,
+		     off) == -1)
+		return errno;
+	return 0;
+}
+
+static int kernel_unmap(void *arg, const struct script_cmd *c)
+{
+	struct kernel_space *ks = arg;
+
+	if (sys_munmap(kaddr(ks, c->off, c->len), c->len))
+		return errno;
+	return 0;
+}
+
+static int kernel_protect(void *arg, const struct script_cmd *c)
+{
+	struct kernel_space *ks = arg;
+
+	/* Starts in the window, ends past it (without overflowing): the
+	 * kernel sees the part inside, and the window's end is a hole. (A
+	 * length of 0 is a no-op wherever it is.) */
+	if (c->len && c->off <= WINDOW && !in_window(c->off, c->len) &&
+	    c->len <= UINT64_MAX - (PAGE - 1)) {
+		if (page_round(c->len) <= UINT64_MAX - c->off) {
+			if (sys_mprotect(ks->base + c->off, WINDOW - c->off,
+					 (int)c->prot))
+				return errno;
+			return ENOMEM;
+		}
+	}
+	/* Inside the window, or an overflow the kernel rejects before
+	 * anything else: the window's base only makes it overflow sooner. */
+	if (sys_mprotect(c->off <= WINDOW ? ks->base + c->off
+					  : kaddr(ks, c->off, c->len),
+			 c->len, (int)c->prot))
+		return errno;
+	return 0;
+}
+
+static int kernel_remap(void *arg, const struct script_cmd *c)
+{
+	struct kernel_space *ks = arg;
+	uint64_t old = kaddr(ks, c->off, c->len), old_len = c->len;
+	uint64_t new_addr = 0;
+	int flags = MREMAP_MAYMOVE, err = 0, open_top = 0;
+	long r;
+
+	/*
+	 * An old range that starts in the window and ends past it. A shrink
+	 * unmaps the old range's tail whatever is mapped there, so the tail
+	 * is made to reach past the end of the address space, where its
+	 * unmap fails as it would past TASK_SIZE. Anything else only looks
+	 * at the areas in the old range (a pure move moves those before
+	 * the end, the same size alone is a no-op, growing needs one area):
+	 * past the window's end there must then be a hole, not the guard,
+	 * so the guard steps aside for the call. It is as large as the
+	 * window, so a range that fits in the window (every one the kernel
+	 * would act on: the destination of a move is in the window) ends
+	 * inside it.
+	 */
+	if (c->off < WINDOW && !in_window(c->off, c->len) &&
+	    c->len <= UINT64_MAX - (PAGE - 1)) {
+		if (c->new_len <= UINT64_MAX - (PAGE - 1) &&
+		    page_round(c->new_len) < page_round(c->len)) {
+			old = ks->base + c->off;
+			old_len = BEYOND;
+		} else if (page_round(c->len) <= WINDOW + HIGH_GUARD - c->off) {
+			old = ks->base + c->off;
+			open_top = 1;
+		}
+	}
+	if (c->has_new_off) {
+		flags |= MREMAP_FIXED;
+		new_addr = kaddr(ks, c->new_off, c->new_len);
+	}
+	if (open_top && sys_munmap(ks->base + WINDOW, HIGH_GUARD)) {
+		perror("uvma-kernel-replay: opening the high guard");
+		return EPROTO;
+	}
+	r = sys_mremap(old, old_len, c->new_len, flags, new_addr);
+	if (r == -1)
+		err = errno;
+	/* Nothing can have taken the guard's place: the call moved areas
+	 * only into the window, and nothing else runs. */
+	if (open_top &&
+	    sys_mmap(ks->base + WINDOW, HIGH_GUARD, PROT_NONE,
+		     GUARD_FLAGS | MAP_FIXED_NOREPLACE, -1, 0) == -1) {
+		perror("uvma-kernel-replay: closing the high guard");
+		return EPROTO;
+	}
+	if (err)
+		return err;
+	if (!c->has_new_off && (uint64_t)r != old) {
+		/* Wherever it went (likely outside the window), it goes. */
+		if (sys_munmap((uint64_t)r, c->new_len)) {
+			perror("uvma-kernel-replay: unmapping a moved area");
+			return EPROTO;
+		}
+		return SCRIPT_MOVED_OUT;
+	}
+	return 0;
+}
+
+/* The file an area of /proc/self/maps belongs to, by its name. */
+static int area_file(const char *name, char perms_share)
+{
+	int f;
+
+	if (!*name && perms_share == 'p')
+		return -1;
+	/* Linux backs shared anonymous memory with a shmem file named so. */
+	if (!strcmp(name, "/dev/zero (deleted)") && perms_share == 's')
+		return -1;
+	if (sscanf(name, "/memfd:F%d (deleted)", &f) == 1 && f >= 0 &&
+	    f < SCRIPT_NR_FILES) {
+		char expect[32];
+
+		snprintf(expect, sizeof(expect), "/memfd:F%d (deleted)", f);
+		if (!strcmp(name, expect))
+			return f;
+	}
+	fprintf(stderr, "uvma-kernel-replay: unknown area name '%s'\n", name);
+	return SCRIPT_NR_FILES;
+}
+
+static int kernel_for_each_area(void *arg, script_area_fn fn, void *fn_arg)
+{
+	struct kernel_space *ks = arg;
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+	FILE *maps;
+
+	maps = fopen("/proc/self/maps", "r");
+	if (!maps) {
+		perror("uvma-kernel-replay: /proc/self/maps");
+		return -1;
+	}
+	while (getline(&line, &cap, maps) != -1) {
+		unsigned long start, end, off;
+		struct script_area a;
+		char perms[8];
+		char *name;
+		int n = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s%n", &start, &end,
+			   perms, &off, &n) != 4 ||
+		    !n || strlen(perms) != 4) {
+			fprintf(stderr, "uvma-kernel-replay: bad maps line %s",
+				line);
+			ret = -1;
+			break;
+		}
+		if (start < ks->base || end > ks->base + WINDOW)
+			continue;
+		name = line + n;
+		name += strspn(name, " ");
+		name[strcspn(name, "\n")] = '\0';
+
+		a.start = start - ks->base;
+		a.end = end - ks->base;
+		a.prot = (perms[0] == 'r' ? SCRIPT_PROT_READ : 0) |
+			 (perms[1] == 'w' ? SCRIPT_PROT_WRITE : 0) |
+			 (perms[2] == 'x' ? SCRIPT_PROT_EXEC : 0);
+		a.shared = perms[3] == 's';
+		a.file = area_file(name, perms[3]);
+		a.off = off;
+		ret = fn(&a, fn_arg);
+		if (ret)
+			break;
+	}
+	free(line);
+	fclose(maps);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct script_backend be = {
+		.name = "uvma-kernel-replay",
+		.description = "Run an operation script against the running "
+			       "kernel,\nin a 4 GiB window of this process.",
+		.init = kernel_init,
+		.map = kernel_map,
+		.unmap = kernel_unmap,
+		.protect = kernel_protect,
+		.remap = kernel_remap,
+		.for_each_area = kernel_for_each_area,
+		.fini = kernel_fini,
+	};
+	struct kernel_space ks = { 0 };
+
+	return script_main(argc, argv, &be, &ks);
+}

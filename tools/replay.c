@@ -1,0 +1,188 @@
+/*
+ * replay.c - `uvma replay SCRIPT`: run an operation script (script.h) on a
+ * fresh uvma address space whose window is [0, 4 GiB) of 4096-byte pages,
+ * and print the failed lines and the final map. uvma-kernel-replay
+ * (kernel_replay.c) prints the same for the running kernel; the two outputs
+ * must be identical (tests/conformance).
+ *
+ * Files F0..F7 are file ids 1..8 (0 means anonymous to uvma). Every area
+ * gets the same user pointer (NULL), so it never keeps areas apart.
+ *
+ * Single-threaded: the space is private to this command.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "uvma.h"
+#include "script.h"
+
+struct replay_space {
+	struct uvma_mm *mm;
+};
+
+static int replay_init(void *arg)
+{
+	struct replay_space *rs = arg;
+	struct uvma_mm_config cfg;
+	int r;
+
+	uvma_mm_config_init(&cfg);
+	cfg.base = 0;
+	cfg.size = SCRIPT_WINDOW_SIZE;
+	cfg.page_size = SCRIPT_PAGE_SIZE;
+	r = uvma_mm_create(&cfg, &rs->mm);
+	if (r) {
+		fprintf(stderr, "uvma replay: cannot create the space: %s\n",
+			uvma_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+static void replay_fini(void *arg)
+{
+	struct replay_space *rs = arg;
+
+	uvma_mm_destroy(rs->mm);
+}
+
+static int replay_map(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+	unsigned flags = UVMA_MAP_FIXED;
+	uint64_t file_id = 0, offset = 0, out = 0;
+	int r;
+
+	flags |= c->shared ? UVMA_MAP_SHARED : UVMA_MAP_PRIVATE;
+	if (c->file < 0) {
+		flags |= UVMA_MAP_ANONYMOUS;
+	} else {
+		file_id = (uint64_t)c->file + 1;
+		offset = c->file_off;
+	}
+	r = uvma_mmap(rs->mm, c->off, c->len, c->prot, flags, file_id, offset,
+		      NULL, &out);
+	if (r)
+		return -r;
+	if (out != c->off) {
+		/* MAP_FIXED must map exactly there; say so loudly, and fail
+		 * the line so the diff with the kernel shows it too. */
+		fprintf(stderr,
+			"uvma replay: line %u: MAP_FIXED at %#lx mapped at "
+			"%#lx\n",
+			c->lineno, (unsigned long)c->off, (unsigned long)out);
+		return EPROTO;
+	}
+	return 0;
+}
+
+static int replay_unmap(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_munmap(rs->mm, c->off, c->len);
+}
+
+static int replay_protect(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_mprotect(rs->mm, c->off, c->len, c->prot);
+}
+
+static int replay_remap(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+	unsigned flags = UVMA_MREMAP_MAYMOVE;
+	uint64_t out = 0;
+	int r;
+
+	if (c->has_new_off)
+		flags |= UVMA_MREMAP_FIXED;
+	r = uvma_mremap(rs->mm, c->off, c->len, c->new_len, flags, c->new_off,
+			&out);
+	if (r)
+		return -r;
+	if (c->has_new_off && out != c->new_off) {
+		fprintf(stderr,
+			"uvma replay: line %u: MREMAP_FIXED to %#lx moved to "
+			"%#lx\n",
+			c->lineno, (unsigned long)c->new_off,
+			(unsigned long)out);
+		return EPROTO;
+	}
+	if (!c->has_new_off && out != c->off) {
+		/* Where a moved area lands is the implementation's choice;
+		 * the output must not depend on it. */
+		r = uvma_munmap(rs->mm, out, c->new_len);
+		if (r) {
+			fprintf(stderr,
+				"uvma replay: line %u: unmapping the moved "
+				"area at %#lx: %s\n",
+				c->lineno, (unsigned long)out,
+				uvma_strerror(r));
+			return EPROTO;
+		}
+		return SCRIPT_MOVED_OUT;
+	}
+	return 0;
+}
+
+struct list_arg {
+	script_area_fn fn;
+	void *arg;
+};
+
+static int list_one(const struct uvma_area_info *info, void *arg)
+{
+	struct list_arg *la = arg;
+	struct script_area a;
+
+	a.start = info->start;
+	a.end = info->end;
+	a.prot = info->prot;
+	a.shared = info->flags & UVMA_MAP_SHARED;
+	if (info->file_id == 0)
+		a.file = -1;
+	else if (info->file_id <= SCRIPT_NR_FILES)
+		a.file = (int)info->file_id - 1;
+	else
+		a.file = SCRIPT_NR_FILES; /* prints as unknown */
+	a.off = info->pgoff * SCRIPT_PAGE_SIZE;
+	return la->fn(&a, la->arg);
+}
+
+static int replay_for_each_area(void *arg, script_area_fn fn, void *fn_arg)
+{
+	struct replay_space *rs = arg;
+	struct list_arg la = { fn, fn_arg };
+	int r;
+
+	r = uvma_maps(rs->mm, 0, SCRIPT_WINDOW_SIZE, list_one, &la);
+	if (r < 0) {
+		fprintf(stderr, "uvma replay: listing the map: %s\n",
+			uvma_strerror(r));
+		return -1;
+	}
+	return r;
+}
+
+int replay_main(int argc, char **argv)
+{
+	static const struct script_backend be = {
+		.name = "uvma replay",
+		.description =
+			"Run an operation script on a fresh uvma address "
+			"space, window [0, 4 GiB).",
+		.init = replay_init,
+		.map = replay_map,
+		.unmap = replay_unmap,
+		.protect = replay_protect,
+		.remap = replay_remap,
+		.for_each_area = replay_for_each_area,
+		.fini = replay_fini,
+	};
+	struct replay_space rs = { NULL };
+
+	return script_main(argc, argv, &be, &rs);
+}

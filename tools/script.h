@@ -1,0 +1,134 @@
+/*
+ * script.h - operation scripts for `uvma replay` and its kernel twin,
+ * `uvma-kernel-replay`: the parser, the driver and the printer they share.
+ *
+ * Both programs link their own copy of script.c, so the two print byte for
+ * byte the same format; that is what lets tests/conformance diff them. A
+ * program supplies a backend (how to map, unmap, protect, remap and list
+ * areas) and calls script_main().
+ *
+ * The script format (the contract, see docs/semantics.md): one operation per
+ * line, numbers in C notation (strtoull base 0), `#` starts a comment:
+ *
+ *   map OFF LEN PROT SHARING [FILE FILEOFF]
+ *   unmap OFF LEN
+ *   protect OFF LEN PROT
+ *   remap OFF OLDLEN NEWLEN [NEWOFF]
+ *
+ * PROT is three characters, r/w/x or '-' in that order; SHARING is
+ * `private` or `shared`; FILE is F0..F7 (absent: anonymous memory).
+ * Offsets are relative to the base of a 4 GiB window.
+ *
+ * Single-threaded: nothing here takes a lock.
+ */
+#ifndef UVMA_TOOLS_SCRIPT_H
+#define UVMA_TOOLS_SCRIPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The window every script runs in: [0, 4 GiB) of 4096-byte pages. */
+#define SCRIPT_WINDOW_SIZE (4ULL << 30)
+#define SCRIPT_PAGE_SIZE   4096ULL
+#define SCRIPT_NR_FILES	   8
+
+/* Protection bits: the values of PROT_* (and of UVMA_PROT_*). */
+#define SCRIPT_PROT_READ  0x1
+#define SCRIPT_PROT_WRITE 0x2
+#define SCRIPT_PROT_EXEC  0x4
+
+enum script_op {
+	SCRIPT_MAP,
+	SCRIPT_UNMAP,
+	SCRIPT_PROTECT,
+	SCRIPT_REMAP,
+};
+
+/* One parsed line. Fields an operation does not use are zero. */
+struct script_cmd {
+	unsigned lineno; /* 1-based */
+	enum script_op op;
+	uint64_t off;	   /* OFF */
+	uint64_t len;	   /* LEN, or OLDLEN for remap */
+	uint64_t new_len;  /* remap: NEWLEN */
+	bool has_new_off;  /* remap: NEWOFF given (MREMAP_FIXED) */
+	uint64_t new_off;  /* remap: NEWOFF */
+	unsigned prot;	   /* map, protect: SCRIPT_PROT_* */
+	bool shared;	   /* map: `shared` rather than `private` */
+	int file;	   /* map: 0..7 for F0..F7, -1 for anonymous */
+	uint64_t file_off; /* map: FILEOFF in bytes */
+};
+
+/* An area of the final map, relative to the window base. */
+struct script_area {
+	uint64_t start;
+	uint64_t end;
+	unsigned prot; /* SCRIPT_PROT_* */
+	bool shared;
+	int file;     /* 0..7 for F0..F7, -1 for anonymous; anything else
+		       * prints as `unknown` (a backend saw an area it
+		       * cannot name, which the diff must show) */
+	uint64_t off; /* file offset in bytes; printed as 0 for anon */
+};
+
+/*
+ * A backend's result for a line that did not fail as an errno says: the
+ * remap without NEWOFF moved the area (and the backend has unmapped it
+ * again, wherever it went).
+ */
+#define SCRIPT_MOVED_OUT (-1)
+
+typedef int (*script_area_fn)(const struct script_area *area, void *arg);
+
+/*
+ * What a program plugs into script_main(). Each operation returns 0, a
+ * positive errno (the line's error), or SCRIPT_MOVED_OUT (remap only).
+ * A backend never sees a line that failed to parse.
+ */
+struct script_backend {
+	const char *name;	 /* the program's name, for messages */
+	const char *description; /* one line for --help */
+	/* Set up a fresh space; 0, or -1 after printing why to stderr. */
+	int (*init)(void *ctx);
+	int (*map)(void *ctx, const struct script_cmd *cmd);
+	int (*unmap)(void *ctx, const struct script_cmd *cmd);
+	int (*protect)(void *ctx, const struct script_cmd *cmd);
+	int (*remap)(void *ctx, const struct script_cmd *cmd);
+	/*
+	 * Call fn for every area of the window in address order; stop and
+	 * return fn's value when it is nonzero. Returns 0, or -1 after
+	 * printing why to stderr.
+	 */
+	int (*for_each_area)(void *ctx, script_area_fn fn, void *arg);
+	void (*fini)(void *ctx);
+};
+
+/*
+ * Parse one line (without or with its newline). Returns 1 and fills *cmd
+ * for an operation, 0 for a blank or comment-only line, -1 for a line that
+ * cannot be parsed. cmd->lineno is left to the caller.
+ */
+int script_parse_line(const char *line, struct script_cmd *cmd);
+
+/* "EINVAL", ..., "EOTHER" for a positive errno; "MOVED_OUT" for
+ * SCRIPT_MOVED_OUT. */
+const char *script_error_name(int err);
+
+/* Print an area in the format of the contract. */
+void script_print_area(FILE *out, const struct script_area *area);
+
+/*
+ * The whole program: `NAME [--verbose] SCRIPT`. Parses the options, runs
+ * every line of SCRIPT through the backend, then prints the errors and the
+ * final map to stdout. Returns the exit status: 0 when the script was
+ * processed, 1 when it (or the backend's space) could not be set up or
+ * read, 2 for a usage error.
+ */
+int script_main(int argc, char **argv, const struct script_backend *be,
+		void *ctx);
+
+/* `uvma replay`: tools/replay.c, called from the uvma command line. */
+int replay_main(int argc, char **argv);
+
+#endif
