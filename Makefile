@@ -5,6 +5,8 @@
 #   make run            build, then run $(RUN_CMD)
 #   make test           build and run every test in three configurations:
 #                       normal, ASan+UBSan, TSan (build/test-*)
+#   make fuzz           libFuzzer on the map operations for $(FUZZ_SECONDS) s
+#                       (clang, ASan+UBSan, build/fuzz; see tests/fuzz/)
 #   make install        build, then install under $(PREFIX) (/usr/local)
 #   make format         clang-format every C file in place
 #   make format-check   fail if any C file is not formatted
@@ -39,7 +41,25 @@ UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
 export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 
-.PHONY: all build run test install deps format format-check clean
+# The fuzz target of the map operations (tests/fuzz/fuzz_ops.c), built by
+# clang with libFuzzer, ASan and UBSan in $(FUZZ_DIR); the library is
+# instrumented for coverage too. The corpus stays in $(FUZZ_DIR)/corpus
+# between runs (tests/fuzz/regress/ seeds it); a crash is written to
+# $(FUZZ_DIR)/artifacts/ and fails the target. `make test` ends with a
+# short run of $(FUZZ_TEST_SECONDS) s.
+FUZZ_CC ?= clang-14
+FUZZ_DIR := $(BUILD_DIR)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 20
+# Jobs in libFuzzer's fork mode (0: one process). Each input creates and
+# destroys an address space, and the destruction waits for liburcu's
+# callback thread (which polls every 10 ms), so a single process mostly
+# sleeps: four of them get about three times the inputs through on 2 cores.
+FUZZ_FORK ?= 4
+FUZZ_ARGS ?= -max_len=1024 -timeout=30 -rss_limit_mb=2048 -print_final_stats=1
+
+.PHONY: all build run test install deps format format-check clean fuzz \
+	fuzz-build
 
 all: build
 
@@ -94,10 +114,30 @@ test: deps
 	then echo "== make test: $(c): passed =="; \
 	else echo "== make test: $(c): FAILED =="; failed="$$failed $(c)"; \
 	fi;) \
+	echo "== make test: fuzz ($(FUZZ_TEST_SECONDS) s of libFuzzer) =="; \
+	if $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS); \
+	then echo "== make test: fuzz: passed =="; \
+	else echo "== make test: fuzz: FAILED =="; failed="$$failed fuzz"; \
+	fi; \
 	if [ -n "$$failed" ]; then \
 		echo "== make test: failed:$$failed =="; exit 1; \
 	fi; \
 	echo "== make test: all configurations passed =="
+
+fuzz-build: deps
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Debug \
+		-DCMAKE_C_COMPILER=$(FUZZ_CC) -DUVMA_SANITIZE=address,undefined \
+		-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DUVMA_FUZZ=ON
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_ops
+
+# libFuzzer exits nonzero on a crash, a leak or a timeout, after saving the
+# input; its first corpus directory is the one it adds to.
+fuzz: fuzz-build
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	./$(FUZZ_DIR)/tests/fuzz/fuzz_ops $(FUZZ_ARGS) -fork=$(FUZZ_FORK) \
+		-max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=$(FUZZ_DIR)/artifacts/ \
+		$(FUZZ_DIR)/corpus tests/fuzz/regress
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)

@@ -1,0 +1,1952 @@
+/*
+ * fuzz_ops.c - a fuzz target for the map operations (uvma_mmap, munmap,
+ * mprotect, mremap, brk) on a small address space, so that operations
+ * collide: a 1 MiB window at 0x10000, 4 KiB pages, 256 of them.
+ *
+ * The input is a program: its first byte places the heap (brk_start), then
+ * each operation takes one control byte (which operation, and whether to
+ * arm an allocation failure before it) and a few argument bytes. Arguments
+ * are mostly sensible (aligned addresses in or near the window, a few pages
+ * long, areas that exist) and sometimes deliberately bad (unaligned, zero,
+ * huge, overflowing, unknown bits), so that both the semantics and the
+ * argument checks run.
+ *
+ * After every operation:
+ * - tests/map_check.h's invariants (tree shape, ranges, owners, lock state,
+ *   maximal merging, the pool's count of live objects), with this space as
+ *   the only one in the process, so a leaked or doubly freed VMA shows;
+ * - uvma_maps() must describe the same areas as the tree;
+ * - every VMA that left the tree must be detached (refcnt 0);
+ * - the map, page by page, must equal a shadow model: per page, mapped or
+ *   not and the (prot, flags, file, page offset, user pointer) it has,
+ *   updated by each operation's Linux semantics. The model predicts the
+ *   result (address and error) too. Where Linux and the header leave a
+ *   choice (an anonymous area's page offset after a move, ranges that
+ *   straddle the window's edge), the model accepts each allowed outcome;
+ * - a failed operation must leave the map exactly as it was (area by area),
+ *   except mprotect over a hole, which changes the areas before the hole;
+ * - with an allocation failure armed (tree nodes, VMA objects or the
+ *   planner's arrays), the operation must succeed as predicted or fail with
+ *   -ENOMEM and leave the map unchanged.
+ * - the read side agrees (a probe operation): uvma_fault's result for the
+ *   page's protection, uvma_vma_lock/get/find, a partial uvma_maps and one
+ *   stopped by its callback; uvma_brk(0) reports the model's heap end;
+ * - after uvma_mm_destroy, every VMA object is back in the pool.
+ * Any violation prints the operations so far, both maps and the input, and
+ * aborts (libFuzzer then saves the input as a crash). UVMA_FUZZ_SKIP steers
+ * the generator around known bugs while they are being fixed (see
+ * skip_mask()).
+ *
+ * Built twice: with libFuzzer (make fuzz) and, with fuzz_main.c, as an
+ * ordinary program that runs random inputs from a seed (CTest).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_ops.h"
+#include "map_check.h"
+#include "mm.h"
+#include "rcu.h"
+#include "tree.h"
+#include "uvma.h"
+#include "vma.h"
+#if __has_include("ops.h")
+#include "ops.h"
+#define FZ_HAVE_OPS_HOOK 1
+#endif
+
+/* ---- the space ----------------------------------------------------------- */
+
+#define PG    UINT64_C(4096)
+#define NP    256 /* pages in the window */
+#define WBASE UINT64_C(0x10000)
+#define WSIZE ((uint64_t)NP * PG)
+#define WEND  (WBASE + WSIZE)
+
+#define MAX_OPS	  256
+#define MAX_AREAS 512 /* more than NP: room to see a broken map whole */
+#define LOG_LEN	  200
+
+#define PROT_ALL   (UVMA_PROT_READ | UVMA_PROT_WRITE | UVMA_PROT_EXEC)
+#define TYPE_MASK  (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE)
+#define ANON	   UVMA_MAP_ANONYMOUS
+#define FIXED	   UVMA_MAP_FIXED
+#define NOREPLACE  UVMA_MAP_FIXED_NOREPLACE
+#define MAYMOVE	   UVMA_MREMAP_MAYMOVE
+#define RFIXED	   UVMA_MREMAP_FIXED
+#define ALIGNED(x) (((x) & (PG - 1)) == 0)
+
+void (*fuzz_ops_fail_hook)(const uint8_t *data, size_t size);
+
+/* Two user pointers besides NULL: areas that differ only in it must not
+ * merge. */
+static char user_tags[2];
+
+/* What a page of the window is, as uvma_maps() would describe it. */
+struct pst {
+	bool mapped;
+	uint8_t prot;
+	uint32_t flags;
+	uint32_t obj;	  /* anonymous shared: which mapping (else 0) */
+	uint64_t file_id; /* 0 when anonymous, as uvma_maps reports it */
+	uint64_t pgoff;	  /* this page's offset */
+	void *user;
+};
+
+/* One area, from uvma_maps() or from the tree. */
+struct area {
+	uint64_t start, end;
+	unsigned prot, flags;
+	uint64_t pgoff, file_id;
+	void *user;
+	struct uvma_vma *vma; /* from the tree only */
+};
+
+struct snap {
+	struct area a[MAX_AREAS];
+	size_t n;
+	bool overflow;
+};
+
+/*
+ * An outcome an operation may have: the map exactly as before
+ * (unchanged), or the pages of sh. The page offsets of each adopt range
+ * may follow either of its two candidates: Linux gives a moved anonymous
+ * area a new offset or keeps the old one depending on whether it was ever
+ * faulted, which the model cannot know; an anonymous shared area's offsets
+ * start at 0 (Linux) or at start / page size (the header's reading).
+ */
+struct adopt {
+	int lo, n;
+	uint64_t c[2];
+};
+
+struct cand {
+	bool unchanged;
+	struct pst sh[NP];
+	uint64_t brk;
+	int nadopt;
+	struct adopt adopt[NP];
+};
+
+static struct fz {
+	struct uvma_mm *mm;
+	struct pst sh[NP];
+	uint64_t brk_start, brk;
+	uint32_t next_obj;
+	bool injected;
+	int last_ret;
+	uint32_t seq_before, seq_after; /* mm_lock_seq around the operation */
+	const uint8_t *input;
+	size_t input_len;
+	int nops;
+	char log[MAX_OPS + 1][LOG_LEN];
+	struct snap pre, post, tpre, tpost;
+	struct pst act[NP];
+	struct cand c[3];
+	int nc;
+	char msg[512];
+	struct fuzz_ops_stats stats;
+} F;
+
+void fuzz_ops_get_stats(struct fuzz_ops_stats *st)
+{
+	*st = F.stats;
+}
+
+/* ---- reporting ----------------------------------------------------------- */
+
+static void print_pages(const char *title, const struct pst *s)
+{
+	fprintf(stderr, "%s:\n", title);
+	for (int i = 0; i < NP;) {
+		int j = i + 1;
+
+		if (!s[i].mapped) {
+			i++;
+			continue;
+		}
+		while (j < NP && s[j].mapped && s[j].prot == s[i].prot &&
+		       s[j].flags == s[i].flags &&
+		       s[j].file_id == s[i].file_id && s[j].obj == s[i].obj &&
+		       s[j].user == s[i].user &&
+		       s[j].pgoff == s[i].pgoff + (uint64_t)(j - i))
+			j++;
+		fprintf(stderr,
+			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x file "
+			"%" PRIu64 " obj %u pgoff %#" PRIx64 " user %p\n",
+			WBASE + (uint64_t)i * PG, WBASE + (uint64_t)j * PG,
+			s[i].prot, s[i].flags, s[i].file_id, s[i].obj,
+			s[i].pgoff, s[i].user);
+		i = j;
+	}
+}
+
+static void print_snap(const char *title, const struct snap *s)
+{
+	fprintf(stderr, "%s (%zu areas%s):\n", title, s->n,
+		s->overflow ? ", more not shown" : "");
+	for (size_t i = 0; i < s->n; i++)
+		fprintf(stderr,
+			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x file "
+			"%#" PRIx64 " pgoff %#" PRIx64 " user %p\n",
+			s->a[i].start, s->a[i].end, s->a[i].prot, s->a[i].flags,
+			s->a[i].file_id, s->a[i].pgoff, s->a[i].user);
+}
+
+static int snap_cb(const struct uvma_area_info *ai, void *arg);
+
+__attribute__((noreturn, format(printf, 1, 2))) static void
+fz_fail(const char *fmt, ...)
+{
+	static bool failing;
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "\nfuzz_ops: VIOLATION: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr,
+		"\nheap: brk_start %#" PRIx64 ", model brk %#" PRIx64
+		"\noperations of this input (the last one failed):\n",
+		F.brk_start, F.brk);
+	for (int i = 0; i <= F.nops && i <= MAX_OPS; i++)
+		if (F.log[i][0])
+			fprintf(stderr, "  %3d %s\n", i, F.log[i]);
+	print_snap("map before the operation", &F.pre);
+	if (F.mm && !failing) {
+		/* The map now, as uvma_maps tells it (once: a failure in
+		 * here must not recurse). */
+		failing = true;
+		F.post.n = 0;
+		F.post.overflow = false;
+		uvma_maps(F.mm, 0, UINT64_MAX, snap_cb, &F.post);
+		print_snap("map now", &F.post);
+	}
+	print_pages("model before the operation (pages)", F.sh);
+	for (int k = 0; k < F.nc; k++) {
+		char t[64];
+
+		if (F.c[k].unchanged) {
+			fprintf(stderr, "allowed outcome %d: unchanged\n", k);
+			continue;
+		}
+		snprintf(t, sizeof(t), "allowed outcome %d (pages)", k);
+		print_pages(t, F.c[k].sh);
+	}
+	fprintf(stderr, "input (%zu bytes):", F.input_len);
+	for (size_t i = 0; i < F.input_len; i++)
+		fprintf(stderr, "%s%02x", i % 32 ? "" : "\n  ", F.input[i]);
+	fprintf(stderr, "\n");
+	if (fuzz_ops_fail_hook)
+		fuzz_ops_fail_hook(F.input, F.input_len);
+	abort();
+}
+
+__attribute__((format(printf, 1, 2))) static void oplog(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(F.log[F.nops], LOG_LEN, fmt, ap);
+	va_end(ap);
+}
+
+/* Append the result to the current operation's line. */
+static void oplog_ret(int ret, uint64_t out)
+{
+	size_t n = strlen(F.log[F.nops]);
+
+	F.last_ret = ret;
+	snprintf(F.log[F.nops] + n, LOG_LEN - n, " = %d (%s)%s out %#" PRIx64,
+		 ret, ret ? uvma_strerror(ret) : "ok",
+		 F.injected ? " [fail armed]" : "", out);
+}
+
+/*
+ * Known bugs the generator can steer around, so that a long run finds the
+ * next one instead of the same one again: UVMA_FUZZ_SKIP holds a
+ * comma-separated list of names. Empty by default: CTest and `make fuzz`
+ * look for everything.
+ *   mremap-oldlen0  no old_len that page-rounds to 0
+ *   mremap-wrap     no old range that wraps past 2^64
+ *   mremap-move     no mremap that moves (FIXED, or MAYMOVE growth)
+ *   inject          arm no allocation failure (to triage a finding: does
+ *                   it need one?)
+ */
+enum {
+	SKIP_MREMAP_OLDLEN0 = 1,
+	SKIP_INJECT = 2,
+	SKIP_MREMAP_WRAP = 4,
+	SKIP_MREMAP_MOVE = 8,
+};
+
+static unsigned skip_mask(void)
+{
+	static int done;
+	static unsigned mask;
+
+	if (!done) {
+		const char *e = getenv("UVMA_FUZZ_SKIP");
+
+		done = 1;
+		if (e && strstr(e, "mremap-oldlen0"))
+			mask |= SKIP_MREMAP_OLDLEN0;
+		if (e && strstr(e, "inject"))
+			mask |= SKIP_INJECT;
+		if (e && strstr(e, "mremap-wrap"))
+			mask |= SKIP_MREMAP_WRAP;
+		if (e && strstr(e, "mremap-move"))
+			mask |= SKIP_MREMAP_MOVE;
+	}
+	return mask;
+}
+
+/* ---- reading the input --------------------------------------------------- */
+
+struct rd {
+	const uint8_t *p;
+	size_t n, i;
+};
+
+/* Past the end, zeros: every op decodes, the program just ends there. */
+static uint8_t u8(struct rd *r)
+{
+	return r->i < r->n ? r->p[r->i++] : 0;
+}
+
+/* An address: mostly a page of the window (or just past it), sometimes
+ * unaligned, below the window or absurd. */
+static uint64_t p_addr(struct rd *r)
+{
+	static const uint64_t special[] = {
+		0,
+		UINT64_MAX & ~(PG - 1),
+		1ull << 63,
+		WEND,
+		WEND - PG,
+		UINT64_MAX - 2 * PG + 1,
+		0x7ffffffff000ull,
+		WBASE + WSIZE / 2 + 123,
+	};
+	uint8_t k = u8(r), v = u8(r);
+
+	if (k < 208)
+		return WBASE + (uint64_t)v * PG;
+	if (k < 224)
+		return WEND + (uint64_t)(v % 8) * PG;
+	if (k < 240)
+		return WBASE + (uint64_t)v * PG + 1 +
+		       (uint64_t)k * 97 % (PG - 1);
+	if (k < 248)
+		return v & 1 ? 0 : WBASE - (uint64_t)(1 + v % 4) * PG;
+	return special[v % (sizeof(special) / sizeof(special[0]))];
+}
+
+/* A length: mostly a few pages, sometimes the window or more, unaligned
+ * (rounds up), zero or absurd. */
+static uint64_t p_len(struct rd *r)
+{
+	static const uint64_t special[] = {
+		UINT64_MAX,	   UINT64_MAX - PG + 2,
+		1ull << 63,	   WSIZE,
+		WSIZE + PG,	   UINT64_MAX & ~(PG - 1),
+		(1ull << 63) + PG, 2 * WSIZE,
+	};
+	uint8_t k = u8(r), v = u8(r);
+
+	if (k < 160)
+		return (1 + (uint64_t)(v % 16)) * PG;
+	if (k < 200)
+		return (1 + (uint64_t)v) * PG;
+	if (k < 224)
+		return (uint64_t)(v % 16) * PG + 1 +
+		       (uint64_t)k * 131 % (PG - 1);
+	if (k < 232)
+		return 0;
+	return special[v % (sizeof(special) / sizeof(special[0]))];
+}
+
+static unsigned p_prot(struct rd *r)
+{
+	uint8_t b = u8(r);
+
+	if (b < 240)
+		return b & 7;
+	return (b & 7) | (b & 1 ? 0x10u : 0x40000000u);
+}
+
+static void *p_user(struct rd *r)
+{
+	uint8_t b = u8(r);
+
+	return b < 200 ? NULL : &user_tags[b & 1];
+}
+
+/* ---- the model ------------------------------------------------------------
+ */
+
+static bool in_window(uint64_t a, uint64_t len)
+{
+	return a >= WBASE && len <= WSIZE && a - WBASE <= WSIZE - len;
+}
+
+static int pidx(uint64_t a)
+{
+	return (int)((a - WBASE) / PG);
+}
+
+/* [a, a + len) in the window and free in s. */
+static bool sh_free(const struct pst *s, uint64_t a, uint64_t len)
+{
+	if (!in_window(a, len))
+		return false;
+	for (int i = pidx(a); i < pidx(a + len); i++)
+		if (s[i].mapped)
+			return false;
+	return true;
+}
+
+/* Any page of [a, a + len) (clipped to the window) mapped in s? */
+static bool sh_any(const struct pst *s, uint64_t a, uint64_t len)
+{
+	uint64_t end = a + len < a ? UINT64_MAX : a + len;
+
+	for (int i = 0; i < NP; i++) {
+		uint64_t p = WBASE + (uint64_t)i * PG;
+
+		if (p >= a && p < end && s[i].mapped)
+			return true;
+	}
+	return false;
+}
+
+static void sh_clear(struct pst *s, uint64_t a, uint64_t len)
+{
+	uint64_t end = a + len < a ? UINT64_MAX : a + len;
+
+	for (int i = 0; i < NP; i++) {
+		uint64_t p = WBASE + (uint64_t)i * PG;
+
+		if (p >= a && p < end)
+			memset(&s[i], 0, sizeof(s[i]));
+	}
+}
+
+/* The highest free range of npages pages: where a top-down search puts a
+ * new area (the top of the highest gap that fits). */
+static bool sh_topdown(const struct pst *s, uint64_t len, uint64_t *out)
+{
+	uint64_t need = len / PG, run = 0;
+
+	if (!len || len > WSIZE)
+		return false;
+	for (int i = NP - 1; i >= 0; i--) {
+		run = s[i].mapped ? 0 : run + 1;
+		if (run == need) {
+			*out = WBASE + (uint64_t)i * PG;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Pages [a, a + len) become t, with offsets from pgoff on. */
+static void sh_set(struct pst *s, uint64_t a, uint64_t len, const struct pst *t,
+		   uint64_t pgoff)
+{
+	for (int i = pidx(a), k = 0; i < pidx(a + len); i++, k++) {
+		s[i] = *t;
+		s[i].mapped = true;
+		s[i].pgoff = pgoff + (uint64_t)k;
+	}
+}
+
+static struct cand *cand_add(bool unchanged)
+{
+	struct cand *c;
+
+	if (F.nc == 3)
+		fz_fail("model: too many outcomes");
+	c = &F.c[F.nc++];
+	c->unchanged = unchanged;
+	memcpy(c->sh, F.sh, sizeof(F.sh));
+	c->brk = F.brk;
+	c->nadopt = 0;
+	return c;
+}
+
+static void cand_adopt(struct cand *c, uint64_t a, uint64_t len, uint64_t c0,
+		       uint64_t c1)
+{
+	struct adopt *d;
+
+	if (c->nadopt == NP)
+		fz_fail("model: too many adopt ranges");
+	d = &c->adopt[c->nadopt++];
+	d->lo = pidx(a);
+	d->n = (int)(len / PG);
+	d->c[0] = c0;
+	d->c[1] = c1;
+}
+
+/* A set of errors the arguments allow. */
+struct errs {
+	int v[8];
+	int n;
+};
+
+static void eadd(struct errs *e, int err)
+{
+	for (int i = 0; i < e->n; i++)
+		if (e->v[i] == err)
+			return;
+	if (e->n < 8)
+		e->v[e->n++] = err;
+}
+
+static bool ein(const struct errs *e, int err)
+{
+	for (int i = 0; i < e->n; i++)
+		if (e->v[i] == err)
+			return true;
+	return false;
+}
+
+static void expect_one_of(const char *op, int ret, const struct errs *e)
+{
+	char list[96] = "";
+	size_t n = 0;
+
+	if (ein(e, ret) || (F.injected && ret == -ENOMEM))
+		return;
+	for (int i = 0; i < e->n; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, " %d",
+				      e->v[i]);
+	fz_fail("%s returned %d (%s), expected one of:%s", op, ret,
+		uvma_strerror(ret), list);
+}
+
+static void expect_ret(const char *op, int ret, int want)
+{
+	if (ret != want)
+		fz_fail("%s returned %d (%s), expected %d (%s)", op, ret,
+			uvma_strerror(ret), want, uvma_strerror(want));
+}
+
+/* The page at a of the state before the operation (a in the window). */
+static const struct pst *pre_page(uint64_t a)
+{
+	return &F.sh[pidx(a)];
+}
+
+/* The area of the map before the operation that covers a, or NULL. */
+static const struct area *pre_area_at(uint64_t a)
+{
+	for (size_t i = 0; i < F.pre.n; i++)
+		if (F.pre.a[i].start <= a && a < F.pre.a[i].end)
+			return &F.pre.a[i];
+	return NULL;
+}
+
+/* ---- allocation failures ------------------------------------------------- */
+
+/* The control byte's top bits arm a failure: the n-th tree node, VMA
+ * object or plan array allocation of the coming operation fails. */
+static void arm(struct rd *r, uint8_t ctl)
+{
+	unsigned kind = (ctl >> 4) & 15;
+	long n;
+
+	F.injected = false;
+	if (kind < 12)
+		return;
+	n = 1 + u8(r) % 12;
+	if (skip_mask() & SKIP_INJECT)
+		return;
+	F.injected = true;
+	F.stats.injected++;
+	switch (kind) {
+	case 12:
+	case 13:
+		tree_fail_alloc_after(&F.mm->tree, n);
+		break;
+	case 14:
+		vma_pool_fail_after(n);
+		break;
+	default:
+#ifdef FZ_HAVE_OPS_HOOK
+		ops_fail_alloc_after(n);
+#else
+		vma_pool_fail_after(n);
+#endif
+		break;
+	}
+}
+
+static void disarm(void)
+{
+	tree_fail_alloc_after(&F.mm->tree, 0);
+	vma_pool_fail_after(0);
+#ifdef FZ_HAVE_OPS_HOOK
+	ops_fail_alloc_after(0);
+#endif
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+struct mmap_args {
+	uint64_t addr, len;
+	unsigned prot, flags;
+	uint64_t file_id, off;
+	void *user;
+};
+
+static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
+{
+	const unsigned known = TYPE_MASK | ANON | FIXED | NOREPLACE;
+	unsigned type = a->flags & TYPE_MASK;
+	bool anon = a->flags & ANON;
+	bool fixed = a->flags & (FIXED | NOREPLACE);
+	struct errs e = { 0 }, soft = { 0 };
+	uint64_t alen = 0, out = 0, at;
+	struct cand *c;
+	struct pst t;
+	int ret;
+
+	if (!a->len)
+		eadd(&e, -EINVAL);
+	else if (a->len > UINT64_MAX - PG + 1)
+		eadd(&e, -ENOMEM); /* rounding up overflows */
+	else
+		alen = (a->len + PG - 1) & ~(PG - 1);
+	if (!ALIGNED(a->off) || (a->prot & ~PROT_ALL) ||
+	    (type != UVMA_MAP_SHARED && type != UVMA_MAP_PRIVATE) ||
+	    (a->flags & ~known))
+		eadd(&e, -EINVAL);
+	if (!anon && (a->file_id == 0 || a->file_id >= (1ull << 63)))
+		eadd(&e, -EBADF);
+	/* A fixed range must lie in the window (-ENOMEM; -EPERM below
+	 * mmap_min_addr on Linux), checked before its alignment (-EINVAL). */
+	if (fixed && !ALIGNED(a->addr))
+		eadd(&e, -EINVAL);
+	if (fixed && alen && !in_window(a->addr, alen)) {
+		eadd(&e, -ENOMEM);
+		if (a->addr < WBASE)
+			eadd(&e, -EPERM);
+	}
+	/* Linux never overflows the page offset on 64 bits, but limits a
+	 * file mapping to the largest file size: offset + len < 2^63. */
+	if (alen && ALIGNED(a->off) &&
+	    (alen > INT64_MAX || a->off > INT64_MAX - alen))
+		eadd(&soft, -EOVERFLOW);
+
+	oplog("mmap(%#" PRIx64 ", %#" PRIx64 ", prot %#x, flags %#x, file "
+	      "%" PRIu64 ", off %#" PRIx64 ", user %p)",
+	      a->addr, a->len, a->prot, a->flags, a->file_id, a->off, a->user);
+	arm(r, ctl);
+	ret = uvma_mmap(F.mm, a->addr, a->len, a->prot, a->flags, a->file_id,
+			a->off, a->user, &out);
+	disarm();
+	oplog_ret(ret, out);
+
+	if (e.n) {
+		for (int i = 0; i < soft.n; i++)
+			eadd(&e, soft.v[i]);
+		expect_one_of("mmap", ret, &e);
+		cand_add(true);
+		return;
+	}
+	if (ret && (ein(&soft, ret) || (F.injected && ret == -ENOMEM))) {
+		cand_add(true);
+		return;
+	}
+
+	if (fixed) {
+		if ((a->flags & NOREPLACE) && !(a->flags & FIXED) &&
+		    sh_any(F.sh, a->addr, alen)) {
+			expect_ret("mmap NOREPLACE", ret, -EEXIST);
+			cand_add(true);
+			return;
+		}
+		expect_ret("mmap FIXED", ret, 0);
+		if (out != a->addr)
+			fz_fail("mmap FIXED returned %#" PRIx64
+				", not %#" PRIx64,
+				out, a->addr);
+		at = out;
+	} else {
+		uint64_t td, want[4];
+		bool have_td = sh_topdown(F.sh, alen, &td);
+		int nw = 0;
+
+		/* A hint is taken when the range there is free, else the
+		 * search runs top-down. Linux's generic code rounds the hint
+		 * up, x86's down, and both raise a hint below mmap_min_addr
+		 * (the window's base) to it; the header reads "below the
+		 * window" as "not free". Any of these is accepted. */
+		for (int round = 0; round < 2 && a->addr; round++) {
+			uint64_t h = round ? a->addr & ~(PG - 1)
+					   : (a->addr + PG - 1) & ~(PG - 1);
+
+			if (!round && a->addr > UINT64_MAX - PG + 1)
+				continue;
+			if (h < WBASE)
+				h = WBASE;
+			if (sh_free(F.sh, h, alen))
+				want[nw++] = h;
+		}
+		if (have_td && nw < 2)
+			want[nw++] = td;
+		if (have_td && a->addr && a->addr < WBASE)
+			want[nw++] = td;
+		if (!nw) {
+			expect_ret("mmap (no room)", ret, -ENOMEM);
+			cand_add(true);
+			return;
+		}
+		expect_ret("mmap", ret, 0);
+		at = UINT64_MAX;
+		for (int i = 0; i < nw; i++)
+			if (out == want[i])
+				at = out;
+		if (at == UINT64_MAX)
+			fz_fail("mmap placed the area at %#" PRIx64
+				", expected %#" PRIx64 "%s",
+				out, want[0],
+				a->addr ? " (hint taken or top-down)"
+					: " (top-down)");
+	}
+
+	memset(&t, 0, sizeof(t));
+	t.prot = (uint8_t)a->prot;
+	t.flags = type | (anon ? ANON : 0);
+	t.file_id = anon ? 0 : a->file_id;
+	t.user = a->user;
+	c = cand_add(false);
+	if (anon && type == UVMA_MAP_SHARED) {
+		t.obj = ++F.next_obj;
+		sh_set(c->sh, at, alen, &t, 0);
+		/* Linux: offsets from 0 in its own shmem object; the header's
+		 * reading: start / page size. */
+		cand_adopt(c, at, alen, 0, at / PG);
+	} else if (anon) {
+		sh_set(c->sh, at, alen, &t, at / PG);
+	} else {
+		sh_set(c->sh, at, alen, &t, a->off / PG);
+	}
+}
+
+static void op_mmap(struct rd *r, uint8_t ctl)
+{
+	struct mmap_args a;
+	uint8_t f, b;
+
+	a.addr = p_addr(r);
+	a.len = p_len(r);
+	a.prot = p_prot(r);
+	f = u8(r);
+	switch (f & 3) {
+	case 0:
+	case 2:
+		a.flags = UVMA_MAP_PRIVATE;
+		break;
+	case 1:
+		a.flags = UVMA_MAP_SHARED;
+		break;
+	default: {
+		/* Mostly shared; one mmap in 16 has a bad sharing type or an
+		 * unknown flag. */
+		static const unsigned bad[] = {
+			0,
+			UVMA_MAP_SHARED | UVMA_MAP_PRIVATE,
+			UVMA_MAP_PRIVATE | 0x04,
+			UVMA_MAP_SHARED | 0x200000,
+		};
+		a.flags = (f & 0xc0) == 0xc0 ? bad[(f >> 4) & 3]
+					     : UVMA_MAP_SHARED;
+		break;
+	}
+	}
+	if (((f >> 2) & 3) != 3)
+		a.flags |= ANON;
+	switch ((f >> 4) & 3) {
+	case 1:
+	case 3:
+		a.flags |= FIXED;
+		break;
+	case 2:
+		a.flags |= NOREPLACE;
+		break;
+	}
+	b = u8(r);
+	if (a.flags & ANON)
+		a.file_id = b < 224 ? 0 : 1 + b % 3;
+	else
+		a.file_id = b < 16 ? 0 : (b < 20 ? 1ull << 63 : 1u + b % 3u);
+	b = u8(r);
+	if (b < 200)
+		a.off = (uint64_t)(b % 16) * PG;
+	else if (b < 224)
+		a.off = (uint64_t)(b % 16) * PG + 1 + b;
+	else
+		a.off = b & 1 ? UINT64_MAX & ~(PG - 1) : (1ull << 63) - PG;
+	a.user = p_user(r);
+	do_mmap(&a, r, ctl);
+}
+
+/*
+ * mmap next to an existing area with everything it needs to merge (same
+ * prot, flags, file, user; continuing offset), sometimes spoilt by one
+ * field: random arguments rarely line file offsets up.
+ */
+static void op_mmap_adjacent(struct rd *r, uint8_t ctl)
+{
+	uint8_t k = u8(r), v = u8(r), w = u8(r);
+	const struct area *ar;
+	struct mmap_args a;
+	uint64_t n = 1 + (uint64_t)(v % 8), pages;
+
+	if (!F.pre.n) {
+		op_mmap(r, ctl);
+		return;
+	}
+	ar = &F.pre.a[w % F.pre.n];
+	pages = (ar->end - ar->start) / PG;
+	memset(&a, 0, sizeof(a));
+	a.len = n * PG;
+	a.prot = ar->prot;
+	a.flags =
+		(ar->flags & (TYPE_MASK | ANON)) | (k & 8 ? NOREPLACE : FIXED);
+	a.file_id = ar->file_id;
+	a.user = ar->user;
+	if (k & 1) { /* after it */
+		a.addr = ar->end;
+		a.off = (ar->pgoff + pages) * PG;
+	} else { /* before it */
+		a.addr = ar->start - a.len;
+		a.off = ar->pgoff >= n ? (ar->pgoff - n) * PG : 0;
+	}
+	switch ((k >> 4) & 7) {
+	case 0:
+		a.prot ^= 1u << (v % 3);
+		break;
+	case 1:
+		a.off += PG;
+		break;
+	case 2:
+		a.user = a.user ? NULL : &user_tags[0];
+		break;
+	}
+	do_mmap(&a, r, ctl);
+}
+
+static void op_munmap(struct rd *r, uint8_t ctl)
+{
+	uint64_t addr = p_addr(r), len = p_len(r), alen = 0, end = 0;
+	struct errs e = { 0 };
+	struct cand *c;
+	int ret;
+
+	if (!ALIGNED(addr) || !len || len > UINT64_MAX - PG + 1)
+		eadd(&e, -EINVAL);
+	else
+		alen = (len + PG - 1) & ~(PG - 1);
+	if (alen && addr + alen < addr)
+		eadd(&e, -EINVAL);
+	else if (alen)
+		end = addr + alen;
+	/* Entirely outside the window: -EINVAL (the header). */
+	if (alen && end && (end <= WBASE || addr >= WEND))
+		eadd(&e, -EINVAL);
+
+	oplog("munmap(%#" PRIx64 ", %#" PRIx64 ")", addr, len);
+	arm(r, ctl);
+	ret = uvma_munmap(F.mm, addr, len);
+	disarm();
+	oplog_ret(ret, 0);
+
+	if (e.n) {
+		expect_one_of("munmap", ret, &e);
+		cand_add(true);
+		return;
+	}
+	if (F.injected && ret == -ENOMEM) {
+		cand_add(true);
+		return;
+	}
+	if (!in_window(addr, alen) && ret == -EINVAL) {
+		/* Straddles an edge of the window: refusing is allowed. */
+		cand_add(true);
+		return;
+	}
+	expect_ret("munmap", ret, 0);
+	c = cand_add(false);
+	sh_clear(c->sh, addr, alen);
+}
+
+static void op_mprotect(struct rd *r, uint8_t ctl)
+{
+	uint64_t addr = p_addr(r), len = p_len(r), alen = 0;
+	unsigned prot = p_prot(r);
+	struct errs e = { 0 };
+	struct cand *part;
+	bool hole = false;
+	int ret;
+
+	/* Linux: unaligned start, then len 0 (a no-op, whatever prot is),
+	 * then an end that wraps (-ENOMEM), then prot. The header does not
+	 * fix the order between the last two, so with several defects any
+	 * of their errors is accepted. */
+	if (!ALIGNED(addr))
+		eadd(&e, -EINVAL);
+	if (len > UINT64_MAX - PG + 1)
+		eadd(&e, -ENOMEM);
+	else if (len)
+		alen = (len + PG - 1) & ~(PG - 1);
+	if (alen && addr + alen < addr)
+		eadd(&e, -ENOMEM);
+	if (len && (prot & ~PROT_ALL))
+		eadd(&e, -EINVAL);
+	if (ein(&e, -ENOMEM))
+		eadd(&e, -EINVAL); /* an impossible range is also "invalid" */
+
+	oplog("mprotect(%#" PRIx64 ", %#" PRIx64 ", %#x)", addr, len, prot);
+	arm(r, ctl);
+	ret = uvma_mprotect(F.mm, addr, len, prot);
+	disarm();
+	oplog_ret(ret, 0);
+
+	if (e.n) {
+		expect_one_of("mprotect", ret, &e);
+		cand_add(true);
+		return;
+	}
+	if (!len) {
+		expect_ret("mprotect len 0", ret, 0);
+		cand_add(true);
+		return;
+	}
+	/* Page by page until the first hole: those before it change. */
+	for (uint64_t p = addr; p < addr + alen; p += PG)
+		if (!in_window(p, PG) || !F.sh[pidx(p)].mapped) {
+			hole = true;
+			break;
+		}
+	if (F.injected && ret == -ENOMEM && !hole) {
+		/* Out of memory: nothing changed. */
+		cand_add(true);
+		return;
+	}
+	part = cand_add(false);
+	for (uint64_t p = addr; p < addr + alen; p += PG) {
+		if (!in_window(p, PG) || !F.sh[pidx(p)].mapped)
+			break;
+		part->sh[pidx(p)].prot = (uint8_t)prot;
+	}
+	if (hole) {
+		/* With a failure armed, the header's "nothing changed" and
+		 * the hole's partial change both end in -ENOMEM. */
+		if (F.injected)
+			cand_add(true);
+		expect_ret("mprotect over a hole", ret, -ENOMEM);
+		return;
+	}
+	expect_ret("mprotect", ret, 0);
+}
+
+/* The move of mremap: dest gets [oa, oa + keep) and, past it, more of the
+ * same area; the whole old range [oa, oa + ol) goes. */
+static void model_move(struct cand *c, uint64_t oa, uint64_t ol, uint64_t nl,
+		       uint64_t dest)
+{
+	struct pst t = *pre_page(oa);
+	uint64_t pg0 = t.pgoff;
+
+	sh_clear(c->sh, dest, nl);
+	sh_clear(c->sh, oa, ol);
+	for (uint64_t i = 0; i < nl / PG; i++) {
+		struct pst *d = &c->sh[pidx(dest) + (int)i];
+
+		if (i < ol / PG && in_window(oa + i * PG, PG))
+			*d = *pre_page(oa + i * PG);
+		else
+			*d = t;
+		d->mapped = true;
+		d->pgoff = pg0 + i;
+	}
+	if (t.flags & ANON)
+		cand_adopt(c, dest, nl, pg0, dest / PG);
+}
+
+/*
+ * A move of the same size with MREMAP_FIXED (Linux 6.17 and later): every
+ * area of [oa, oa + len) moves, area by area, keeping its place relative to
+ * oa; the destination opposite a hole of the source is left as it was.
+ */
+static void model_move_all(struct cand *c, uint64_t oa, uint64_t len,
+			   uint64_t dest)
+{
+	for (size_t k = 0; k < F.pre.n; k++) {
+		const struct area *ar = &F.pre.a[k];
+		uint64_t lo = ar->start > oa ? ar->start : oa;
+		uint64_t hi = ar->end < oa + len ? ar->end : oa + len;
+
+		if (lo >= hi)
+			continue;
+		sh_clear(c->sh, lo - oa + dest, hi - lo);
+		for (uint64_t p = lo; p < hi; p += PG)
+			c->sh[pidx(p - oa + dest)] = *pre_page(p);
+		if (ar->flags & ANON)
+			cand_adopt(c, lo - oa + dest, hi - lo,
+				   pre_page(lo)->pgoff, (lo - oa + dest) / PG);
+	}
+	sh_clear(c->sh, oa, len);
+}
+
+/* old_len 0 on a shared area: a second mapping of its pages from oa on,
+ * new_len long, at dest; the source stays. */
+static void model_dup(struct cand *c, uint64_t oa, uint64_t nl, uint64_t dest)
+{
+	struct pst t = *pre_page(oa);
+
+	sh_clear(c->sh, dest, nl);
+	sh_set(c->sh, dest, nl, &t, t.pgoff);
+}
+
+static void op_mremap(struct rd *r, uint8_t ctl)
+{
+	uint8_t k = u8(r), b;
+	uint64_t oa, ol, nl, na = 0, out = 0, keep, olr, nlr;
+	unsigned fl;
+	struct errs e = { 0 };
+	const struct area *A;
+	struct cand *c;
+	bool inside;
+	int ret;
+
+	if (F.pre.n && k < 200) {
+		const struct area *ar = &F.pre.a[u8(r) % F.pre.n];
+		uint64_t pages = (ar->end - ar->start) / PG;
+		uint8_t w = u8(r);
+
+		oa = k & 1 ? ar->start + (uint64_t)(w % pages) * PG : ar->start;
+		if (k >= 192) /* Linux's "duplicate a shared mapping" */
+			ol = 0;
+		else if (k & 2)
+			ol = p_len(r);
+		else
+			ol = ar->end - oa;
+		if ((k & 12) == 12 && ol)
+			ol += PG; /* one page past the area */
+	} else {
+		oa = p_addr(r);
+		ol = p_len(r);
+	}
+	b = u8(r);
+	if (b < 64)
+		nl = ol ? ol : PG;
+	else if (b < 128)
+		nl = ol + (uint64_t)(1 + b % 8) * PG;
+	else if (b < 192)
+		nl = ol > (uint64_t)(1 + b % 8) * PG
+			     ? ol - (uint64_t)(1 + b % 8) * PG
+			     : PG;
+	else
+		nl = p_len(r);
+	b = u8(r);
+	switch (b % 8) {
+	case 0:
+	case 1:
+		fl = 0;
+		break;
+	case 2:
+	case 3:
+		fl = MAYMOVE;
+		break;
+	case 4:
+	case 5:
+		fl = MAYMOVE | RFIXED;
+		break;
+	case 6:
+		fl = RFIXED;
+		break;
+	default:
+		fl = MAYMOVE | (b & 8 ? 0x8u : 0x100u);
+		break;
+	}
+	if (fl & RFIXED)
+		na = p_addr(r);
+	if (!ol && (fl & RFIXED) && (b & 0x10))
+		na = oa; /* the duplicate over its own source */
+	if ((skip_mask() & SKIP_MREMAP_OLDLEN0) &&
+	    ((ol + PG - 1) & ~(PG - 1)) == 0)
+		ol = PG;
+	if ((skip_mask() & SKIP_MREMAP_WRAP) && oa + ol < oa)
+		ol = PG;
+	if (skip_mask() & SKIP_MREMAP_MOVE)
+		fl &= ~(unsigned)(MAYMOVE | RFIXED);
+
+	A = ALIGNED(oa) ? pre_area_at(oa) : NULL;
+	/* Rounded as Linux's PAGE_ALIGN: a length near 2^64 wraps to 0 (an
+	 * old_len of 0 is the duplicate case, a new_len of 0 invalid). */
+	olr = (ol + PG - 1) & ~(PG - 1);
+	nlr = (nl + PG - 1) & ~(PG - 1);
+	/* Linux 6.17 and later check, before looking anything up: flags,
+	 * alignment, a new length beyond the address space (the window's end
+	 * plays TASK_SIZE), and for FIXED the destination and its overlap
+	 * with the source (in wrapping arithmetic, as Linux computes it). The
+	 * old range is only checked later, against its areas. */
+	if ((fl & ~(unsigned)(MAYMOVE | RFIXED)) ||
+	    ((fl & RFIXED) && !(fl & MAYMOVE)) || !ALIGNED(oa) || !nlr ||
+	    nlr > WEND)
+		eadd(&e, -EINVAL);
+	if ((fl & RFIXED) && !ALIGNED(na))
+		eadd(&e, -EINVAL);
+	if ((fl & RFIXED) && nlr && nlr <= WEND && ALIGNED(na) &&
+	    !in_window(na, nlr)) {
+		eadd(&e, -EINVAL);
+		eadd(&e, -ENOMEM);
+	}
+	if ((fl & RFIXED) && nlr && oa + olr > na && na + nlr > oa)
+		eadd(&e, -EINVAL);
+
+	oplog("mremap(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64 ", %#x, %#" PRIx64
+	      ")",
+	      oa, ol, nl, fl, na);
+	arm(r, ctl);
+	ret = uvma_mremap(F.mm, oa, ol, nl, fl, na, &out);
+	disarm();
+	oplog_ret(ret, out);
+
+	if (e.n) {
+		/* Older kernels look the old address up between the argument
+		 * checks: a missing area may be reported first. */
+		if (!A)
+			eadd(&e, -EFAULT);
+		expect_one_of("mremap", ret, &e);
+		cand_add(true);
+		return;
+	}
+	if (F.injected && ret == -ENOMEM) {
+		cand_add(true);
+		return;
+	}
+	if (!A) {
+		expect_ret("mremap (no area at old_addr)", ret, -EFAULT);
+		cand_add(true);
+		return;
+	}
+	ol = olr;
+	nl = nlr;
+
+	if (!ol) {
+		/* Only a shared area has a second mapping to give. */
+		uint64_t dest;
+
+		if (!(A->flags & UVMA_MAP_SHARED)) {
+			expect_ret("mremap old_len 0 of a private area", ret,
+				   -EINVAL);
+			cand_add(true);
+			return;
+		}
+		if (fl & RFIXED) {
+			/* At old_addr itself: Linux unmaps the destination,
+			 * source included, then finds no area (-EFAULT): a
+			 * second case of stopping half-way. The header's
+			 * "unchanged" is accepted too. */
+			if (na == oa && ret == -EFAULT) {
+				cand_add(true);
+				c = cand_add(false);
+				sh_clear(c->sh, na, nl);
+				return;
+			}
+			dest = na;
+		} else if (!(fl & MAYMOVE)) {
+			expect_ret("mremap old_len 0 without MAYMOVE", ret,
+				   -ENOMEM);
+			cand_add(true);
+			return;
+		} else if (!sh_topdown(F.sh, nl, &dest)) {
+			expect_ret("mremap old_len 0 (no room)", ret, -ENOMEM);
+			cand_add(true);
+			return;
+		}
+		expect_ret("mremap old_len 0 (a second mapping)", ret, 0);
+		if (out != dest)
+			fz_fail("mremap old_len 0 mapped at %#" PRIx64
+				", expected %#" PRIx64,
+				out, dest);
+		c = cand_add(false);
+		model_dup(c, oa, nl, dest);
+		return;
+	}
+
+	keep = ol < nl ? ol : nl;
+	inside = ol <= A->end - oa;
+	if (fl & RFIXED) {
+		if (ol == nl) {
+			/* Same size: every area of the range moves. */
+			expect_ret("mremap FIXED (same size)", ret, 0);
+			if (out != na)
+				fz_fail("mremap FIXED returned %#" PRIx64
+					", not %#" PRIx64,
+					out, na);
+			c = cand_add(false);
+			model_move_all(c, oa, ol, na);
+			return;
+		}
+		if (keep > A->end - oa) {
+			expect_ret("mremap FIXED (resized range not in one "
+				   "area)",
+				   ret, -EFAULT);
+			cand_add(true);
+			return;
+		}
+		if (nl < ol && (oa + ol < oa || oa + ol > WEND)) {
+			/* The old tail's unmap fails its range check
+			 * (-EINVAL), and Linux has unmapped the destination
+			 * by then: half-way again; "unchanged" is fine too. */
+			expect_ret("mremap FIXED (old tail out of range)", ret,
+				   -EINVAL);
+			cand_add(true);
+			c = cand_add(false);
+			sh_clear(c->sh, na, nl);
+			return;
+		}
+		if (!inside && ret == -EFAULT) {
+			/* Linux unmaps the tail past the new length first and
+			 * never asks; the header refuses: both are fine. */
+			cand_add(true);
+			return;
+		}
+		expect_ret("mremap FIXED", ret, 0);
+		if (out != na)
+			fz_fail("mremap FIXED returned %#" PRIx64
+				", not %#" PRIx64,
+				out, na);
+		c = cand_add(false);
+		model_move(c, oa, ol, nl, na);
+		return;
+	}
+	if (nl <= ol) {
+		if (nl < ol && (oa + ol < oa || oa + ol > WEND)) {
+			/* The tail to unmap leaves the address space: Linux's
+			 * munmap refuses it (-EINVAL), the header's check
+			 * -EFAULT. */
+			struct errs w = { 0 };
+
+			eadd(&w, -EINVAL);
+			eadd(&w, -EFAULT);
+			expect_one_of("mremap shrink (old tail out of range)",
+				      ret, &w);
+			cand_add(true);
+			return;
+		}
+		if (!inside &&
+		    (ret == -EFAULT || ret == -EINVAL || ret == -ENOMEM)) {
+			/* Linux shrinks without checking the old range (it
+			 * unmaps whatever lies in the tail); the header may
+			 * refuse. */
+			cand_add(true);
+			return;
+		}
+		expect_ret("mremap shrink", ret, 0);
+		if (out != oa)
+			fz_fail("mremap shrink returned %#" PRIx64
+				", not %#" PRIx64,
+				out, oa);
+		c = cand_add(false);
+		sh_clear(c->sh, oa + nl, ol - nl);
+		return;
+	}
+	if (!inside) {
+		expect_ret("mremap grow (old range not in one area)", ret,
+			   -EFAULT);
+		cand_add(true);
+		return;
+	}
+	if (oa + ol == A->end && sh_free(F.sh, A->end, nl - ol)) {
+		struct pst t = *pre_page(A->end - PG);
+
+		expect_ret("mremap grow in place", ret, 0);
+		if (out != oa)
+			fz_fail("mremap grew in place at %#" PRIx64
+				", not %#" PRIx64,
+				out, oa);
+		c = cand_add(false);
+		sh_set(c->sh, A->end, nl - ol, &t, t.pgoff + 1);
+		return;
+	}
+	if (!(fl & MAYMOVE)) {
+		expect_ret("mremap grow without room or MAYMOVE", ret, -ENOMEM);
+		cand_add(true);
+		return;
+	}
+	uint64_t dest;
+
+	if (!sh_topdown(F.sh, nl, &dest)) {
+		expect_ret("mremap move (no room)", ret, -ENOMEM);
+		cand_add(true);
+		return;
+	}
+	expect_ret("mremap move", ret, 0);
+	if (out != dest)
+		fz_fail("mremap moved to %#" PRIx64 ", expected %#" PRIx64
+			" (top-down)",
+			out, dest);
+	c = cand_add(false);
+	model_move(c, oa, ol, nl, dest);
+}
+
+static void op_brk(struct rd *r, uint8_t ctl)
+{
+	static const uint64_t special[] = { UINT64_MAX, 1ull << 63, WEND,
+					    WEND + 1, UINT64_MAX - PG + 2 };
+	uint8_t k = u8(r), v = u8(r);
+	uint64_t cur = F.brk, start = F.brk_start, q, out = 0xdead;
+	uint64_t oldA, newA, step = (uint64_t)(1 + v % 16) * PG;
+	struct cand *c;
+	struct pst t;
+	int ret;
+
+	switch (k % 8) {
+	case 0:
+		q = 0;
+		break;
+	case 1:
+		q = start > WBASE ? start - PG : (uint64_t)v * PG;
+		break;
+	case 2:
+	case 3:
+		q = cur + step;
+		break;
+	case 4:
+		q = cur > step ? cur - step : cur / 2;
+		break;
+	case 5:
+		q = cur + v;
+		break;
+	case 6:
+		q = WBASE + (uint64_t)(v % (NP + 8)) * PG + (k & 8 ? v : 0);
+		break;
+	default:
+		q = special[v % (sizeof(special) / sizeof(special[0]))];
+		break;
+	}
+
+	oplog("brk(%#" PRIx64 ") [heap %#" PRIx64 ", end %#" PRIx64 "]", q,
+	      start, cur);
+	arm(r, ctl);
+	ret = uvma_brk(F.mm, q, &out);
+	disarm();
+	oplog_ret(ret, out);
+
+	if (!start) {
+		/* No heap: nothing to change; a query may still answer. */
+		if (ret != -ENOMEM && !(ret == 0 && q == 0 && out == 0))
+			expect_ret("brk without a heap", ret, -ENOMEM);
+		cand_add(true);
+		return;
+	}
+	if (ret && out != cur)
+		fz_fail("brk failed with %d but reported end %#" PRIx64
+			", not the unchanged %#" PRIx64,
+			ret, out, cur);
+	if (F.injected && ret == -ENOMEM) {
+		cand_add(true);
+		return;
+	}
+	if (q < start) {
+		expect_ret("brk below the heap (a query)", ret, 0);
+		if (out != cur)
+			fz_fail("brk query reported %#" PRIx64
+				", the end is %#" PRIx64,
+				out, cur);
+		cand_add(true);
+		return;
+	}
+	if (q > UINT64_MAX - PG + 1) {
+		expect_ret("brk beyond everything", ret, -ENOMEM);
+		cand_add(true);
+		return;
+	}
+	newA = (q + PG - 1) & ~(PG - 1);
+	oldA = (cur + PG - 1) & ~(PG - 1);
+	if (!ret && out != q)
+		fz_fail("brk(%#" PRIx64 ") succeeded with end %#" PRIx64, q,
+			out);
+	if (newA == oldA) {
+		expect_ret("brk within the last page", ret, 0);
+		c = cand_add(true);
+		c->brk = q;
+		return;
+	}
+	if (newA < oldA) {
+		/* Linux refuses to shrink when nothing is mapped there, and
+		 * unmaps all of [newA, oldA) otherwise; uvma may refuse. */
+		if (ret == -ENOMEM) {
+			cand_add(true);
+			return;
+		}
+		expect_ret("brk shrink", ret, 0);
+		c = cand_add(false);
+		sh_clear(c->sh, newA, oldA - newA);
+		c->brk = q;
+		return;
+	}
+	if (!sh_free(F.sh, oldA, newA - oldA)) {
+		expect_ret("brk grow over a mapping or out of the window", ret,
+			   -ENOMEM);
+		cand_add(true);
+		return;
+	}
+	/* Linux also wants the page after the new end free (a guard). */
+	if (newA < WEND && F.sh[pidx(newA)].mapped && ret == -ENOMEM) {
+		cand_add(true);
+		return;
+	}
+	expect_ret("brk grow", ret, 0);
+	memset(&t, 0, sizeof(t));
+	t.prot = UVMA_PROT_READ | UVMA_PROT_WRITE;
+	t.flags = UVMA_MAP_PRIVATE | ANON;
+	c = cand_add(false);
+	sh_set(c->sh, oldA, newA - oldA, &t, oldA / PG);
+	c->brk = q;
+}
+
+/* Stop a uvma_maps walk after the first area. */
+static int maps_stop(const struct uvma_area_info *ai, void *arg)
+{
+	(void)ai;
+	++*(int *)arg;
+	return 7;
+}
+
+/* Read-side calls on the unchanged map: fault, the area locks, find, a
+ * partial uvma_maps. */
+static void op_probe(struct rd *r)
+{
+	uint8_t k = u8(r), v = u8(r), w = u8(r);
+	uint64_t addr = WBASE - PG + (uint64_t)(v % (NP + 2)) * PG +
+			(uint64_t)(w % 16) * 255;
+	unsigned access = (k & 7) | (k & 0x80 ? 0x10u : 0);
+	bool mapped = in_window(addr & ~(PG - 1), PG) &&
+		      F.sh[pidx(addr & ~(PG - 1))].mapped;
+	const struct area *ar = pre_area_at(addr);
+	struct uvma_area_info info;
+	struct uvma_vma *vma;
+	uint64_t lo, hi;
+	int ret, want, calls = 0;
+	size_t nexp = 0;
+
+	oplog("probe(%#" PRIx64 ", access %#x)", addr, access);
+	ret = uvma_fault(F.mm, addr, access);
+	oplog_ret(ret, 0);
+	if (!access || (access & ~7u))
+		want = -EINVAL;
+	else if (!mapped)
+		want = -EFAULT;
+	else {
+		unsigned prot = F.sh[pidx(addr & ~(PG - 1))].prot;
+
+		want = 0;
+		if (((access & UVMA_ACCESS_WRITE) &&
+		     !(prot & UVMA_PROT_WRITE)) ||
+		    ((access & UVMA_ACCESS_EXEC) && !(prot & UVMA_PROT_EXEC)) ||
+		    ((access & UVMA_ACCESS_READ) && !prot))
+			want = -EACCES;
+	}
+	expect_ret("uvma_fault", ret, want);
+	if ((mapped != (ar != NULL)))
+		fz_fail("model and map disagree at %#" PRIx64, addr);
+
+	/* No writer runs: the lock under RCU must succeed on a mapped
+	 * address, and find the area the map shows. */
+	vma = uvma_vma_lock(F.mm, addr);
+	if (mapped != (vma != NULL))
+		fz_fail("uvma_vma_lock(%#" PRIx64 ") = %p, mapped %d", addr,
+			(void *)vma, mapped);
+	if (vma) {
+		uvma_vma_info(vma, &info);
+		if (info.start != ar->start || info.end != ar->end)
+			fz_fail("uvma_vma_lock(%#" PRIx64 ") locked [%#" PRIx64
+				", %#" PRIx64 ")",
+				addr, info.start, info.end);
+		uvma_vma_unlock(vma);
+	}
+	ret = uvma_vma_get(F.mm, addr, &vma);
+	expect_ret("uvma_vma_get", ret, mapped ? 0 : -EFAULT);
+	if (!ret)
+		uvma_vma_unlock(vma);
+	uvma_mm_read_lock(F.mm);
+	vma = uvma_vma_find(F.mm, addr);
+	if (mapped != (vma != NULL))
+		fz_fail("uvma_vma_find(%#" PRIx64 ") = %p, mapped %d", addr,
+			(void *)vma, mapped);
+	uvma_mm_read_unlock(F.mm);
+
+	/* uvma_maps over part of the map: exactly the areas overlapping. */
+	lo = addr;
+	hi = lo + 1 + (uint64_t)(k >> 3) * PG * 3;
+	F.tpost.n = 0;
+	F.tpost.overflow = false;
+	ret = uvma_maps(F.mm, lo, hi, snap_cb, &F.tpost);
+	expect_ret("uvma_maps (part)", ret, 0);
+	for (size_t i = 0; i < F.pre.n; i++) {
+		const struct area *x = &F.pre.a[i];
+
+		if (x->end <= lo || x->start >= hi)
+			continue;
+		if (nexp >= F.tpost.n || F.tpost.a[nexp].start != x->start ||
+		    F.tpost.a[nexp].end != x->end)
+			fz_fail("uvma_maps(%#" PRIx64 ", %#" PRIx64
+				") misses or misplaces [%#" PRIx64 ", %#" PRIx64
+				")",
+				lo, hi, x->start, x->end);
+		nexp++;
+	}
+	if (nexp != F.tpost.n)
+		fz_fail("uvma_maps(%#" PRIx64 ", %#" PRIx64
+			") gave %zu areas, %zu overlap",
+			lo, hi, F.tpost.n, nexp);
+	ret = uvma_maps(F.mm, lo, hi, maps_stop, &calls);
+	if (ret != (nexp ? 7 : 0) || calls != (nexp ? 1 : 0))
+		fz_fail("uvma_maps with a stopping callback returned %d after "
+			"%d calls (%zu areas)",
+			ret, calls, nexp);
+	cand_add(true);
+}
+
+/* ---- reading the map back ------------------------------------------------ */
+
+static int snap_cb(const struct uvma_area_info *ai, void *arg)
+{
+	struct snap *s = arg;
+
+	if (s->n == MAX_AREAS) {
+		s->overflow = true;
+		return 0;
+	}
+	s->a[s->n++] = (struct area){ .start = ai->start,
+				      .end = ai->end,
+				      .prot = ai->prot,
+				      .flags = ai->flags,
+				      .pgoff = ai->pgoff,
+				      .file_id = ai->file_id,
+				      .user = ai->user };
+	return 0;
+}
+
+static void snap_maps(struct snap *s)
+{
+	int ret;
+
+	s->n = 0;
+	s->overflow = false;
+	ret = uvma_maps(F.mm, 0, UINT64_MAX, snap_cb, s);
+	if (ret)
+		fz_fail("uvma_maps returned %d (%s)", ret, uvma_strerror(ret));
+}
+
+/* The tree as the writer sees it (no writer runs now). */
+static void snap_tree(struct snap *s)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+
+	s->n = 0;
+	s->overflow = false;
+	rcu_read_enter();
+	tree_iter_start(&it, &F.mm->tree, 0, UINT64_MAX);
+	while (tree_iter_next(&it, &e)) {
+		struct uvma_vma *v = e.ptr;
+
+		if (s->n == MAX_AREAS) {
+			s->overflow = true;
+			break;
+		}
+		s->a[s->n++] = (struct area){
+			.start = v->start,
+			.end = v->end,
+			.prot = v->prot,
+			.flags = v->flags,
+			.pgoff = v->pgoff,
+			/* uvma_maps reports no file for anonymous areas */
+			.file_id = (v->flags & ANON) ? 0 : v->file_id,
+			.user = v->user,
+			.vma = v,
+		};
+	}
+	rcu_read_exit();
+}
+
+static bool area_eq(const struct area *a, const struct area *b)
+{
+	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
+	       a->flags == b->flags && a->pgoff == b->pgoff &&
+	       a->file_id == b->file_id && a->user == b->user;
+}
+
+/* Index of the first difference, or -1. */
+static long snap_diff(const struct snap *a, const struct snap *b)
+{
+	size_t i;
+
+	for (i = 0; i < a->n && i < b->n; i++)
+		if (!area_eq(&a->a[i], &b->a[i]))
+			return (long)i;
+	return a->n == b->n && a->overflow == b->overflow ? -1 : (long)i;
+}
+
+static void pages_of(const struct snap *s, struct pst *pg)
+{
+	memset(pg, 0, sizeof(*pg) * NP);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct area *a = &s->a[i];
+
+		if (!in_window(a->start, a->end - a->start) ||
+		    a->start >= a->end || !ALIGNED(a->start) ||
+		    !ALIGNED(a->end))
+			fz_fail("uvma_maps shows [%#" PRIx64 ", %#" PRIx64
+				"): empty, unaligned or outside the window",
+				a->start, a->end);
+		for (uint64_t p = a->start; p < a->end; p += PG) {
+			struct pst *x = &pg[pidx(p)];
+
+			x->mapped = true;
+			x->prot = (uint8_t)a->prot;
+			x->flags = a->flags;
+			x->file_id = a->file_id;
+			x->pgoff = a->pgoff + (p - a->start) / PG;
+			x->user = a->user;
+		}
+	}
+}
+
+/* First page where act and the model differ, or -1. */
+static int pages_diff(const struct pst *act, const struct pst *sh)
+{
+	for (int i = 0; i < NP; i++) {
+		const struct pst *a = &act[i], *s = &sh[i];
+
+		if (a->mapped != s->mapped)
+			return i;
+		if (a->mapped && (a->prot != s->prot || a->flags != s->flags ||
+				  a->file_id != s->file_id ||
+				  a->pgoff != s->pgoff || a->user != s->user))
+			return i;
+	}
+	return -1;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a;
+	uintptr_t y = (uintptr_t) * (void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* VMAs in the tree before the operation and not after: freed, so they
+ * must be detached (nothing else allocates in this process meanwhile). */
+static void check_freed(void)
+{
+	static struct uvma_vma *before[MAX_AREAS], *after[MAX_AREAS],
+		*gone[MAX_AREAS];
+	size_t nb = F.tpre.n, na = F.tpost.n, ng = 0, j = 0;
+
+	for (size_t i = 0; i < nb; i++)
+		before[i] = F.tpre.a[i].vma;
+	for (size_t i = 0; i < na; i++)
+		after[i] = F.tpost.a[i].vma;
+	qsort(before, nb, sizeof(before[0]), ptr_cmp);
+	qsort(after, na, sizeof(after[0]), ptr_cmp);
+	for (size_t i = 0; i < nb; i++) {
+		while (j < na && (uintptr_t)after[j] < (uintptr_t)before[i])
+			j++;
+		if (j < na && after[j] == before[i])
+			continue;
+		gone[ng++] = before[i];
+	}
+	if (check_freed_detached_msg(gone, ng, F.msg, sizeof(F.msg)))
+		fz_fail("%s", F.msg);
+}
+
+/*
+ * Every VMA the operation changed (fields rewritten, or a new object) and
+ * every VMA it removed must have been write-locked by it: lock_seq set to
+ * the odd sequence of one of the operation's write cycles, which all lie
+ * between the sequences read before and after it. A reader holding such
+ * a VMA would otherwise see it change under its read lock.
+ */
+static void check_locked(void)
+{
+	for (size_t i = 0; i < F.tpost.n + F.tpre.n; i++) {
+		const struct area *x = i < F.tpost.n ? &F.tpost.a[i]
+						     : &F.tpre.a[i - F.tpost.n];
+		const struct area *old = NULL, *now = NULL;
+		uint32_t seq;
+
+		for (size_t j = 0; j < F.tpre.n && !old; j++)
+			if (F.tpre.a[j].vma == x->vma)
+				old = &F.tpre.a[j];
+		for (size_t j = 0; j < F.tpost.n && !now; j++)
+			if (F.tpost.a[j].vma == x->vma)
+				now = &F.tpost.a[j];
+		if (old && now && area_eq(old, now))
+			continue; /* untouched */
+		seq = atomic_load_explicit(&x->vma->lock_seq,
+					   memory_order_relaxed);
+		if (!(seq & 1) || seq <= F.seq_before || seq >= F.seq_after)
+			fz_fail("VMA %p [%#" PRIx64 ", %#" PRIx64
+				") was %s by the operation without being "
+				"write-locked in it (lock_seq %" PRIu32
+				", the operation's cycles lie in (%" PRIu32
+				", %" PRIu32 "))",
+				(void *)x->vma, x->start, x->end,
+				!now   ? "removed"
+				: !old ? "created"
+				       : "changed",
+				seq, F.seq_before, F.seq_after);
+	}
+}
+
+static void check_brk(void)
+{
+	uint64_t out = 0;
+	int ret;
+
+	if (!F.brk_start)
+		return;
+	ret = uvma_brk(F.mm, 0, &out);
+	if (ret || out != F.brk)
+		fz_fail("brk query: %d, end %#" PRIx64
+			"; the model says %#" PRIx64,
+			ret, out, F.brk);
+}
+
+/* After every operation: invariants, maps against tree, then the outcome
+ * against the outcomes the model allowed. */
+static void post_check(void)
+{
+	struct map_check_opts o = { .expect_count = -1, .only_mm = true };
+	int ok = -1;
+	long d;
+
+	if (check_map_invariants_ex(F.mm, &o, F.msg, sizeof(F.msg)))
+		fz_fail("map invariant: %s", F.msg);
+	snap_maps(&F.post);
+	snap_tree(&F.tpost);
+	d = snap_diff(&F.post, &F.tpost);
+	if (d >= 0) {
+		print_snap("map after (uvma_maps)", &F.post);
+		print_snap("map after (tree)", &F.tpost);
+		fz_fail("uvma_maps and the tree disagree at area %ld", d);
+	}
+	check_freed();
+	check_locked();
+	pages_of(&F.post, F.act);
+
+	if (!F.nc)
+		fz_fail("model: no outcome for this operation");
+	for (int k = 0; k < F.nc && ok < 0; k++) {
+		struct cand *c = &F.c[k];
+
+		if (c->unchanged) {
+			if (snap_diff(&F.pre, &F.post) < 0)
+				ok = k;
+			continue;
+		}
+		for (int j = 0; j < c->nadopt; j++) {
+			const struct adopt *d = &c->adopt[j];
+			uint64_t x = F.act[d->lo].pgoff;
+
+			if (!F.act[d->lo].mapped ||
+			    (x != d->c[0] && x != d->c[1]))
+				continue;
+			for (int i = 0; i < d->n; i++)
+				c->sh[d->lo + i].pgoff = x + (uint64_t)i;
+		}
+		if (pages_diff(F.act, c->sh) < 0)
+			ok = k;
+	}
+	if (ok < 0) {
+		int p = F.c[0].unchanged ? -1 : pages_diff(F.act, F.c[0].sh);
+
+		print_snap("map after", &F.post);
+		if (p >= 0)
+			fz_fail("page %#" PRIx64
+				" differs from the model (outcome 0)",
+				WBASE + (uint64_t)p * PG);
+		fz_fail("the map changed (area %ld), but the operation must "
+			"leave it as it was",
+			snap_diff(&F.pre, &F.post));
+	}
+	memcpy(F.sh, F.c[ok].sh, sizeof(F.sh));
+	F.brk = F.c[ok].brk;
+
+	/* Anonymous shared mappings never merge with one another: no area
+	 * may span two of them. */
+	for (size_t i = 0; i < F.post.n; i++) {
+		const struct area *a = &F.post.a[i];
+		uint32_t obj = F.sh[pidx(a->start)].obj;
+
+		for (uint64_t p = a->start; p < a->end; p += PG)
+			if (F.sh[pidx(p)].obj != obj)
+				fz_fail("area [%#" PRIx64 ", %#" PRIx64
+					") joins two anonymous shared "
+					"mappings",
+					a->start, a->end);
+	}
+	check_brk();
+
+	/* The map after is the map before the next operation. */
+	memcpy(&F.pre, &F.post, sizeof(F.pre));
+	memcpy(&F.tpre, &F.tpost, sizeof(F.tpre));
+}
+
+/* ---- the target ---------------------------------------------------------- */
+
+static void op_begin(void)
+{
+	F.nops++;
+	F.nc = 0;
+	F.stats.ops++;
+	F.seq_before =
+		atomic_load_explicit(&F.mm->lock_seq, memory_order_relaxed);
+}
+
+static void op_end(void)
+{
+	F.seq_after =
+		atomic_load_explicit(&F.mm->lock_seq, memory_order_relaxed);
+	post_check();
+	if (F.last_ret)
+		F.stats.failed++;
+	else
+		F.stats.ok++;
+	if (F.injected && F.last_ret == -ENOMEM)
+		F.stats.enomem++;
+}
+
+/*
+ * A comb: up to 16 one-page mappings side by side that cannot merge
+ * (alternating protection), so that later operations meet many areas at
+ * once and the planner's arrays outgrow their inline room (the only way
+ * their allocation failures run).
+ */
+static void op_comb(struct rd *r)
+{
+	uint64_t addr = WBASE + (uint64_t)u8(r) * PG;
+	uint8_t b = u8(r);
+	int n = 2 + b % 15;
+
+	for (int i = 0; i < n && F.nops < MAX_OPS; i++) {
+		struct mmap_args a = {
+			.addr = addr + (uint64_t)i * PG,
+			.len = PG,
+			.prot = i & 1 ? UVMA_PROT_READ
+				      : UVMA_PROT_READ | UVMA_PROT_WRITE,
+			.flags = UVMA_MAP_PRIVATE | FIXED |
+				 (b & 0x80 ? 0 : ANON),
+			.file_id = b & 0x80 ? 1 : 0,
+			.off = (uint64_t)i * PG,
+		};
+
+		op_begin();
+		do_mmap(&a, r, 0);
+		op_end();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rd r = { data, size, 0 };
+	struct uvma_mm_config cfg;
+	struct vma_pool_stats ps;
+	uint8_t b;
+	int ret;
+
+	memset(&F.sh, 0, sizeof(F.sh));
+	F.input = data;
+	F.input_len = size;
+	F.nops = 0;
+	F.nc = 0;
+	F.next_obj = 0;
+	F.injected = false;
+	F.pre.n = F.tpre.n = 0;
+	F.pre.overflow = F.tpre.overflow = false;
+	memset(F.log, 0, sizeof(F.log));
+	F.stats.inputs++;
+
+	uvma_mm_config_init(&cfg);
+	cfg.base = WBASE;
+	cfg.size = WSIZE;
+	cfg.page_size = PG;
+	b = u8(&r);
+	cfg.brk_start = b < 32 ? 0 : WBASE + (uint64_t)b * PG;
+	if (b >= 32 && b < 64)
+		cfg.brk_start = WBASE + (uint64_t)(b - 32) * 8 * PG;
+	F.brk_start = cfg.brk_start;
+	F.brk = cfg.brk_start;
+	snprintf(F.log[0], LOG_LEN, "create: brk_start %#" PRIx64,
+		 cfg.brk_start);
+	ret = uvma_mm_create(&cfg, &F.mm);
+	if (ret)
+		fz_fail("uvma_mm_create: %d", ret);
+	check_brk();
+
+	while (r.i < r.n && F.nops < MAX_OPS) {
+		uint8_t ctl = u8(&r);
+
+		if (ctl % 8 == 2 && (ctl & 8)) {
+			op_comb(&r); /* several operations of its own */
+			continue;
+		}
+		op_begin();
+		switch (ctl % 8) {
+		case 0:
+		case 1:
+			op_mmap(&r, ctl);
+			break;
+		case 2:
+			op_mmap_adjacent(&r, ctl);
+			break;
+		case 3:
+			op_munmap(&r, ctl);
+			break;
+		case 4:
+			op_mprotect(&r, ctl);
+			break;
+		case 5:
+			op_mremap(&r, ctl);
+			break;
+		case 6:
+			op_brk(&r, ctl);
+			break;
+		default:
+			op_probe(&r);
+			break;
+		}
+		op_end();
+	}
+
+	uvma_mm_destroy(F.mm);
+	F.mm = NULL;
+	/* Destroying the only space returns every object to the pool. */
+	vma_pool_stats(&ps);
+	if (ps.objects != ps.free)
+		fz_fail("after uvma_mm_destroy: %" PRIu64
+			" pool objects still live",
+			ps.objects - ps.free);
+	return 0;
+}
