@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "map_check.h"
 #include "mm.h"
 #include "ops.h"
 #include "rcu.h"
@@ -186,32 +187,13 @@ static void print_state(const char *what, const struct state *s)
 /* No VMA locked or read, each covering its entry, the pool balanced. */
 static void check_quiet(struct uvma_mm *mm)
 {
-	struct vma_pool_stats ps;
-	struct tree_iter it;
-	struct tree_entry e;
+	const struct map_check_opts o = { .expect_count = -1, .only_mm = true };
 	char msg[256];
-	size_t n = 0;
 
-	if (tree_check(&mm->tree, msg, sizeof(msg))) {
-		fprintf(stderr, "tree_check: %s\n", msg);
-		CHECK(!"tree valid");
+	if (check_map_invariants_ex(mm, &o, msg, sizeof(msg))) {
+		fprintf(stderr, "map invariants: %s\n", msg);
+		CHECK(!"map invariants hold");
 	}
-	CHECK_EQ_U64(atomic_load(&mm->lock_seq) & 1, 0);
-	rcu_read_enter();
-	tree_iter_start(&it, &mm->tree, 0, UINT64_MAX);
-	while (tree_iter_next(&it, &e)) {
-		struct uvma_vma *v = e.ptr;
-
-		CHECK_EQ_U64(v->start, e.start);
-		CHECK_EQ_U64(v->end, e.end);
-		CHECK(vma_owner(v) == mm);
-		CHECK_EQ_U64(test_refcnt(v), 1);
-		CHECK(!vma_is_write_locked(v));
-		n++;
-	}
-	rcu_read_exit();
-	vma_pool_stats(&ps);
-	CHECK_EQ_U64(ps.objects - ps.free, n);
 }
 
 /* ---- injection ------------------------------------------------------------
