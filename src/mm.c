@@ -155,9 +155,9 @@ static int config_check(const struct uvma_mm_config *cfg)
 		return -EINVAL;
 	if (cfg->base + cfg->size < cfg->base)
 		return -EINVAL; /* wraps */
-	if (cfg->brk_start && ((cfg->brk_start & (ps - 1)) ||
-			       cfg->brk_start < cfg->base ||
-			       cfg->brk_start >= cfg->base + cfg->size))
+	if (cfg->brk_start &&
+	    ((cfg->brk_start & (ps - 1)) || cfg->brk_start < cfg->base ||
+	     cfg->brk_start >= cfg->base + cfg->size))
 		return -EINVAL;
 	return 0;
 }
