@@ -717,7 +717,10 @@ static void case_random(uint64_t seed)
 	printf("random: %" PRIu64 " states and operations, survived %ld tree, "
 	       "%ld VMA, %ld plan array failures\n",
 	       cases, total[INJ_TREE], total[INJ_VMA], total[INJ_PLAN]);
-	CHECK(total[INJ_TREE] > 0 && total[INJ_VMA] > 0);
+	/* Every state and operation needs tree nodes; new VMA objects only
+	 * some: a short run (sanitizer builds) may draw none of those. */
+	CHECK(total[INJ_TREE] > 0);
+	CHECK(cases < 20 || total[INJ_VMA] > 0);
 }
 
 int main(int argc, char **argv)
