@@ -63,9 +63,16 @@ enum node_state {
 
 struct tnode {
 	/* Writer only; readers never read these three. */
-	struct rcu_head rcu; /* deferred free of a retired batch */
-	struct tnode *link;  /* next on the fresh or the retired list */
-	uint8_t state;	     /* enum node_state */
+	union {
+		struct rcu_head rcu; /* first node of a retired batch */
+		struct {	     /* second node of a retired batch: */
+			struct tnode *last; /* the batch's last node */
+			size_t count;	    /* and its length, so the RCU
+					     * callback need not walk it */
+		} batch;
+	};
+	struct tnode *link; /* next on the fresh or the retired list */
+	uint8_t state;	    /* enum node_state */
 
 	/* Written while fresh, immutable once published. */
 	uint8_t level; /* 0 for a leaf */
@@ -632,8 +639,12 @@ static void recycle_batch(struct rcu_head *head)
 	size_t count = 1;
 
 	rcu_reclaim_begin();
-	for (; !IS_BATCH_END(last->link); count++)
-		last = last->link;
+	/* O(1): the commit left the tail and the length in the second node
+	 * (the nodes went cold during the grace period). */
+	if (!IS_BATCH_END(first->link)) {
+		last = first->link->batch.last;
+		count = first->link->batch.count;
+	}
 	t = (struct tree *)((uintptr_t)last->link & ~(uintptr_t)1);
 	atomic_fetch_add_explicit(&t->recycled_count, count,
 				  memory_order_relaxed);
@@ -1029,9 +1040,17 @@ void tree_commit(struct tree *t)
 	settle_fresh(t, true);
 	if (t->retired) {
 		struct tnode *last = t->retired;
-		while (last->link)
+		size_t count = 1;
+
+		while (last->link) {
 			last = last->link;
+			count++;
+		}
 		last->link = BATCH_END(t);
+		if (count > 1) {
+			t->retired->link->batch.last = last;
+			t->retired->link->batch.count = count;
+		}
 		rcu_defer(&t->retired->rcu, recycle_batch);
 		t->retired = NULL;
 		t->deferred = true;
