@@ -171,6 +171,18 @@ static inline int parse_u64(const char *s, uint64_t *out)
 	return *end ? -1 : 0;
 }
 
+/* The value of a flag given as "NAME VALUE" on the command line, or dflt. */
+static inline uint64_t arg_u64(int argc, char **argv, const char *name,
+			       uint64_t dflt)
+{
+	uint64_t v;
+
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], name) && !parse_u64(argv[i + 1], &v))
+			return v;
+	return dflt;
+}
+
 /*
  * The run's seed: --seed N (or --seed=N), else $UVMA_SEED, else from the
  * clock. Always printed first, so a failure in CI can be replayed. Also

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "futex.h"
 
 /* Long enough for a sanitizer build on a loaded machine, short next to the
  * CTest timeout. */
@@ -42,6 +43,18 @@ static inline void sleep_us(long us)
 			sleep_us(50);                                          \
 		}                                                              \
 	} while (0)
+
+/*
+ * Some CPU work between two reads of the same fields; the compiler barrier
+ * makes the second read a real load, not a reuse of the first.
+ */
+static inline void busy_work(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		cpu_relax();
+		__asm__ __volatile__("" ::: "memory");
+	}
+}
 
 /*
  * Give a thread that should be blocked the time to go wrong: if it were not

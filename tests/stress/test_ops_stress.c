@@ -96,6 +96,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "wait.h"
 #include "futex.h"
 #include "hook.h"
 #include "rcu.h"
@@ -208,23 +209,6 @@ static atomic_bool stop;
 static _Thread_local struct worker *self;
 
 /* ---- small helpers ------------------------------------------------------- */
-
-/* Some work; the compiler barrier keeps later reads real loads. */
-static void work(unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		cpu_relax();
-		__asm__ __volatile__("" ::: "memory");
-	}
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t addr_of(unsigned page)
 {
@@ -453,7 +437,7 @@ static void check_held(struct worker *w, struct uvma_vma *v, uint64_t addr,
 				  "refcnt %#x while read-locked",
 				  test_refcnt(v));
 	}
-	work((unsigned)rng_below(64));
+	busy_work((unsigned)rng_below(64));
 	if (rng_chance(1, 64))
 		sched_yield(); /* a writer may come and wait for us */
 	uvma_vma_info(v, &b);
@@ -1108,7 +1092,7 @@ static void jitter(enum hook_point point, struct uvma_mm *hmm,
 	if (r % 64 == 0)
 		sched_yield();
 	else if (r % 8 == 0)
-		work((unsigned)(r >> 58));
+		busy_work((unsigned)(r >> 58));
 }
 #endif
 
@@ -1268,16 +1252,6 @@ static void check_stats(struct worker *w, const struct uvma_fault_stats *st)
 			  " for %" PRIu64,
 			  st->success + st->fallback, calls, st->retry,
 			  retries);
-}
-
-static uint64_t arg_u64(int argc, char **argv, const char *name, uint64_t dflt)
-{
-	uint64_t v;
-
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], name) && !parse_u64(argv[i + 1], &v))
-			return v;
-	return dflt;
 }
 
 static bool arg_flag(int argc, char **argv, const char *name)

@@ -538,16 +538,6 @@ static void *run_reader(void *arg)
 
 /* ---- main ---------------------------------------------------------------- */
 
-static uint64_t arg_u64(int argc, char **argv, const char *name, uint64_t dflt)
-{
-	uint64_t v;
-
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], name) && !parse_u64(argv[i + 1], &v))
-			return v;
-	return dflt;
-}
-
 /* Before the threads start: covered regions covered, toggled ones empty,
  * every other background page stored. */
 static void initial_state(void)

@@ -86,6 +86,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "wait.h"
 #include "futex.h"
 #include "hook.h"
 #include "rcu.h"
@@ -214,26 +215,6 @@ static atomic_bool stop;
 static _Thread_local struct worker *self;
 
 /* ---- small helpers ------------------------------------------------------- */
-
-/*
- * Some work between two reads of the same fields. The compiler barrier
- * makes the second read a real load, not a reuse of the first.
- */
-static void work(unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		cpu_relax();
-		__asm__ __volatile__("" ::: "memory");
-	}
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {
@@ -495,7 +476,7 @@ static void check_held(struct worker *w, struct space *sp, uint64_t addr,
 	read_fields(v, &a);
 	read_tag(&a);
 	check_writing(w, sp, addr, &a);
-	work((unsigned)rng_below(64));
+	busy_work((unsigned)rng_below(64));
 	read_info(v, &b);
 	read_tag(&b);
 	check_writing(w, sp, addr, &b);
@@ -683,7 +664,7 @@ static unsigned counted_in_pool(void)
 /* A few steps of a writer's change, with room for readers in between. */
 static void writer_pause(void)
 {
-	work((unsigned)rng_below(32));
+	busy_work((unsigned)rng_below(32));
 }
 
 /* The tag's values for the area as it now is: its generation and sum. */
@@ -889,7 +870,7 @@ static void remove_chosen(struct worker *w, struct space *sp,
 {
 	if (!n)
 		return;
-	work((unsigned)rng_below(256));
+	busy_work((unsigned)rng_below(256));
 	for (unsigned i = 0; i < n; i++)
 		remove_area(w, sp, chosen[i]);
 }
@@ -1022,7 +1003,7 @@ static void jitter(enum hook_point point, struct uvma_mm *mm,
 	if (r % 64 == 0 || (transient && r % 4 == 0))
 		sched_yield();
 	else if (r % 8 == 0 || transient)
-		work((unsigned)(r >> 56));
+		busy_work((unsigned)(r >> 56));
 }
 #endif
 
@@ -1184,16 +1165,6 @@ static void watch(uint64_t duration_ns)
 			stopping = true;
 		}
 	}
-}
-
-static uint64_t arg_u64(int argc, char **argv, const char *name, uint64_t dflt)
-{
-	uint64_t v;
-
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], name) && !parse_u64(argv[i + 1], &v))
-			return v;
-	return dflt;
 }
 
 static bool arg_flag(int argc, char **argv, const char *name)

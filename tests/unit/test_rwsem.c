@@ -95,16 +95,6 @@ static uint32_t writers_queued(struct rwsem *s)
 	return atomic_load(&s->write_next) - atomic_load(&s->write_turn);
 }
 
-static uint64_t arg_u64(int argc, char **argv, const char *name, uint64_t dflt)
-{
-	uint64_t v;
-
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], name) && !parse_u64(argv[i + 1], &v))
-			return v;
-	return dflt;
-}
-
 /* ---- 1. single thread ------------------------------------------------- */
 
 static void check_free(struct rwsem *s)
