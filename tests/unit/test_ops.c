@@ -34,7 +34,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "map_check.h"
+#include "map_state.h"
 #include "mm.h"
 #include "ops.h"
 #include "rcu.h"
@@ -51,7 +51,6 @@
 #define WEND	 0x7ffffffff000ull /* its end */
 #define X	 0x40000000ull	   /* where most cases map */
 #define SB	 0x100000ull	   /* base of the small windows */
-#define MAXA	 512		   /* areas a snapshot can hold */
 #define ARRAY(a) (sizeof(a) / sizeof((a)[0]))
 
 #define RD   UVMA_PROT_READ
@@ -147,64 +146,7 @@ static void done_mm(struct uvma_mm *mm)
 	CHECK_EQ_U64(ps.objects, ps.free);
 }
 
-/* ---- snapshots: the tree, each VMA's fields, brk ------------------------- */
-
-struct area {
-	uint64_t start, end;
-	struct uvma_vma *obj;
-	uint32_t prot, flags;
-	uint64_t pgoff, file_id;
-	void *user;
-};
-
-struct state {
-	size_t n;
-	struct area a[MAXA];
-	uint64_t brk, shmem_id;
-	size_t entries;
-};
-
-static void state_take(struct uvma_mm *mm, struct state *s)
-{
-	struct tree_stats ts;
-	struct tree_iter it;
-	struct tree_entry e;
-
-	s->n = 0;
-	rcu_read_enter();
-	tree_iter_start(&it, &mm->tree, 0, UINT64_MAX);
-	while (tree_iter_next(&it, &e)) {
-		struct uvma_vma *v = e.ptr;
-		struct area *a = &s->a[s->n];
-
-		CHECK(s->n < MAXA);
-		a->start = e.start;
-		a->end = e.end;
-		a->obj = v;
-		a->prot = v->prot;
-		a->flags = v->flags;
-		a->pgoff = v->pgoff;
-		a->file_id = v->file_id;
-		a->user = v->user;
-		s->n++;
-	}
-	rcu_read_exit();
-	tree_stats(&mm->tree, &ts);
-	s->entries = ts.entries;
-	s->brk = mm->brk;
-	s->shmem_id = mm->next_shmem_id;
-}
-
-static bool state_same(const struct state *a, const struct state *b)
-{
-	if (a->n != b->n || a->brk != b->brk || a->shmem_id != b->shmem_id ||
-	    a->entries != b->entries)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (memcmp(&a->a[i], &b->a[i], sizeof(a->a[i])))
-			return false;
-	return true;
-}
+/* ---- snapshots (tests/map_state.h) ------------------------------------ */
 
 /* The map before the operation in progress (or the last one). */
 static struct state before_op;
@@ -225,31 +167,6 @@ static void print_before(FILE *out)
 	}
 }
 
-static bool state_has(const struct state *s, const struct uvma_vma *v)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->a[i].obj == v)
-			return true;
-	return false;
-}
-
-/*
- * The state every operation must leave: the tree valid, each VMA covering
- * exactly its entry, owned by mm, attached with no reader (refcnt 1) and
- * not write-locked, mmap_lock released, and the pool's live objects equal
- * to the VMAs (each case's space is the only one in the process).
- */
-static void check_quiet(struct uvma_mm *mm)
-{
-	const struct map_check_opts o = { .expect_count = -1, .only_mm = true };
-	char msg[256];
-
-	if (check_map_invariants_ex(mm, &o, msg, sizeof(msg))) {
-		fprintf(stderr, "map invariants: %s\n", msg);
-		CHECK(!"map invariants hold");
-	}
-}
-
 /*
  * After an operation: quiet, the VMAs that left the map detached (no
  * allocation can have taken them since), and, when it failed (keep:
@@ -266,7 +183,7 @@ static void after_op(struct uvma_mm *mm, const struct state *before, int r,
 		if (!state_has(&now, before->a[i].obj))
 			CHECK_EQ_U64(test_refcnt(before->a[i].obj), 0);
 	if (r && keep)
-		CHECK(state_same(before, &now));
+		CHECK(state_same(before, &now, true));
 }
 
 /* ---- the operations, checked --------------------------------------------- */

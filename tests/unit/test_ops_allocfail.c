@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "map_check.h"
+#include "map_state.h"
 #include "mm.h"
 #include "ops.h"
 #include "rcu.h"
@@ -45,7 +45,6 @@
 #define HEAP	 0x10000000ull
 #define SB	 0x100000ull /* the random cases' 64-page window */
 #define SP	 64
-#define MAXA	 1024
 #define ARRAY(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_N	 10000 /* no operation makes this many allocations */
 
@@ -78,24 +77,7 @@ static void print_context(FILE *out)
 		cur_kind >= 0 ? inj_names[cur_kind] : "nothing", cur_n);
 }
 
-/* ---- snapshots ------------------------------------------------------------
- */
-
-struct area {
-	uint64_t start, end;
-	struct uvma_vma *obj;
-	uint32_t prot, flags;
-	uint64_t pgoff, file_id;
-	void *user;
-	uint32_t refcnt;
-};
-
-struct state {
-	size_t n;
-	struct area a[MAXA];
-	uint64_t brk, shmem_id;
-	size_t entries, maps;
-};
+/* ---- snapshots (tests/map_state.h), and the public view's count ------- */
 
 static int count_cb(const struct uvma_area_info *a, void *arg)
 {
@@ -104,96 +86,15 @@ static int count_cb(const struct uvma_area_info *a, void *arg)
 	return 0;
 }
 
-/* Everything a failed operation must leave as it was. */
-static void state_take(struct uvma_mm *mm, struct state *s)
+/* A snapshot, checked against uvma_maps: the public view agrees on the
+ * number of areas. */
+static void state_take_checked(struct uvma_mm *mm, struct state *s)
 {
-	struct tree_stats ts;
-	struct tree_iter it;
-	struct tree_entry e;
+	size_t maps = 0;
 
-	s->n = 0;
-	rcu_read_enter();
-	tree_iter_start(&it, &mm->tree, 0, UINT64_MAX);
-	while (tree_iter_next(&it, &e)) {
-		struct uvma_vma *v = e.ptr;
-		struct area *a = &s->a[s->n];
-
-		CHECK(s->n < MAXA);
-		memset(a, 0, sizeof(*a));
-		a->start = e.start;
-		a->end = e.end;
-		a->obj = v;
-		a->prot = v->prot;
-		a->flags = v->flags;
-		a->pgoff = v->pgoff;
-		a->file_id = v->file_id;
-		a->user = v->user;
-		a->refcnt = test_refcnt(v);
-		s->n++;
-	}
-	rcu_read_exit();
-	tree_stats(&mm->tree, &ts);
-	s->entries = ts.entries;
-	s->brk = mm->brk;
-	s->shmem_id = mm->next_shmem_id;
-	/* The public view agrees on the number of areas. */
-	s->maps = 0;
-	CHECK_EQ_U64(uvma_maps(mm, 0, UINT64_MAX, count_cb, &s->maps), 0);
-	CHECK_EQ_U64(s->maps, s->n);
-}
-
-/* Same map; with objects, the very same VMA objects too. */
-static bool state_same(const struct state *a, const struct state *b,
-		       bool objects)
-{
-	if (a->n != b->n || a->brk != b->brk || a->shmem_id != b->shmem_id ||
-	    a->entries != b->entries)
-		return false;
-	for (size_t i = 0; i < a->n; i++) {
-		struct area x = a->a[i], y = b->a[i];
-
-		if (!objects)
-			x.obj = y.obj = NULL;
-		if (memcmp(&x, &y, sizeof(x)))
-			return false;
-	}
-	return true;
-}
-
-static void print_state(const char *what, const struct state *s)
-{
-	fprintf(stderr, "%s (%zu areas, brk %#" PRIx64 "):\n", what, s->n,
-		s->brk);
-	for (size_t i = 0; i < s->n; i++)
-		fprintf(stderr,
-			"  [%#" PRIx64 ", %#" PRIx64 ") %p prot %u flags %#x "
-			"pgoff %#" PRIx64 " file %#" PRIx64 " refcnt %#x\n",
-			s->a[i].start, s->a[i].end, (void *)s->a[i].obj,
-			s->a[i].prot, s->a[i].flags, s->a[i].pgoff,
-			s->a[i].file_id, s->a[i].refcnt);
-}
-
-#define CHECK_SAME(a, b, objects)                                              \
-	do {                                                                   \
-		if (!state_same((a), (b), (objects))) {                        \
-			fflush(stdout);                                        \
-			print_state("expected", (a));                          \
-			print_state("got", (b));                               \
-			check_fail(__FILE__, __LINE__,                         \
-				   "state_same(" #a ", " #b ")");              \
-		}                                                              \
-	} while (0)
-
-/* No VMA locked or read, each covering its entry, the pool balanced. */
-static void check_quiet(struct uvma_mm *mm)
-{
-	const struct map_check_opts o = { .expect_count = -1, .only_mm = true };
-	char msg[256];
-
-	if (check_map_invariants_ex(mm, &o, msg, sizeof(msg))) {
-		fprintf(stderr, "map invariants: %s\n", msg);
-		CHECK(!"map invariants hold");
-	}
+	state_take(mm, s);
+	CHECK_EQ_U64(uvma_maps(mm, 0, UINT64_MAX, count_cb, &maps), 0);
+	CHECK_EQ_U64(maps, s->n);
 }
 
 /* ---- injection ------------------------------------------------------------
@@ -314,7 +215,7 @@ static void sweep(const struct window *w, const struct scenario *sc,
 	mm = build(w, sc, arg);
 	CHECK_ERR(sc->op(mm, arg), 0);
 	check_quiet(mm);
-	state_take(mm, &ref);
+	state_take_checked(mm, &ref);
 	uvma_mm_destroy(mm);
 
 	for (int kind = 0; kind < INJ_KINDS; kind++) {
@@ -327,12 +228,12 @@ static void sweep(const struct window *w, const struct scenario *sc,
 
 			CHECK(n < MAX_N);
 			cur_n = n;
-			state_take(mm, &before);
+			state_take_checked(mm, &before);
 			arm(mm, (enum inject)kind, n);
 			r = sc->op(mm, arg);
 			disarm(mm);
 			check_quiet(mm);
-			state_take(mm, &after);
+			state_take_checked(mm, &after);
 			if (r == 0) {
 				CHECK_SAME(&ref, &after, false);
 				break;
