@@ -103,6 +103,14 @@ void uvma_mm_fault_stats(struct uvma_mm *mm, struct uvma_fault_stats *out)
 	out->fallback = sum[FAULT_FALLBACK];
 }
 
+#if UVMA_DESIGN == UVMA_DESIGN_GLOBAL
+/*
+ * The global baseline (src/design.h): no per-VMA lock, so no lookup under
+ * RCU either; a fault holds mmap_lock for reading, and so does a caller of
+ * uvma_vma_get until uvma_vma_unlock. Counted as successes: this is the
+ * design's one path, not a fallback from a faster one.
+ */
+#else
 /*
  * Lock under RCU: the area covering addr, read-locked, or NULL (counted as
  * an abort) when there is none or it cannot be locked at once. A stale area
@@ -142,6 +150,7 @@ abort:
 	count(mm, FAULT_ABORT);
 	return NULL;
 }
+#endif
 
 /* The area under mmap_lock (held by the caller), or NULL. */
 static struct uvma_vma *find_locked(struct uvma_mm *mm, uint64_t addr)
@@ -162,6 +171,34 @@ struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr)
 	return find_locked(mm, addr);
 }
 
+#if UVMA_DESIGN == UVMA_DESIGN_GLOBAL
+struct uvma_vma *uvma_vma_lock(struct uvma_mm *mm, uint64_t addr)
+{
+	(void)mm;
+	(void)addr;
+	return NULL; /* never without mmap_lock */
+}
+
+void uvma_vma_unlock(struct uvma_vma *vma)
+{
+	mmap_read_unlock(atomic_load_explicit(&vma->mm, memory_order_relaxed));
+}
+
+int uvma_vma_get(struct uvma_mm *mm, uint64_t addr, struct uvma_vma **out)
+{
+	struct uvma_vma *vma;
+
+	mmap_read_lock(mm);
+	vma = find_locked(mm, addr);
+	if (!vma) {
+		mmap_read_unlock(mm);
+		return -EFAULT;
+	}
+	count(mm, FAULT_SUCCESS);
+	*out = vma; /* mmap_lock stays held until uvma_vma_unlock */
+	return 0;
+}
+#else
 struct uvma_vma *uvma_vma_lock(struct uvma_mm *mm, uint64_t addr)
 {
 	struct uvma_vma *vma = lock_vma_under_rcu(mm, addr);
@@ -198,6 +235,7 @@ int uvma_vma_get(struct uvma_mm *mm, uint64_t addr, struct uvma_vma **out)
 		*out = vma;
 	return err;
 }
+#endif
 
 void uvma_vma_info(const struct uvma_vma *vma, struct uvma_area_info *out)
 {
@@ -258,6 +296,15 @@ int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
 	    (access & ~(unsigned)(UVMA_ACCESS_READ | UVMA_ACCESS_WRITE |
 				  UVMA_ACCESS_EXEC)))
 		return -EINVAL;
+#if UVMA_DESIGN == UVMA_DESIGN_GLOBAL
+	mmap_read_lock(mm);
+	vma = find_locked(mm, addr);
+	ret = vma ? run_handler(mm, vma, addr, access, UVMA_FAULT_MMAP_LOCKED)
+		  : -EFAULT;
+	mmap_read_unlock(mm);
+	count(mm, FAULT_SUCCESS);
+	return ret == UVMA_FAULT_RETRY ? -EAGAIN : ret;
+#else
 	vma = lock_vma_under_rcu(mm, addr);
 	if (vma) {
 		ret = run_handler(mm, vma, addr, access, 0);
@@ -276,4 +323,5 @@ int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
 	mmap_read_unlock(mm);
 	/* Under mmap_lock there is nothing further to retry with. */
 	return ret == UVMA_FAULT_RETRY ? -EAGAIN : ret;
+#endif
 }

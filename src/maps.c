@@ -20,7 +20,11 @@
 #include "rcu.h"
 #include "vma_lock.h"
 
+#if UVMA_DESIGN == UVMA_DESIGN_GLOBAL
+#define MAPS_ATTEMPTS 0 /* the baseline has no VMA lock to walk with */
+#else
 #define MAPS_ATTEMPTS 4
+#endif
 
 struct area_buf {
 	struct uvma_area_info *a;
@@ -118,7 +122,7 @@ int uvma_maps(struct uvma_mm *mm, uint64_t start, uint64_t end, uvma_maps_fn fn,
 
 	if (start >= end)
 		return 0;
-	for (i = 0; i < MAPS_ATTEMPTS && err == -EAGAIN; i++)
+	for (i = 0; i + 1 <= MAPS_ATTEMPTS && err == -EAGAIN; i++)
 		err = walk_rcu(mm, start, end, &b);
 	if (err == -EAGAIN)
 		err = walk_locked(mm, start, end, &b);

@@ -41,6 +41,9 @@ long mm_thread_id(void)
  */
 static void reset_lock_seqs(struct uvma_mm *mm)
 {
+#if UVMA_DESIGN == UVMA_DESIGN_GLOBAL
+	(void)mm; /* no VMA lock, no sequence in the VMAs */
+#else
 	struct tree_iter it;
 	struct tree_entry e;
 
@@ -53,6 +56,7 @@ static void reset_lock_seqs(struct uvma_mm *mm)
 		 * spurious "busy" (fall back), never a missed lock. */
 		atomic_store_explicit(&v->lock_seq, 0, memory_order_relaxed);
 	}
+#endif
 }
 
 void mmap_write_lock(struct uvma_mm *mm)

@@ -6,6 +6,7 @@
 #include "rcu.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 _Thread_local int rcu_thread_registered;
@@ -38,8 +39,18 @@ void rcu_thread_register_slow(void)
 	pthread_setspecific(exit_key, &rcu_thread_registered);
 }
 
+/* Callbacks queued by this process, for the benchmark's memory scenario.
+ * Relaxed: a statistic, read after the work it counts has been joined. */
+static _Atomic uint64_t defer_calls;
+
+uint64_t rcu_defer_count(void)
+{
+	return atomic_load_explicit(&defer_calls, memory_order_relaxed);
+}
+
 void rcu_defer(struct rcu_head *head, void (*fn)(struct rcu_head *))
 {
+	atomic_fetch_add_explicit(&defer_calls, 1, memory_order_relaxed);
 	rcu_thread_ensure();
 	tsan_release(&rcu_tsan_token);
 	urcu_memb_call_rcu(head, fn);

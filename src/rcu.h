@@ -15,6 +15,8 @@
 #ifndef UVMA_RCU_H
 #define UVMA_RCU_H
 
+#include <stdint.h>
+
 #include "debug.h"
 
 /* Inline the read-side fast path (a few lines, as liburcu documents), except
@@ -53,6 +55,9 @@ static inline void rcu_read_exit(void)
 /* Queue fn(head) to run after a grace period; from any thread, not from a
  * read-side section's caller that holds locks the callback needs. */
 void rcu_defer(struct rcu_head *head, void (*fn)(struct rcu_head *));
+
+/* rcu_defer calls so far, process-wide (a statistic). */
+uint64_t rcu_defer_count(void);
 
 /* First statement of every reclaim callback. */
 static inline void rcu_reclaim_begin(void)

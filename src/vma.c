@@ -11,8 +11,13 @@
 #include <string.h>
 
 #include "debug.h"
+#include "hook.h"
 #include "mm.h"
 #include "vma.h"
+
+#ifdef UVMA_TEST_HOOKS
+_Atomic(hook_fn) hook_current;
+#endif
 
 /* Clear what is ours to clear: never refcnt or lock_seq (stale readers). */
 static void vma_clear_fields(struct uvma_vma *v)
@@ -32,6 +37,7 @@ struct uvma_vma *vma_alloc(struct uvma_mm *mm)
 
 	if (!v)
 		return NULL;
+	vma_lock_init(v);
 	vma_assert_detached(v);
 	/* Relaxed: published to readers by vma_mark_attached's release. */
 	atomic_store_explicit(&v->mm, mm, memory_order_relaxed);
@@ -52,7 +58,7 @@ struct uvma_vma *vma_dup(const struct uvma_vma *src)
 
 	if (!v)
 		return NULL;
-#ifdef UVMA_BROKEN_DUP_COPIES_COUNT
+#if defined(UVMA_BROKEN_DUP_COPIES_COUNT) && UVMA_DESIGN == UVMA_DESIGN_REFCOUNT
 	/* The historical bug: a whole-object copy, lock fields included. */
 	atomic_store_explicit(
 		&v->refcnt,
@@ -76,7 +82,7 @@ struct uvma_vma *vma_dup(const struct uvma_vma *src)
 void vma_free(struct uvma_vma *vma)
 {
 	vma_assert_detached(vma);
-	vma_pool_put(vma);
+	vma_release(vma);
 }
 
 static bool range_ok(struct uvma_mm *mm, uint64_t start, uint64_t end)

@@ -21,7 +21,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "design.h"
 #include "uvma.h"
+#if UVMA_DESIGN == UVMA_DESIGN_RWSEM
+#include "rcu.h"
+#include "rwsem.h"
+#endif
 
 /*
  * refcnt values (DESIGN.md section 2):
@@ -42,8 +47,18 @@
 struct uvma_vma {
 	/* One cache line, and the fault path reads nothing else: a fault
 	 * touches the tree and this line only. */
+#if UVMA_DESIGN == UVMA_DESIGN_REFCOUNT
 	_Atomic uint32_t refcnt;
 	_Atomic uint32_t lock_seq;
+#elif UVMA_DESIGN == UVMA_DESIGN_RWSEM
+	/* The baseline's lock state (vma_lock_baseline.c): the rwsem, the
+	 * sequence of the write cycle that locked it, and whether it has left
+	 * its tree. lock_seq and detached are written by the mm's writer
+	 * holding vm_lock for writing or (detached) the VMA write-locked. */
+	struct rwsem vm_lock;
+	_Atomic uint32_t lock_seq;
+	_Atomic bool detached;
+#endif /* UVMA_DESIGN_GLOBAL: no lock state, mmap_lock guards it all */
 	_Atomic(struct uvma_mm *) mm;
 	union {
 		struct {
@@ -54,6 +69,11 @@ struct uvma_vma {
 		 * the range, never the lock fields or mm, which stale
 		 * readers may still read (DESIGN.md section 4). */
 		struct uvma_vma *pool_next;
+#if UVMA_DESIGN == UVMA_DESIGN_RWSEM
+		/* From the free until the grace period ends: no reader
+		 * reads the range of a detached VMA. */
+		struct rcu_head rcu;
+#endif
 	};
 	uint32_t prot;	/* UVMA_PROT_* */
 	uint32_t flags; /* UVMA_MAP_* */
@@ -62,7 +82,23 @@ struct uvma_vma {
 	uint64_t file_id; /* 0 for anonymous areas */
 } __attribute__((aligned(64)));
 
+#if UVMA_DESIGN != UVMA_DESIGN_RWSEM
 _Static_assert(sizeof(struct uvma_vma) == 64, "a VMA is one cache line");
+#endif
+
+/* Bytes of per-VMA lock state, for the benchmark's memory scenario. */
+#if UVMA_DESIGN == UVMA_DESIGN_REFCOUNT
+#define VMA_LOCK_BYTES                                                         \
+	(sizeof(((struct uvma_vma *)0)->refcnt) +                              \
+	 sizeof(((struct uvma_vma *)0)->lock_seq))
+#elif UVMA_DESIGN == UVMA_DESIGN_RWSEM
+#define VMA_LOCK_BYTES                                                         \
+	(sizeof(((struct uvma_vma *)0)->vm_lock) +                             \
+	 sizeof(((struct uvma_vma *)0)->lock_seq) +                            \
+	 sizeof(((struct uvma_vma *)0)->detached))
+#else
+#define VMA_LOCK_BYTES 0
+#endif
 
 /* Results of vma_start_read(). */
 enum vma_read {
@@ -73,7 +109,13 @@ enum vma_read {
 };
 
 /* vma_lock.c: the lock operations (DESIGN.md section 2, rules 4-11);
- * vma_start_read and vma_end_read are inline, in vma_lock.h. */
+ * vma_start_read and vma_end_read are inline, in vma_lock.h. The baseline
+ * designs implement the same calls in vma_lock_baseline.c/.h.
+ * vma_lock_init readies a fresh object's lock state (vma_alloc); vma_release
+ * gives a freed, detached VMA back to the pool, at once or (rwsem) after a
+ * grace period. */
+void vma_lock_init(struct uvma_vma *vma);
+void vma_release(struct uvma_vma *vma);
 bool vma_start_read_locked(struct uvma_vma *vma);
 void vma_start_write(struct uvma_vma *vma);
 void vma_mark_attached(struct uvma_vma *vma);
@@ -87,9 +129,10 @@ void vma_assert_detached(struct uvma_vma *vma);
 
 /* vma_pool.c: type-stable objects, shared by every mm in the process. */
 struct vma_pool_stats {
-	uint64_t objects; /* ever carved from the pool's memory */
-	uint64_t free;	  /* on the free list now */
-	uint64_t bytes;	  /* pool memory, never returned to the system */
+	uint64_t objects;      /* ever carved from the pool's memory */
+	uint64_t free;	       /* on the free list now */
+	uint64_t bytes;	       /* pool memory, never returned to the system */
+	uint64_t object_bytes; /* one object, alignment included */
 };
 struct uvma_vma *vma_pool_get(void);
 void vma_pool_put(struct uvma_vma *vma);

@@ -16,9 +16,21 @@
  */
 #include "vma_lock.h"
 
-#ifdef UVMA_TEST_HOOKS
-_Atomic(hook_fn) hook_current;
-#endif
+#if UVMA_DESIGN == UVMA_DESIGN_REFCOUNT
+
+/* A fresh object keeps the lock fields of its past lives: stale readers may
+ * still be reading them (DESIGN.md section 4), and refcnt 0 already says
+ * detached. */
+void vma_lock_init(struct uvma_vma *vma)
+{
+	(void)vma;
+}
+
+/* Type-stable memory: reusable at once, no grace period, no callback. */
+void vma_release(struct uvma_vma *vma)
+{
+	vma_pool_put(vma);
+}
 
 /*
  * Rule 10: the caller holds mmap_lock for reading, so no writer can hold or
@@ -179,3 +191,5 @@ void vma_assert_detached(struct uvma_vma *vma)
 		    0);
 	(void)vma;
 }
+
+#endif /* UVMA_DESIGN_REFCOUNT */

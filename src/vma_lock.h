@@ -16,6 +16,10 @@
 #include "mm.h"
 #include "vma.h"
 
+#if UVMA_DESIGN != UVMA_DESIGN_REFCOUNT
+#include "vma_lock_baseline.h"
+#else
+
 /*
  * Does a VMA whose lock_seq is vma_seq count as write-locked when the mm's
  * sequence is mm_seq? Only while mmap_lock is write-held (mm_seq odd): the
@@ -108,5 +112,7 @@ static inline enum vma_read vma_start_read(struct uvma_mm *mm,
 	}
 	return VMA_READ_LOCKED;
 }
+
+#endif /* UVMA_DESIGN_REFCOUNT */
 
 #endif
