@@ -11,10 +11,11 @@
  * Concurrency: a node is immutable once published. A writer works inside a
  * transaction: the first change to a published node copies it (writable()),
  * the copy is "fresh" and is edited in place for the rest of the transaction;
- * the replaced node goes on the transaction's retired list. Commit publishes
- * the new root with one release store, then hands the whole retired list to
- * one call_rcu. Abort frees the fresh nodes and keeps the published tree as it
- * was, which is how an allocation failure leaves the tree unchanged.
+ * the replaced node goes on the retired list. Commit publishes the new root
+ * with one release store; once the retired list holds RETIRE_BATCH nodes
+ * (several commits' worth) it goes to one call_rcu. Abort frees the fresh
+ * nodes and keeps the published tree as it was, which is how an allocation
+ * failure leaves the tree unchanged.
  *
  * Locks: none here. The published root is the only field readers and the
  * writer share; every other field of struct tree, and the link and state
@@ -599,8 +600,11 @@ static void node_drop(struct tree *t, struct tnode *n)
 		return;
 	}
 	UVMA_ASSERT(n->state == NODE_PUBLISHED);
+	if (!t->retired)
+		t->retired_tail = n;
 	n->link = t->retired;
 	t->retired = n;
+	t->retired_count++;
 }
 
 /* The node at *slot, made private to this transaction (copied if published).
@@ -983,7 +987,8 @@ void tree_begin(struct tree *t)
 	/* Relaxed: only this writer ever stores the root. */
 	t->work = atomic_load_explicit(&t->root, memory_order_relaxed);
 	t->fresh = NULL;
-	t->retired = NULL;
+	t->saved_retired = t->retired;
+	t->saved_retired_count = t->retired_count;
 	t->saved_entries = t->entries;
 	t->saved_nodes = t->nodes;
 }
@@ -1031,6 +1036,32 @@ int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr)
 	return tree_insert(t, &piece);
 }
 
+/*
+ * Retired nodes wait for a grace period in batches of this many, gathered
+ * over as many commits as it takes: a callback per commit would cost the
+ * callback thread a few cache misses and a queue operation per map change,
+ * on a core the faulting threads need. Asking for the grace period later
+ * than the commit is always safe; the cost is at most this many nodes held
+ * a little longer.
+ */
+#define RETIRE_BATCH 64
+
+/* Hand the retired list to one RCU callback. */
+static void retire_flush(struct tree *t)
+{
+	if (!t->retired)
+		return;
+	t->retired_tail->link = BATCH_END(t);
+	if (t->retired_count > 1) {
+		t->retired->link->batch.last = t->retired_tail;
+		t->retired->link->batch.count = t->retired_count;
+	}
+	rcu_defer(&t->retired->rcu, recycle_batch);
+	t->retired = t->retired_tail = NULL;
+	t->retired_count = 0;
+	t->deferred = true;
+}
+
 void tree_commit(struct tree *t)
 {
 	UVMA_ASSERT(t->in_txn);
@@ -1038,23 +1069,8 @@ void tree_commit(struct tree *t)
 	 * this transaction wrote. */
 	atomic_store_explicit(&t->root, t->work, memory_order_release);
 	settle_fresh(t, true);
-	if (t->retired) {
-		struct tnode *last = t->retired;
-		size_t count = 1;
-
-		while (last->link) {
-			last = last->link;
-			count++;
-		}
-		last->link = BATCH_END(t);
-		if (count > 1) {
-			t->retired->link->batch.last = last;
-			t->retired->link->batch.count = count;
-		}
-		rcu_defer(&t->retired->rcu, recycle_batch);
-		t->retired = NULL;
-		t->deferred = true;
-	}
+	if (t->retired_count >= RETIRE_BATCH)
+		retire_flush(t);
 	t->in_txn = false;
 }
 
@@ -1062,7 +1078,12 @@ void tree_abort(struct tree *t)
 {
 	UVMA_ASSERT(t->in_txn);
 	settle_fresh(t, false);
-	t->retired = NULL; /* still the published tree */
+	/* The nodes this transaction retired are still the published tree;
+	 * those of earlier commits stay retired (a suffix of the list). */
+	t->retired = t->saved_retired;
+	t->retired_count = t->saved_retired_count;
+	if (!t->retired)
+		t->retired_tail = NULL;
 	t->work = atomic_load_explicit(&t->root, memory_order_relaxed);
 	t->entries = t->saved_entries;
 	t->nodes = t->saved_nodes;
@@ -1114,6 +1135,7 @@ void tree_destroy(struct tree *t)
 	atomic_store_explicit(&t->root, NULL, memory_order_relaxed);
 	t->work = NULL;
 	t->entries = t->nodes = 0;
+	retire_flush(t);
 	if (t->deferred)
 		rcu_wait_callbacks(); /* no callback may touch t after this */
 	t->deferred = false;

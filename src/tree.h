@@ -57,17 +57,28 @@ struct tree {
 	 * readers with an acquire load. */
 	_Atomic(struct tnode *) root;
 
-	/* Everything below belongs to the writer (serialized by the caller). */
-	struct tnode *work;    /* working root during a transaction */
-	struct tnode *fresh;   /* nodes allocated by this transaction */
-	struct tnode *retired; /* published nodes this transaction replaced */
-	uint64_t granule;      /* alignment of every key, a power of two */
-	size_t entries;	       /* ranges in the working tree */
-	size_t nodes;	       /* nodes in the working tree */
-	size_t saved_entries;  /* entries and nodes at tree_begin(), */
-	size_t saved_nodes;    /* restored by tree_abort() */
-	long fail_countdown;   /* test hook: fail the n-th node allocation */
-	struct tnode *spare;   /* nodes out of the tree, ready for reuse */
+	/* Everything below belongs to the writer (serialized by the caller),
+	 * from the next cache line on: the writer stores to these many times
+	 * per change, and each store would take the root's line away from
+	 * every reader's cache. */
+	struct tnode *work
+		__attribute__((aligned(64))); /* working root in a txn */
+	struct tnode *fresh; /* nodes allocated by this transaction */
+	/* Published nodes replaced by commits whose grace period has not
+	 * been asked for yet, newest first: one call_rcu per RETIRE_BATCH
+	 * nodes, not per commit (tree.c). retired_tail is the oldest. */
+	struct tnode *retired;
+	struct tnode *retired_tail;
+	size_t retired_count;
+	struct tnode *saved_retired; /* retired at tree_begin(), for abort */
+	size_t saved_retired_count;
+	uint64_t granule;     /* alignment of every key, a power of two */
+	size_t entries;	      /* ranges in the working tree */
+	size_t nodes;	      /* nodes in the working tree */
+	size_t saved_entries; /* entries and nodes at tree_begin(), */
+	size_t saved_nodes;   /* restored by tree_abort() */
+	long fail_countdown;  /* test hook: fail the n-th node allocation */
+	struct tnode *spare;  /* nodes out of the tree, ready for reuse */
 	size_t spare_count;
 	uint64_t written; /* nodes allocated by transactions, ever */
 
