@@ -20,8 +20,11 @@ JOBS ?= 2
 PREFIX ?= /usr/local
 CLANG_FORMAT ?= clang-format
 
-# The main job. One variable, so it can change without touching the rules.
-RUN_CMD = ./$(BUILD_DIR)/uvma bench --scenario tree
+# The main job: the design comparison (refcount, rwsem, global, kernel) on
+# every scenario, as a table on stdout, with JSON and a picture in build/.
+# One variable, so it can change without touching the rules.
+RUN_CMD = ./$(BUILD_DIR)/uvma bench --scenario all \
+	--json $(BUILD_DIR)/bench.json --plot $(BUILD_DIR)/bench.svg
 
 # Debian packages the build, the tests and the tools need.
 DEB_PACKAGES := cmake make gcc pkg-config liburcu-dev clang \

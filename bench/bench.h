@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Entry point of `uvma bench ...`; argv[0] is "bench". Returns the process
  * exit status: 0, 1 when a measurement failed, 2 on a usage error. */
@@ -29,6 +30,12 @@ struct bench_opts {
 	unsigned repeat;  /* measurements per row; the row reports the median */
 	uint64_t seed;	  /* for every random choice, so runs are repeatable */
 	const char *json_path; /* NULL: no JSON output */
+	bool repeat_given;
+	/* The design comparison (bench_designs.c). */
+	const char *designs;   /* comma-separated, NULL: all */
+	unsigned threads;      /* 0: one per core */
+	double seconds;	       /* each timed phase; <= 0: the default */
+	const char *plot_path; /* NULL: no picture */
 };
 
 /* One row of the table and one object of the JSON array. */
@@ -56,6 +63,10 @@ struct bench_report {
 int bench_tree(const struct bench_opts *o, struct bench_report *rep);
 int bench_lock(const struct bench_opts *o, struct bench_report *rep);
 int bench_ops(const struct bench_opts *o, struct bench_report *rep);
+/* The design comparison prints its own tables (bench_designs.c): scenario
+ * is fault, churn, hot, scale, memory or all. Returns the exit status. */
+bool bench_designs_has(const char *scenario);
+int bench_designs(const struct bench_opts *o, const char *argv0);
 
 /* Results. add returns -ENOMEM on allocation failure. */
 int bench_report_add(struct bench_report *rep, const struct bench_result *r);
@@ -67,6 +78,9 @@ const struct bench_result *bench_report_find(const struct bench_report *rep,
 					     const char *op, size_t size);
 /* ns_per_op / floor_ns_per_op, or a negative value when there is no floor. */
 double bench_ratio(const struct bench_result *r);
+/* JSON pieces: an escaped string; a number, null when negative. */
+void bench_json_string(FILE *f, const char *s);
+void bench_json_number(FILE *f, double v);
 /* Writes every row as a JSON array of objects; 0 or a negative errno. */
 int bench_json_write(const char *path, const struct bench_report *rep);
 

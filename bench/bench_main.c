@@ -35,17 +35,35 @@ static const size_t default_sizes[] = { 1000, 100000, 1000000 };
 
 static const char usage_text[] =
 	"usage: uvma bench [options]\n"
-	"  --scenario NAME  what to measure (default tree)\n"
-	"  --sizes LIST     comma-separated entry counts, k and M suffixes\n"
-	"                   allowed (default 1000,100000,1000000; lock: "
-	"10000)\n"
-	"  --ops N          operations per measurement (default 1000000;\n"
-	"                   stores and erases use min(N, 100000))\n"
-	"  --repeat R       measurements per row, median reported (default 5)\n"
+	"  --scenario NAME  what to measure (default all: the design "
+	"comparison)\n"
+	"  --design LIST    designs to compare: refcount, rwsem, global,\n"
+	"                   kernel, comma-separated (default all)\n"
+	"  --threads N      fault threads (default: one per core)\n"
+	"  --areas LIST     areas mapped, comma-separated, k and M suffixes\n"
+	"                   allowed (default fault/churn/hot 1000; scale\n"
+	"                   1k,10k,100k,1M; memory 100k; tree/ops "
+	"1000,100000,1000000;\n"
+	"                   lock 10000); --sizes is the same flag\n"
+	"  --seconds S      each timed phase of the design comparison "
+	"(default 0.5)\n"
+	"  --ops N          tree/lock/ops: operations per measurement "
+	"(default\n"
+	"                   1000000; stores and erases use min(N, 100000))\n"
+	"  --repeat R       measurements per row, median reported (default 3\n"
+	"                   for the design comparison, 5 for the others)\n"
 	"  --seed N         seed of every random choice (default 1)\n"
 	"  --json FILE      also write the rows as a JSON array\n"
+	"  --plot FILE      design comparison: draw it (.svg or .png, "
+	"gnuplot)\n"
 	"  --help           this text\n"
-	"scenarios:\n";
+	"scenarios:\n"
+	"  all              fault, churn, hot, scale and memory, every design\n"
+	"  fault            threads fault on random areas, nothing else runs\n"
+	"  churn            the same while a mapper changes other areas\n"
+	"  hot              every thread faults in the same area\n"
+	"  scale            mmap+munmap and faults at growing area counts\n"
+	"  memory           bytes and RCU callbacks per VMA\n";
 
 static void usage(FILE *f)
 {
@@ -132,7 +150,12 @@ enum {
 	OPT_REPEAT,
 	OPT_SEED,
 	OPT_JSON,
-	OPT_HELP
+	OPT_HELP,
+	OPT_DESIGN,
+	OPT_THREADS,
+	OPT_AREAS,
+	OPT_SECONDS,
+	OPT_PLOT,
 };
 
 static const struct option long_opts[] = {
@@ -143,8 +166,40 @@ static const struct option long_opts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "json", required_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "design", required_argument, NULL, OPT_DESIGN },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "areas", required_argument, NULL, OPT_AREAS },
+	{ "seconds", required_argument, NULL, OPT_SECONDS },
+	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* The design comparison's flags. */
+static int apply_design_opt(int c, struct bench_opts *o)
+{
+	uint64_t v;
+	char *end;
+
+	switch (c) {
+	case OPT_DESIGN:
+		o->designs = optarg;
+		return 0;
+	case OPT_THREADS:
+		if (parse_one(optarg, &v) || v == 0 || v > 256)
+			return -EINVAL;
+		o->threads = (unsigned)v;
+		return 0;
+	case OPT_SECONDS:
+		o->seconds = strtod(optarg, &end);
+		if (*end || !(o->seconds >= 0.01 && o->seconds <= 600))
+			return -EINVAL;
+		return 0;
+	case OPT_PLOT:
+		o->plot_path = optarg;
+		return 0;
+	}
+	return -EINVAL;
+}
 
 /* Applies one flag. Returns 0, 1 for --help, or -EINVAL. */
 static int apply_opt(int c, struct bench_opts *o, size_t *sizes)
@@ -156,6 +211,7 @@ static int apply_opt(int c, struct bench_opts *o, size_t *sizes)
 		o->scenario = optarg;
 		return 0;
 	case OPT_SIZES:
+	case OPT_AREAS:
 		return parse_sizes(optarg, sizes, &o->nsizes);
 	case OPT_OPS:
 		if (parse_one(optarg, &o->ops) || o->ops == 0)
@@ -165,6 +221,7 @@ static int apply_opt(int c, struct bench_opts *o, size_t *sizes)
 		if (parse_one(optarg, &v) || v == 0 || v > 1000)
 			return -EINVAL;
 		o->repeat = (unsigned)v;
+		o->repeat_given = true;
 		return 0;
 	case OPT_SEED:
 		return parse_one(optarg, &o->seed);
@@ -173,6 +230,11 @@ static int apply_opt(int c, struct bench_opts *o, size_t *sizes)
 		return 0;
 	case OPT_HELP:
 		return 1;
+	case OPT_DESIGN:
+	case OPT_THREADS:
+	case OPT_SECONDS:
+	case OPT_PLOT:
+		return apply_design_opt(c, o);
 	}
 	return -EINVAL; /* '?': getopt_long has already named the flag */
 }
@@ -185,7 +247,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o,
 	int c, err;
 
 	memset(o, 0, sizeof(*o));
-	o->scenario = "tree";
+	o->scenario = "all";
 	o->ops = 1000000;
 	o->repeat = 5;
 	o->seed = 1;
@@ -279,6 +341,8 @@ int bench_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (bench_designs_has(o.scenario))
+		return bench_designs(&o, argv[0]);
 	sc = find_scenario(o.scenario);
 	if (!sc) {
 		fprintf(stderr, "bench: unknown scenario: %s\n", o.scenario);

@@ -134,7 +134,7 @@ double bench_ratio(const struct bench_result *r)
 
 /* Our strings are plain identifiers, but escape anyway so the output stays
  * valid JSON whatever a future scenario names its rows. */
-static void json_string(FILE *f, const char *s)
+void bench_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -151,7 +151,7 @@ static void json_string(FILE *f, const char *s)
 }
 
 /* A negative value means "not applicable", which JSON spells null. */
-static void json_number(FILE *f, double v)
+void bench_json_number(FILE *f, double v)
 {
 	if (v < 0)
 		fputs("null", f);
@@ -162,15 +162,15 @@ static void json_number(FILE *f, double v)
 static void json_row(FILE *f, const struct bench_result *r)
 {
 	fputs("  {\"scenario\": ", f);
-	json_string(f, r->scenario);
+	bench_json_string(f, r->scenario);
 	fprintf(f, ", \"size\": %zu, \"op\": ", r->size);
-	json_string(f, r->op);
+	bench_json_string(f, r->op);
 	fputs(", \"ns_per_op\": ", f);
-	json_number(f, r->ns_per_op);
+	bench_json_number(f, r->ns_per_op);
 	fputs(", \"floor_ns_per_op\": ", f);
-	json_number(f, r->floor_ns_per_op);
+	bench_json_number(f, r->floor_ns_per_op);
 	fputs(", \"ratio\": ", f);
-	json_number(f, bench_ratio(r));
+	bench_json_number(f, bench_ratio(r));
 	fprintf(f, ", \"repeats\": %u}", r->repeats);
 }
 
