@@ -71,6 +71,9 @@ struct tnode {
 			size_t count;	    /* and its length, so the RCU
 					     * callback need not walk it */
 		} batch;
+		/* While fresh: the published node this is a copy of, or
+		 * NULL (tree_commit's graft). */
+		struct tnode *orig;
 	};
 	struct tnode *link; /* next on the fresh or the retired list */
 	uint8_t state;	    /* enum node_state */
@@ -213,13 +216,32 @@ static void node_move(struct tnode *dst, unsigned di, const struct tnode *src,
 	}
 }
 
+/*
+ * A published branch changes in place in two ways only (tree_commit's
+ * graft): one child pointer swapped for a complete new subtree with the same
+ * first and last (release store), and that child's gap summary (relaxed).
+ * Readers therefore load children with acquire, pairing with the release:
+ * the new subtree's nodes were fully written before. Gap summaries are a
+ * search hint to readers (exact for the writer, the only one that stores
+ * them).
+ */
+static inline struct tnode *child_load(const struct tnode *n, unsigned i)
+{
+	return __atomic_load_n(&n->u.br.child[i], __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t gap_load(const struct tnode *n, unsigned i)
+{
+	return __atomic_load_n(&n->u.br.gap[i], __ATOMIC_RELAXED);
+}
+
 /* ---- Readers ---------------------------------------------------------- */
 
 static const struct tnode *read_root(struct tree *t)
 {
 	/* Acquire pairs with the release store in tree_commit(): every node
-	 * reachable from the root was fully written before it was published,
-	 * and published nodes never change. */
+	 * reachable from the root was fully written before it was published;
+	 * published nodes change only as child_load() explains. */
 	return atomic_load_explicit(&t->root, memory_order_acquire);
 }
 
@@ -232,7 +254,7 @@ static bool find_above_in(const struct tnode *n, uint64_t addr,
 		unsigned i = count_le(n->u.br.last, n->count, addr);
 		if (i >= n->count)
 			return false;
-		n = n->u.br.child[i];
+		n = child_load(n, i);
 		prefetch_node(n);
 	}
 	unsigned j = count_le(n->u.leaf.end, n->count, addr);
@@ -251,7 +273,7 @@ static bool find_below_in(const struct tnode *n, uint64_t addr,
 		unsigned i = count_lt(n->u.br.first, n->count, addr);
 		if (!i)
 			return false;
-		n = n->u.br.child[i - 1];
+		n = child_load(n, i - 1);
 		prefetch_node(n);
 	}
 	unsigned j = count_lt(n->u.leaf.start, n->count, addr);
@@ -299,7 +321,7 @@ void tree_iter_start(struct tree_iter *it, struct tree *t, uint64_t lo,
 		}
 		it->node[n->level] = n;
 		it->idx[n->level] = (unsigned char)i;
-		n = n->u.br.child[i];
+		n = child_load(n, i);
 	}
 	it->node[0] = n;
 	it->idx[0] = (unsigned char)count_le(n->u.leaf.end, n->count, lo);
@@ -315,13 +337,13 @@ static bool iter_next_leaf(struct tree_iter *it)
 	if (l >= it->levels)
 		return false;
 	it->idx[l]++;
-	const struct tnode *n = it->node[l]->u.br.child[it->idx[l]];
+	const struct tnode *n = child_load(it->node[l], it->idx[l]);
 	for (l--;; l--) {
 		it->node[l] = n;
 		it->idx[l] = 0;
 		if (!l)
 			break;
-		n = n->u.br.child[0];
+		n = child_load(n, 0);
 	}
 	return true;
 }
@@ -409,8 +431,8 @@ static bool gap_down(const struct tnode *n, struct gap_query *q)
 		}
 		if (n->u.br.last[i] <= q->low)
 			return false;
-		if (n->u.br.first[i] < q->high && n->u.br.gap[i] >= q->need &&
-		    gap_down(n->u.br.child[i], q))
+		if (n->u.br.first[i] < q->high && gap_load(n, i) >= q->need &&
+		    gap_down(child_load(n, i), q))
 			return true;
 	}
 	return false;
@@ -432,8 +454,8 @@ static bool gap_up(const struct tnode *n, struct gap_query *q)
 	for (unsigned i = 0; i < n->count; i++) {
 		if (n->u.br.first[i] >= q->high)
 			return false;
-		if (n->u.br.last[i] > q->low && n->u.br.gap[i] >= q->need &&
-		    gap_up(n->u.br.child[i], q))
+		if (n->u.br.last[i] > q->low && gap_load(n, i) >= q->need &&
+		    gap_up(child_load(n, i), q))
 			return true;
 		if (i + 1 < n->count) {
 			if (n->u.br.last[i] >= q->high)
@@ -580,6 +602,7 @@ static struct tnode *node_alloc(struct tree *t, unsigned level)
 			return NULL;
 	}
 	n->state = NODE_FRESH;
+	n->orig = NULL;
 	n->level = (uint8_t)level;
 	n->count = 0;
 	n->link = t->fresh;
@@ -620,6 +643,7 @@ static struct tnode *writable(struct tree *t, struct tnode **slot)
 		return NULL;
 	memcpy((char *)c + PAYLOAD_OFFSET, (const char *)n + PAYLOAD_OFFSET,
 	       PAYLOAD_BYTES);
+	c->orig = n;
 	node_drop(t, n);
 	*slot = c;
 	return c;
@@ -1062,12 +1086,102 @@ static void retire_flush(struct tree *t)
 	t->deferred = true;
 }
 
+/* Take p, retired by this transaction, off the retired list: it stays. */
+static void unretire(struct tree *t, struct tnode *p)
+{
+	struct tnode *prev = NULL, *n = t->retired;
+
+	while (n != p) {
+		UVMA_ASSERT(n && n != t->saved_retired);
+		prev = n;
+		n = n->link;
+	}
+	if (prev)
+		prev->link = p->link;
+	else
+		t->retired = p->link;
+	if (t->retired_tail == p)
+		t->retired_tail = prev;
+	t->retired_count--;
+}
+
+/*
+ * The one child where f, a fresh copy of the published branch p, differs
+ * from it, when that is the only difference a reader could see: same count,
+ * same first and last summaries, every other child the same. -1: no child
+ * differs; -2: not graftable.
+ */
+static int single_child_diff(const struct tnode *p, const struct tnode *f)
+{
+	int at = -1;
+
+	if (p->level != f->level || p->count != f->count)
+		return -2;
+	for (unsigned k = 0; k < f->count; k++) {
+		if (p->u.br.first[k] != f->u.br.first[k] ||
+		    p->u.br.last[k] != f->u.br.last[k])
+			return -2;
+		if (p->u.br.child[k] == f->u.br.child[k])
+			continue;
+		if (at >= 0)
+			return -2;
+		at = (int)k;
+	}
+	return at;
+}
+
+/*
+ * Apply f, a fresh copy of the published branch p, to p in place, so that
+ * readers see one swapped child pointer deep in the tree instead of a new
+ * path of nodes from the root: a writer that changes one area then takes
+ * from the readers' caches only the lines it must (the root, in a COW
+ * tree, would be new at every change). The swap keeps each transaction
+ * atomic for readers, since a new child is a complete subtree whose first
+ * and last ranges are where the old one's were; a change spanning two
+ * children is grafted higher up, or the root is published as before.
+ * Returns false, having changed nothing, when f differs from p otherwise.
+ */
+static bool graft(struct tree *t, struct tnode *p, struct tnode *f)
+{
+	int i;
+
+	if (!p->level)
+		return false; /* a leaf is replaced whole, by its parent */
+	i = single_child_diff(p, f);
+	if (i == -2)
+		return false;
+	if (i >= 0) {
+		struct tnode *c = f->u.br.child[i], *q = p->u.br.child[i];
+
+		if (!(c->state == NODE_FRESH && c->orig == q && graft(t, q, c)))
+			/* Release: pairs with child_load(). */
+			__atomic_store_n(&p->u.br.child[i], c,
+					 __ATOMIC_RELEASE);
+		if (p->u.br.gap[i] != f->u.br.gap[i])
+			__atomic_store_n(&p->u.br.gap[i], f->u.br.gap[i],
+					 __ATOMIC_RELAXED);
+	}
+	unretire(t, p);
+	/* Never seen by a reader: spare again at settle_fresh(). Its node
+	 * count and p's cancel out. */
+	f->state = NODE_DEAD;
+	return true;
+}
+
 void tree_commit(struct tree *t)
 {
+	struct tnode *pub =
+		atomic_load_explicit(&t->root, memory_order_relaxed);
+	struct tnode *w = t->work;
+
 	UVMA_ASSERT(t->in_txn);
-	/* Release: a reader that loads this root (acquire) sees every node
-	 * this transaction wrote. */
-	atomic_store_explicit(&t->root, t->work, memory_order_release);
+	if (w && pub && w != pub && w->state == NODE_FRESH && w->orig == pub &&
+	    graft(t, pub, w))
+		t->work = pub;
+	else if (w != pub)
+		/* Release: a reader that loads this root (acquire) sees every
+		 * node this transaction wrote. */
+		atomic_store_explicit(&t->root, w, memory_order_release);
 	settle_fresh(t, true);
 	if (t->retired_count >= RETIRE_BATCH)
 		retire_flush(t);
@@ -1236,12 +1350,12 @@ static bool check_node(struct check *c, const struct tnode *n, bool root,
 	if (!n->level)
 		return check_leaf(c, n);
 	for (unsigned i = 0; i < n->count; i++) {
-		const struct tnode *ch = n->u.br.child[i];
+		const struct tnode *ch = child_load(n, i);
 		if (!check_node(c, ch, false, level - 1))
 			return false;
 		node_summary(ch, &f, &l, &g);
 		if (f != n->u.br.first[i] || l != n->u.br.last[i] ||
-		    g != n->u.br.gap[i])
+		    g != gap_load(n, i))
 			return fail(c, "stale summary at level %u child %u",
 				    level, i);
 	}
