@@ -161,6 +161,25 @@ static void leaf_set(struct tnode *n, unsigned j, const struct tree_entry *e)
 	n->u.leaf.ptr[j] = e->ptr;
 }
 
+/*
+ * A published branch changes in place in two ways only (tree_commit's
+ * graft): one child pointer swapped for a complete new subtree with the same
+ * first and last (release store), and that child's gap summary (relaxed).
+ * Readers therefore load children with acquire, pairing with the release:
+ * the new subtree's nodes were fully written before. Gap summaries are a
+ * search hint to readers (exact for the writer, the only one that stores
+ * them).
+ */
+static inline struct tnode *child_load(const struct tnode *n, unsigned i)
+{
+	return __atomic_load_n(&n->u.br.child[i], __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t gap_load(const struct tnode *n, unsigned i)
+{
+	return __atomic_load_n(&n->u.br.gap[i], __ATOMIC_RELAXED);
+}
+
 /* Summaries of a non-empty node, as its parent stores them. */
 static void node_summary(const struct tnode *n, uint64_t *first, uint64_t *last,
 			 uint64_t *gap)
@@ -178,7 +197,8 @@ static void node_summary(const struct tnode *n, uint64_t *first, uint64_t *last,
 		*last = n->u.leaf.end[c - 1];
 	} else {
 		for (unsigned i = 0; i < c; i++) {
-			uint64_t d = n->u.br.gap[i];
+			/* Readers call this too (gap searches, on the root). */
+			uint64_t d = gap_load(n, i);
 			if (i > 0 && n->u.br.first[i] - n->u.br.last[i - 1] > d)
 				d = n->u.br.first[i] - n->u.br.last[i - 1];
 			g = d > g ? d : g;
@@ -214,25 +234,6 @@ static void node_move(struct tnode *dst, unsigned di, const struct tnode *src,
 		memmove(&dst->u.br.child[di], &src->u.br.child[si],
 			k * sizeof(void *));
 	}
-}
-
-/*
- * A published branch changes in place in two ways only (tree_commit's
- * graft): one child pointer swapped for a complete new subtree with the same
- * first and last (release store), and that child's gap summary (relaxed).
- * Readers therefore load children with acquire, pairing with the release:
- * the new subtree's nodes were fully written before. Gap summaries are a
- * search hint to readers (exact for the writer, the only one that stores
- * them).
- */
-static inline struct tnode *child_load(const struct tnode *n, unsigned i)
-{
-	return __atomic_load_n(&n->u.br.child[i], __ATOMIC_ACQUIRE);
-}
-
-static inline uint64_t gap_load(const struct tnode *n, unsigned i)
-{
-	return __atomic_load_n(&n->u.br.gap[i], __ATOMIC_RELAXED);
 }
 
 /* ---- Readers ---------------------------------------------------------- */
@@ -1176,12 +1177,14 @@ void tree_commit(struct tree *t)
 
 	UVMA_ASSERT(t->in_txn);
 	if (w && pub && w != pub && w->state == NODE_FRESH && w->orig == pub &&
-	    graft(t, pub, w))
+	    graft(t, pub, w)) {
 		t->work = pub;
-	else if (w != pub)
+		t->grafts++;
+	} else if (w != pub) {
 		/* Release: a reader that loads this root (acquire) sees every
 		 * node this transaction wrote. */
 		atomic_store_explicit(&t->root, w, memory_order_release);
+	}
 	settle_fresh(t, true);
 	if (t->retired_count >= RETIRE_BATCH)
 		retire_flush(t);
@@ -1275,6 +1278,7 @@ void tree_stats(struct tree *t, struct tree_stats *st)
 	st->bytes = st->nodes * NODE_BYTES;
 	st->cached = t->spare_count;
 	st->written = t->written;
+	st->grafts = t->grafts;
 	st->height = root ? root->level + 1u : 0;
 }
 

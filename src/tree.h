@@ -8,14 +8,18 @@
  *
  * Locking:
  * - Readers hold the RCU read lock (rcu_read_enter() from rcu.h) and take no
- *   lock. They see the tree as it was at one publication: nodes are never
- *   changed once published.
+ *   lock. They see every transaction whole or not at all: a published node
+ *   changes only by having one child pointer swapped for a complete new
+ *   subtree over the same first and last ranges (and that child's gap
+ *   summary updated), never in any way a reader could see half of.
  * - Exactly one writer at a time; the caller serializes writers (in uvma,
  *   mmap_lock held for writing). A write is a transaction: it copies every
- *   node it changes, edits the private copies in place, and publishes the new
- *   root with one release store at commit. The nodes it replaced are handed
- *   to one call_rcu per transaction; after the grace period they come back to
- *   the writer for reuse (see docs/tree.md).
+ *   node it changes and edits the private copies in place; at commit it
+ *   publishes the new root with one release store or, when the change is
+ *   confined to one child of a branch, swaps that child in place (tree.c,
+ *   graft). The nodes it replaced wait for a grace period, one call_rcu per
+ *   64 of them; then they come back to the writer for reuse (see
+ *   docs/tree.md).
  * - Reader functions read the published tree. During a transaction the
  *   writer's own changes are not visible to them until tree_commit().
  *
@@ -48,6 +52,7 @@ struct tree_stats {
 	size_t bytes;	/* memory held by those nodes */
 	size_t cached; /* nodes kept for reuse, not in the tree (approximate) */
 	uint64_t written; /* nodes written (copied or new) since tree_init */
+	uint64_t grafts;  /* commits applied in place below the root */
 	unsigned height;  /* levels, 0 for an empty tree */
 };
 
@@ -81,6 +86,7 @@ struct tree {
 	struct tnode *spare;  /* nodes out of the tree, ready for reuse */
 	size_t spare_count;
 	uint64_t written; /* nodes allocated by transactions, ever */
+	uint64_t grafts;  /* commits that swapped a child in place */
 
 	/* Nodes whose grace period is over, pushed by the RCU callback (any
 	 * thread, release CAS) and taken whole by the writer (acquire
@@ -121,10 +127,15 @@ bool tree_find_above(struct tree *t, uint64_t addr, struct tree_entry *out);
 bool tree_find_below(struct tree *t, uint64_t addr, struct tree_entry *out);
 
 /*
- * Iteration of the ranges overlapping [lo, hi), in address order, over one
- * snapshot of the tree (the root is read once at tree_iter_start). The caller
- * holds the RCU read lock from tree_iter_start until it is done with the
- * iterator. O(log n) to start, O(1) amortized per step.
+ * Iteration of the ranges overlapping [lo, hi), in address order. Each
+ * subtree it enters is read as one state of it, and every transaction is
+ * seen whole or not at all, but a long iteration is not one snapshot of the
+ * whole tree: a transaction confined to a subtree it has not reached yet
+ * may show while an earlier one behind it does not (callers that need a
+ * snapshot check for writers around it, as uvma_maps does with
+ * mm_lock_seq). The caller holds the RCU read lock from tree_iter_start
+ * until it is done with the iterator. O(log n) to start, O(1) amortized per
+ * step.
  */
 struct tree_iter {
 	const struct tnode *node[TREE_MAX_HEIGHT]; /* path, [0] is the leaf */
@@ -145,7 +156,9 @@ bool tree_iter_next(struct tree_iter *it, struct tree_entry *out);
  * inside [low, high). align 0 means the granule.
  * Returns 0, -ENOMEM when nothing fits, -EINVAL when size is 0 or not a
  * multiple of the granule, align is not a power of two >= granule, low or
- * high is unaligned, or low >= high. Reader context (RCU read lock).
+ * high is unaligned, or low >= high. Reader context (RCU read lock); exact
+ * for the writer, while a reader racing a writer may miss a gap the
+ * writer's change just opened (gap summaries are updated in place).
  */
 int tree_gap_topdown(struct tree *t, uint64_t low, uint64_t high, uint64_t size,
 		     uint64_t align, uint64_t *addr);
