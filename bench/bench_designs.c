@@ -226,6 +226,7 @@ struct samples {
 
 enum metric {
 	M_FAULTS,
+	M_BASE,
 	M_OPS,
 	M_P50,
 	M_P99,
@@ -239,9 +240,9 @@ enum metric {
 };
 
 static const char *const metric_keys[NMETRICS] = {
-	"faults_per_s", "ops_per_s",	    "p50_ns", "p99_ns",
-	"fallbacks",	"retries",	    "errors", "bytes_per_vma",
-	"lock_bytes",	"rcu_cbs_per_free",
+	"faults_per_s",	 "base_faults_per_s", "ops_per_s",	  "p50_ns",
+	"p99_ns",	 "fallbacks",	      "retries",	  "errors",
+	"bytes_per_vma", "lock_bytes",	      "rcu_cbs_per_free",
 };
 
 /* A "result key=value ..." line into areas and values; 0 or -EINVAL. */
@@ -386,6 +387,32 @@ static double median_of(const struct samples *s, size_t i, int m)
 	return n ? bench_median(v, n) : -1;
 }
 
+/*
+ * The ratio of a row, paired run by run: churn against the fault phase the
+ * same worker ran just before it (base_faults_per_s); every other scenario
+ * against refcount's run of the same repeat, which ran seconds apart. The
+ * median of per-run ratios moves less with the machine's drift than a
+ * ratio of medians.
+ */
+static double paired_ratio(const struct samples *s, const struct samples *ref,
+			   size_t i, bool churn)
+{
+	double v[MAX_RUNS];
+	unsigned n = 0;
+
+	for (unsigned r = 0; r < s->n[i]; r++) {
+		double x = s->v[i][r][M_FAULTS];
+		double b =
+			churn ? s->v[i][r][M_BASE]
+			      : (ref && r < ref->n[i] ? ref->v[i][r][M_FAULTS]
+						      : -1);
+
+		if (x >= 0 && b > 0)
+			v[n++] = x / b;
+	}
+	return n ? bench_median(v, n) : -1;
+}
+
 static void reduce(struct samples *s, const struct config *c, int d)
 {
 	for (size_t i = 0; i < c->nareas; i++) {
@@ -398,6 +425,7 @@ static void reduce(struct samples *s, const struct config *c, int d)
 			r->areas = c->areas[i];
 		r->repeats = s->n[i];
 		r->faults_per_s = median_of(s, i, M_FAULTS);
+		r->base_faults_per_s = median_of(s, i, M_BASE);
 		r->ops_per_s = median_of(s, i, M_OPS);
 		r->p50_ns = median_of(s, i, M_P50);
 		r->p99_ns = median_of(s, i, M_P99);
@@ -450,27 +478,6 @@ static void print_rate(double v, int width)
 	printf(" %*s", width, buf);
 }
 
-/*
- * The ratio column: churn against the same design's fault at the same
- * thread count (what it keeps); every other scenario against refcount in
- * the same configuration.
- */
-static double row_ratio(const struct design_row *rows, size_t n,
-			const struct design_row *r)
-{
-	const struct design_row *base;
-
-	if (!strcmp(r->scenario, "churn"))
-		base = find_row(rows, n, "fault", r->design, r->threads,
-				r->areas);
-	else
-		base = find_row(rows, n, r->scenario, "refcount", r->threads,
-				r->areas);
-	if (!base || base->faults_per_s <= 0 || r->faults_per_s < 0)
-		return -1;
-	return r->faults_per_s / base->faults_per_s;
-}
-
 static void print_fault_table(const struct design_row *rows, size_t n)
 {
 	printf("%-7s %3s %8s %-9s %9s %6s %9s %7s %8s %8s %7s\n", "scenario",
@@ -488,7 +495,7 @@ static void print_fault_table(const struct design_row *rows, size_t n)
 			continue;
 		}
 		print_rate(r->faults_per_s, 9);
-		print_num(row_ratio(rows, n, r), "%*.2f", 6);
+		print_num(r->ratio, "%*.2f", 6);
 		print_rate(r->ops_per_s, 9);
 		print_num(r->p50_ns, "%*.0f", 7);
 		print_num(r->p99_ns, "%*.0f", 8);
@@ -521,10 +528,11 @@ static void print_memory_table(const struct design_row *rows, size_t n)
 
 static void print_legend(const struct plan *pl)
 {
-	printf("\nratio: churn = faults/s kept against the same design's "
-	       "fault run at the same threads;\n"
-	       "       others = faults/s against refcount in the same row "
-	       "group.\n"
+	printf("\nratio: churn = faults/s kept against the fault phase the "
+	       "same process ran just\n"
+	       "       before; others = faults/s against refcount's run of "
+	       "the same repeat;\n"
+	       "       both the median of per-run ratios.\n"
 	       "medians of %u runs of %gs per phase; churn runs one mapper "
 	       "thread besides its\nfault threads; fallback/retry per run.\n",
 	       pl->repeat, pl->seconds);
@@ -542,34 +550,29 @@ static void goal_churn(const struct design_row *rows, size_t n)
 {
 	const struct design_row *c =
 		find_row(rows, n, "churn", "refcount", 0, 0);
-	const struct design_row *f, *g;
+	const struct design_row *g;
 
 	if (!c)
 		return;
-	f = find_row(rows, n, "fault", "refcount", c->threads, c->areas);
 	g = find_row(rows, n, "churn", "global", c->threads, c->areas);
-	if (f && f->faults_per_s > 0)
+	if (c->ratio > 0)
 		printf("goal churn: refcount keeps >= 90%% of its fault "
 		       "rate: %.0f%%, %s\n",
-		       100 * c->faults_per_s / f->faults_per_s,
-		       verdict(c->faults_per_s >= 0.9 * f->faults_per_s));
-	if (g && g->faults_per_s > 0)
+		       100 * c->ratio, verdict(c->ratio >= 0.9));
+	/* global's paired ratio is global / refcount, run by run. */
+	if (g && g->ratio > 0)
 		printf("goal churn: refcount >= 10x global: %.1fx, %s\n",
-		       c->faults_per_s / g->faults_per_s,
-		       verdict(c->faults_per_s >= 10 * g->faults_per_s));
+		       1 / g->ratio, verdict(1 / g->ratio >= 10));
 }
 
 static void goal_fault(const struct design_row *rows, size_t n)
 {
-	const struct design_row *r =
-		find_row(rows, n, "fault", "refcount", 1, 0);
 	const struct design_row *g = find_row(rows, n, "fault", "global", 1, 0);
 
-	if (r && g && g->faults_per_s > 0)
+	if (g && g->ratio > 0)
 		printf("goal fault, 1 thread: refcount within 10%% of global: "
 		       "%.2fx, %s\n",
-		       r->faults_per_s / g->faults_per_s,
-		       verdict(r->faults_per_s >= 0.9 * g->faults_per_s));
+		       1 / g->ratio, verdict(1 / g->ratio >= 0.9));
 }
 
 static void goal_memory(const struct design_row *rows, size_t n)
@@ -613,11 +616,12 @@ static void print_goals(const struct design_row *rows, size_t n)
 
 static void json_row(FILE *f, const struct design_row *r, double ratio)
 {
-	const double v[] = { r->faults_per_s, r->ops_per_s,
-			     r->p50_ns,	      r->p99_ns,
-			     r->fallbacks,    r->retries,
-			     r->errors,	      r->bytes_per_vma,
-			     r->lock_bytes,   r->rcu_cbs_per_free };
+	const double v[] = { r->faults_per_s,	 r->base_faults_per_s,
+			     r->ops_per_s,	 r->p50_ns,
+			     r->p99_ns,		 r->fallbacks,
+			     r->retries,	 r->errors,
+			     r->bytes_per_vma,	 r->lock_bytes,
+			     r->rcu_cbs_per_free };
 
 	fputs("  {\"scenario\": ", f);
 	bench_json_string(f, r->scenario);
@@ -643,7 +647,7 @@ static int write_json(const char *path, const struct design_row *rows, size_t n)
 		return -errno;
 	fputs("[\n", f);
 	for (size_t i = 0; i < n; i++) {
-		json_row(f, &rows[i], row_ratio(rows, n, &rows[i]));
+		json_row(f, &rows[i], rows[i].ratio);
 		fputs(i + 1 < n ? ",\n" : "\n", f);
 	}
 	fputs("]\n", f);
@@ -693,11 +697,17 @@ static int run_config(const struct plan *pl, const struct config *c,
 			progress(c, d, rep, pl->repeat, &s[d]);
 		}
 	for (int d = 0; d < NDESIGNS; d++) {
+		bool churn = !strcmp(c->scenario, "churn");
+
 		if (!pl->design_on[d])
 			continue;
 		reduce(&s[d], c, d);
-		for (size_t i = 0; i < c->nareas && *nrows < MAX_ROWS; i++)
+		for (size_t i = 0; i < c->nareas && *nrows < MAX_ROWS; i++) {
+			s[d].row[i].ratio = paired_ratio(
+				&s[d], pl->design_on[0] ? &s[0] : NULL, i,
+				churn);
 			rows[(*nrows)++] = s[d].row[i];
+		}
 	}
 	return failed;
 }

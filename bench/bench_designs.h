@@ -20,6 +20,7 @@ struct design_row {
 	uint64_t areas;
 	unsigned repeats; /* measurements the medians are over */
 	double faults_per_s;
+	double base_faults_per_s; /* churn: the same process without mapper */
 	double ops_per_s; /* churn: the mapper's; scale: mmap+munmap pairs */
 	double p50_ns;	  /* fault latency */
 	double p99_ns;
@@ -29,6 +30,9 @@ struct design_row {
 	double bytes_per_vma;
 	double lock_bytes;
 	double rcu_cbs_per_free;
+	/* Median of per-run ratios: churn against base_faults_per_s, others
+	 * against refcount's run of the same repeat. */
+	double ratio;
 };
 
 /*

@@ -11,7 +11,8 @@
  * on the next.
  *
  * A worker prints one line per result on stdout:
- *   result areas=N threads=T faults_per_s=X ops_per_s=X p50_ns=X p99_ns=X
+ *   result areas=N threads=T faults_per_s=X base_faults_per_s=X
+ *          ops_per_s=X p50_ns=X p99_ns=X
  *          fallbacks=N retries=N errors=N bytes_per_vma=X lock_bytes=X
  *          rcu_cbs_per_free=X
  * (one line; a negative value means "not measured in this design"), and
@@ -43,9 +44,11 @@ struct wk_params {
 struct wk_result {
 	uint64_t areas;
 	unsigned threads;
-	double faults_per_s; /* all fault threads together */
-	double ops_per_s;    /* map changes: churn's mapper, scale's pairs */
-	double p50_ns;	     /* per-fault latency, sampled */
+	double faults_per_s;	  /* all fault threads together */
+	double base_faults_per_s; /* churn: the same threads in the same
+				   * process just before, without the mapper */
+	double ops_per_s; /* map changes: churn's mapper, scale's pairs */
+	double p50_ns;	  /* per-fault latency, sampled */
 	double p99_ns;
 	uint64_t fallbacks;   /* faults that fell back to mmap_lock */
 	uint64_t retries;     /* lookups repeated (stale VMA) or retried */

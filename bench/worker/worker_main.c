@@ -140,12 +140,13 @@ static int parse(int argc, char **argv, struct wk_params *p)
 static void print_result(const struct wk_result *r)
 {
 	printf("result areas=%" PRIu64 " threads=%u faults_per_s=%.6g "
-	       "ops_per_s=%.6g p50_ns=%.6g p99_ns=%.6g fallbacks=%" PRIu64
-	       " retries=%" PRIu64 " errors=%" PRIu64 " bytes_per_vma=%.6g "
+	       "base_faults_per_s=%.6g ops_per_s=%.6g p50_ns=%.6g p99_ns=%.6g "
+	       "fallbacks=%" PRIu64 " retries=%" PRIu64 " errors=%" PRIu64
+	       " bytes_per_vma=%.6g "
 	       "lock_bytes=%.6g rcu_cbs_per_free=%.6g\n",
-	       r->areas, r->threads, r->faults_per_s, r->ops_per_s, r->p50_ns,
-	       r->p99_ns, r->fallbacks, r->retries, r->errors, r->bytes_per_vma,
-	       r->lock_bytes, r->rcu_cbs_per_free);
+	       r->areas, r->threads, r->faults_per_s, r->base_faults_per_s,
+	       r->ops_per_s, r->p50_ns, r->p99_ns, r->fallbacks, r->retries,
+	       r->errors, r->bytes_per_vma, r->lock_bytes, r->rcu_cbs_per_free);
 }
 
 int main(int argc, char **argv)

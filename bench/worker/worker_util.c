@@ -19,6 +19,7 @@ void wk_result_init(struct wk_result *r, uint64_t areas, unsigned threads)
 	r->areas = areas;
 	r->threads = threads;
 	r->faults_per_s = -1;
+	r->base_faults_per_s = -1;
 	r->ops_per_s = -1;
 	r->p50_ns = -1;
 	r->p99_ns = -1;
