@@ -17,6 +17,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,6 +199,13 @@ static int find_workers(char *dir, size_t len)
 	return 0;
 }
 
+static bool plot_ext_ok(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	return dot && (!strcasecmp(dot, ".svg") || !strcasecmp(dot, ".png"));
+}
+
 static int make_plan(const struct bench_opts *o, struct plan *pl)
 {
 	unsigned t = o->threads ? o->threads : cores();
@@ -205,6 +213,14 @@ static int make_plan(const struct bench_opts *o, struct plan *pl)
 	memset(pl, 0, sizeof(*pl));
 	if (parse_designs(o->designs, pl->design_on))
 		return -EINVAL;
+	if (o->plot_path && !plot_ext_ok(o->plot_path)) {
+		/* Before a minute of measuring, not after. */
+		fprintf(stderr,
+			"bench: --plot %s: the picture must be a .svg "
+			"or .png file\n",
+			o->plot_path);
+		return -EINVAL;
+	}
 	pl->repeat = o->repeat_given ? o->repeat : 3;
 	pl->seconds = o->seconds > 0 ? o->seconds : 0.5;
 	pl->seed = o->seed;
@@ -480,7 +496,7 @@ static void print_rate(double v, int width)
 
 static void print_fault_table(const struct design_row *rows, size_t n)
 {
-	printf("%-7s %3s %8s %-9s %9s %6s %9s %7s %8s %8s %7s\n", "scenario",
+	printf("%-8s %3s %8s %-9s %9s %6s %9s %7s %8s %8s %7s\n", "scenario",
 	       "thr", "areas", "design", "faults/s", "ratio", "ops/s", "p50 ns",
 	       "p99 ns", "fallback", "retry");
 	for (size_t i = 0; i < n; i++) {
