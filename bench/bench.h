@@ -81,6 +81,13 @@ double bench_ratio(const struct bench_result *r);
 /* JSON pieces: an escaped string; a number, null when negative. */
 void bench_json_string(FILE *f, const char *s);
 void bench_json_number(FILE *f, double v);
+/* Writes a JSON array of n objects, row(f, i, arg) writing the i-th; 0 or a
+ * negative errno. */
+int bench_json_array(const char *path, size_t n,
+		     void (*row)(FILE *f, size_t i, const void *arg),
+		     const void *arg);
+/* The first number in a file (such as /proc/sys/vm/max_map_count), or -1. */
+long bench_read_long(const char *path);
 /* Writes every row as a JSON array of objects; 0 or a negative errno. */
 int bench_json_write(const char *path, const struct bench_report *rep);
 

@@ -654,24 +654,17 @@ static void json_row(FILE *f, const struct design_row *r, double ratio)
 	fprintf(f, ", \"repeats\": %u}", r->repeats);
 }
 
+/* The i-th row as one JSON object (bench_json_array's callback). */
+static void design_json_row(FILE *f, size_t i, const void *arg)
+{
+	const struct design_row *rows = arg;
+
+	json_row(f, &rows[i], rows[i].ratio);
+}
+
 static int write_json(const char *path, const struct design_row *rows, size_t n)
 {
-	FILE *f = fopen(path, "w");
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	fputs("[\n", f);
-	for (size_t i = 0; i < n; i++) {
-		json_row(f, &rows[i], rows[i].ratio);
-		fputs(i + 1 < n ? ",\n" : "\n", f);
-	}
-	fputs("]\n", f);
-	if (ferror(f))
-		err = -EIO;
-	if (fclose(f) && !err)
-		err = -errno;
-	return err;
+	return bench_json_array(path, n, design_json_row, rows);
 }
 
 /* ---- the run

@@ -83,19 +83,6 @@ struct ops_run {
 /* ---- vm.max_map_count ------------------------------------------------------
  */
 
-static long read_long_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 static int write_long_file(const char *path, long v)
 {
 	FILE *f = fopen(path, "w");
@@ -160,7 +147,7 @@ static void limit_prepare(struct map_limit *ml, size_t largest,
 	long need = (long)largest + (have > 0 ? have : 0) + 2 * MAP_COUNT_SLACK;
 	int err;
 
-	ml->old = read_long_file(MAX_MAP_COUNT);
+	ml->old = bench_read_long(MAX_MAP_COUNT);
 	ml->now = ml->old;
 	ml->raised = false;
 	if (ml->old < 0 || ml->old >= need)

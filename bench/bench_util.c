@@ -174,18 +174,19 @@ static void json_row(FILE *f, const struct bench_result *r)
 	fprintf(f, ", \"repeats\": %u}", r->repeats);
 }
 
-int bench_json_write(const char *path, const struct bench_report *rep)
+int bench_json_array(const char *path, size_t n,
+		     void (*row)(FILE *f, size_t i, const void *arg),
+		     const void *arg)
 {
 	FILE *f = fopen(path, "w");
-	size_t i;
 	int err = 0;
 
 	if (!f)
 		return -errno;
 	fputs("[\n", f);
-	for (i = 0; i < rep->nrows; i++) {
-		json_row(f, &rep->rows[i]);
-		fputs(i + 1 < rep->nrows ? ",\n" : "\n", f);
+	for (size_t i = 0; i < n; i++) {
+		row(f, i, arg);
+		fputs(i + 1 < n ? ",\n" : "\n", f);
 	}
 	fputs("]\n", f);
 	/* Write errors (a full disk) surface at flush time. */
@@ -194,4 +195,29 @@ int bench_json_write(const char *path, const struct bench_report *rep)
 	if (fclose(f) && !err)
 		err = -errno;
 	return err;
+}
+
+static void report_row(FILE *f, size_t i, const void *arg)
+{
+	const struct bench_report *rep = arg;
+
+	json_row(f, &rep->rows[i]);
+}
+
+int bench_json_write(const char *path, const struct bench_report *rep)
+{
+	return bench_json_array(path, rep->nrows, report_row, rep);
+}
+
+long bench_read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
 }

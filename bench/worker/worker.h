@@ -58,11 +58,19 @@ struct wk_result {
 	double rcu_cbs_per_free; /* memory: RCU callbacks per freed VMA */
 };
 
-/* Fills res[0 .. *nres - 1] (at most WK_MAX_SIZES). 0, or nonzero after
- * saying on stderr what failed. */
-int wk_run_uvma(const struct wk_params *p, struct wk_result *res, size_t *nres);
-int wk_run_kernel(const struct wk_params *p, struct wk_result *res,
-		  size_t *nres);
+/*
+ * One side's scenarios: the library as linked (worker_uvma.c) or the running
+ * kernel (worker_kernel.c). faults runs fault, churn and hot into *r; scale
+ * fills res[0 .. *nres - 1], one per size (at most WK_MAX_SIZES); memory
+ * fills *r. Each returns 0, or nonzero after saying on stderr what failed.
+ */
+struct wk_side {
+	int (*faults)(const struct wk_params *p, struct wk_result *r);
+	int (*scale)(const struct wk_params *p, struct wk_result *res,
+		     size_t *nres);
+	int (*memory)(const struct wk_params *p, struct wk_result *r);
+};
+extern const struct wk_side wk_uvma, wk_kernel;
 
 /* Shared by both sides (worker_util.c). */
 void wk_result_init(struct wk_result *r, uint64_t areas, unsigned threads);

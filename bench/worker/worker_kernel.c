@@ -99,19 +99,6 @@ static int write_text(const char *path, const char *text, size_t len)
 	return err;
 }
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* An interrupted run must not leave the machine with the raised limit. */
 static void limit_on_signal(int sig)
 {
@@ -179,7 +166,7 @@ static uint64_t limit_prepare(struct map_limit *ml, uint64_t vmas)
 	long have = count_mappings(), need;
 	int err;
 
-	ml->old = read_long(MAX_MAP_COUNT);
+	ml->old = bench_read_long(MAX_MAP_COUNT);
 	ml->raised = false;
 	/* Unknown: let mmap say when it runs out. */
 	if (ml->old < 0 || have < 0)
@@ -849,18 +836,8 @@ static int run_memory(const struct wk_params *p, struct wk_result *r)
 	return 0;
 }
 
-int wk_run_kernel(const struct wk_params *p, struct wk_result *res,
-		  size_t *nres)
-{
-	int err;
-
-	*nres = 0;
-	if (!strcmp(p->scenario, "scale"))
-		return run_scale(p, res, nres) ? 1 : 0;
-	if (!strcmp(p->scenario, "memory"))
-		err = run_memory(p, res);
-	else
-		err = run_faults(p, res);
-	*nres = 1;
-	return err ? 1 : 0;
-}
+const struct wk_side wk_kernel = {
+	.faults = run_faults,
+	.scale = run_scale,
+	.memory = run_memory,
+};

@@ -152,6 +152,7 @@ static void print_result(const struct wk_result *r)
 int main(int argc, char **argv)
 {
 	struct wk_result res[WK_MAX_SIZES];
+	const struct wk_side *side;
 	struct wk_params p;
 	size_t nres = 0;
 	int err;
@@ -160,10 +161,14 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	if (!strcmp(p.design, "kernel"))
-		err = wk_run_kernel(&p, res, &nres);
-	else
-		err = wk_run_uvma(&p, res, &nres);
+	side = strcmp(p.design, "kernel") ? &wk_uvma : &wk_kernel;
+	if (!strcmp(p.scenario, "scale")) {
+		err = side->scale(&p, res, &nres);
+	} else {
+		err = !strcmp(p.scenario, "memory") ? side->memory(&p, res)
+						    : side->faults(&p, res);
+		nres = 1;
+	}
 	for (size_t i = 0; i < nres; i++)
 		print_result(&res[i]);
 	fflush(stdout);

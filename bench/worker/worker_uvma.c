@@ -447,17 +447,8 @@ static int run_memory(const struct wk_params *p, struct wk_result *r)
 	return err;
 }
 
-int wk_run_uvma(const struct wk_params *p, struct wk_result *res, size_t *nres)
-{
-	int err;
-
-	*nres = 0;
-	if (!strcmp(p->scenario, "scale"))
-		return run_scale(p, res, nres) ? 1 : 0;
-	if (!strcmp(p->scenario, "memory"))
-		err = run_memory(p, res);
-	else
-		err = run_faults(p, res);
-	*nres = 1;
-	return err ? 1 : 0;
-}
+const struct wk_side wk_uvma = {
+	.faults = run_faults,
+	.scale = run_scale,
+	.memory = run_memory,
+};
