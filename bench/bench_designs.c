@@ -26,6 +26,9 @@ extern char **environ;
 #define NDESIGNS 4
 #define MAX_ROWS 128
 #define MAX_RUNS 10 /* repeats of one configuration */
+_Static_assert(sizeof(((struct design_row *)0)->runs) >=
+		       MAX_RUNS * sizeof(double),
+	       "design_row.runs holds every run");
 
 static const char *const design_names[NDESIGNS] = { "refcount", "rwsem",
 						    "global", "kernel" };
@@ -440,6 +443,9 @@ static void reduce(struct samples *s, const struct config *c, int d)
 		if (!s->n[i])
 			r->areas = c->areas[i];
 		r->repeats = s->n[i];
+		r->nruns = s->n[i];
+		for (unsigned k = 0; k < s->n[i]; k++)
+			r->runs[k] = s->v[i][k][M_FAULTS];
 		r->faults_per_s = median_of(s, i, M_FAULTS);
 		r->base_faults_per_s = median_of(s, i, M_BASE);
 		r->ops_per_s = median_of(s, i, M_OPS);
@@ -651,6 +657,12 @@ static void json_row(FILE *f, const struct design_row *r, double ratio)
 	}
 	fputs(", \"ratio\": ", f);
 	bench_json_number(f, ratio);
+	fputs(", \"faults_per_s_runs\": [", f);
+	for (unsigned k = 0; k < r->nruns; k++) {
+		fputs(k ? ", " : "", f);
+		bench_json_number(f, r->runs[k]);
+	}
+	fputc(']', f);
 	fprintf(f, ", \"repeats\": %u}", r->repeats);
 }
 

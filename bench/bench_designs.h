@@ -33,6 +33,9 @@ struct design_row {
 	/* Median of per-run ratios: churn against base_faults_per_s, others
 	 * against refcount's run of the same repeat. */
 	double ratio;
+	/* Every run's faults_per_s, in run order (the medians' raw data). */
+	double runs[10];
+	unsigned nruns;
 };
 
 /*
