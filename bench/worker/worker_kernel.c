@@ -299,6 +299,7 @@ struct share {
 struct faulter {
 	pthread_t tid;
 	struct phase *ph;
+	unsigned index; /* for wk_pin */
 	struct share sh;
 	uint64_t rng;
 	uint32_t *perm; /* units; perm[next..] untouched this sweep */
@@ -434,6 +435,7 @@ static void *faulter_main(void *arg)
 	struct faulter *f = arg;
 	struct rusage r0, r1;
 
+	wk_pin(f->index);
 	gate_wait(f->ph);
 	getrusage(RUSAGE_THREAD, &r0);
 	while (f->sh.units && !stopped(f->ph)) {
@@ -454,6 +456,7 @@ static int faulter_init(struct faulter *f, struct phase *ph, unsigned t,
 {
 	memset(f, 0, sizeof(*f));
 	f->ph = ph;
+	f->index = t;
 	f->rng = seed * 1000003u + t;
 	share_of(&ph->lay, t, ph->nthreads, &f->sh);
 	if (f->sh.units > UINT32_MAX) {
@@ -505,6 +508,7 @@ static void *mapper_main(void *arg)
 	struct phase *ph = m->ph;
 	uint64_t t0;
 
+	wk_pin(ph->nthreads); /* after the fault threads, as on uvma's side */
 	gate_wait(ph);
 	t0 = bench_now_ns();
 	for (unsigned s = 0; !stopped(ph); s = (s + 1) % CHURN_SLOTS)
