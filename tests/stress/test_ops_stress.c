@@ -1112,52 +1112,20 @@ static void print_context(FILE *out)
  */
 static void watch(uint64_t duration_ns)
 {
-	uint64_t start = now_ns();
-	uint64_t last[MAX_WORKERS] = { 0 }, since[MAX_WORKERS];
-	bool stopping = false;
+	struct watch_thread th[MAX_WORKERS];
 
-	for (unsigned i = 0; i < nworkers; i++)
-		since[i] = start;
-	for (;;) {
-		bool enough = true, all_done = true;
-		uint64_t t;
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
 
-		usleep(20000);
-		t = now_ns();
-		for (unsigned i = 0; i < nworkers; i++) {
-			struct worker *w = &workers[i];
-			uint64_t p = atomic_load_explicit(&w->progress,
-							  memory_order_relaxed);
-
-			if (atomic_load_explicit(&w->done,
-						 memory_order_relaxed))
-				continue;
-			all_done = false;
-			if (p != last[i]) {
-				last[i] = p;
-				since[i] = t;
-			} else if (t - since[i] >
-				   STALL_SECONDS * 1000000000ull) {
-				fprintf(stderr,
-					"%s %u made no progress for %d s "
-					"(%" PRIu64 " steps done%s)\n",
-					role_names[w->role], w->id,
-					STALL_SECONDS, p,
-					stopping ? ", asked to stop" : "");
-				check_fail(__FILE__, __LINE__,
-					   "every thread makes progress");
-			}
-			if (p < MIN_STEPS)
-				enough = false;
-		}
-		if (stopping && all_done)
-			return;
-		if (!stopping && t - start >= duration_ns && enough) {
-			atomic_store_explicit(&stop, true,
-					      memory_order_relaxed);
-			stopping = true;
-		}
+		th[i] = (struct watch_thread){
+			.progress = &w->progress,
+			.done = &w->done,
+			.min_steps = MIN_STEPS,
+			.name = role_names[w->role],
+			.id = w->id,
+		};
 	}
+	watch_threads(th, nworkers, duration_ns, &stop, STALL_SECONDS);
 }
 
 /* ---- setup and the final checks

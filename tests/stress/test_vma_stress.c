@@ -1115,56 +1115,24 @@ static void check_fault_stats(struct worker *w, struct space *sp)
  */
 static void watch(uint64_t duration_ns)
 {
-	uint64_t start = now_ns();
-	uint64_t last[MAX_WORKERS] = { 0 }, since[MAX_WORKERS];
-	bool stopping = false;
+	struct watch_thread th[MAX_WORKERS];
 
-	for (unsigned i = 0; i < nworkers; i++)
-		since[i] = start;
-	for (;;) {
-		uint64_t t;
-		bool enough = true, all_done = true, stalled = false;
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
 
-		usleep(20000);
-		t = now_ns();
-		for (unsigned i = 0; i < nworkers; i++) {
-			struct worker *w = &workers[i];
-			uint64_t p = atomic_load_explicit(&w->progress,
-							  memory_order_relaxed);
-			bool reader = w->role == ROLE_LOCK_READER ||
-				      w->role == ROLE_FAULT_READER;
-
-			if (atomic_load_explicit(&w->done,
-						 memory_order_relaxed))
-				continue;
-			all_done = false;
-			if (p != last[i]) {
-				last[i] = p;
-				since[i] = t;
-			} else if (t - since[i] >
-				   STALL_SECONDS * 1000000000ull) {
-				fprintf(stderr,
-					"%s %u made no progress for %d s "
-					"(%" PRIu64 " operations done%s)\n",
-					role_names[w->role], w->id,
-					STALL_SECONDS, p,
-					stopping ? ", asked to stop" : "");
-				stalled = true;
-			}
-			if (p < (reader ? MIN_READS : MIN_CYCLES))
-				enough = false;
-		}
-		if (stalled)
-			check_fail(__FILE__, __LINE__,
-				   "every thread makes progress");
-		if (stopping && all_done)
-			return;
-		if (!stopping && t - start >= duration_ns && enough) {
-			atomic_store_explicit(&stop, true,
-					      memory_order_relaxed);
-			stopping = true;
-		}
+		th[i] = (struct watch_thread){
+			.progress = &w->progress,
+			.done = &w->done,
+			.min_steps =
+				w->role == ROLE_LOCK_READER ||
+						w->role == ROLE_FAULT_READER
+					? MIN_READS
+					: MIN_CYCLES,
+			.name = role_names[w->role],
+			.id = w->id,
+		};
 	}
+	watch_threads(th, nworkers, duration_ns, &stop, STALL_SECONDS);
 }
 
 static bool arg_flag(int argc, char **argv, const char *name)
