@@ -59,26 +59,17 @@ static int map_areas(struct uvma_mm *mm, size_t n, uint64_t *rng,
 	uint64_t cur = LOCK_BASE;
 	int err = 0;
 
-	mmap_write_lock(mm);
 	for (size_t i = 0; i < n && !err; i++) {
-		struct uvma_vma *v = vma_alloc(mm);
+		uint64_t len = (1 + bench_rand_below(rng, 4)) * PAGE;
 
-		if (!v) {
-			err = -ENOMEM;
-			break;
-		}
-		v->start = cur;
-		v->end = cur + (1 + bench_rand_below(rng, 4)) * PAGE;
-		v->prot = UVMA_PROT_READ | UVMA_PROT_WRITE;
-		v->flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS;
-		starts[i] = v->start;
-		ends[i] = v->end;
-		cur = v->end + PAGE;
-		err = __mm_insert_vma(mm, v);
-		if (err)
-			vma_free(v);
+		starts[i] = cur;
+		ends[i] = cur + len;
+		err = uvma_mmap(mm, cur, len, UVMA_PROT_READ | UVMA_PROT_WRITE,
+				UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS |
+					UVMA_MAP_FIXED_NOREPLACE,
+				0, 0, NULL, NULL);
+		cur = ends[i] + PAGE;
 	}
-	mmap_write_unlock(mm);
 	return err;
 }
 

@@ -20,6 +20,20 @@
 extern "C" {
 #endif
 
+/*
+ * Every call of the library carries UVMA_API: the library is built with
+ * hidden visibility, so these are all that libuvma.so exports, and every
+ * call whose result says whether it worked is marked so that ignoring it
+ * is a compiler warning (UVMA_MUST_CHECK).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define UVMA_API	__attribute__((visibility("default")))
+#define UVMA_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define UVMA_API
+#define UVMA_MUST_CHECK
+#endif
+
 #define UVMA_VERSION_MAJOR 0
 #define UVMA_VERSION_MINOR 1
 #define UVMA_VERSION_PATCH 0
@@ -28,14 +42,14 @@ extern "C" {
  * The library's version as "MAJOR.MINOR.PATCH". Any context; the string is
  * static and owned by the library.
  */
-const char *uvma_version(void);
+UVMA_API const char *uvma_version(void);
 
 /*
  * A message for a result of a uvma call: err is 0 or a negative errno (a
  * positive errno is accepted too). Any context; the string is static and
  * owned by the library, never NULL.
  */
-const char *uvma_strerror(int err);
+UVMA_API const char *uvma_strerror(int err);
 
 /*
  * Address spaces and areas
@@ -137,7 +151,7 @@ struct uvma_mm_config {
  * Linux user space, [0x10000, 0x7ffffffff000) (65536 is Linux's default
  * vm.mmap_min_addr). Any context.
  */
-void uvma_mm_config_init(struct uvma_mm_config *cfg);
+UVMA_API void uvma_mm_config_init(struct uvma_mm_config *cfg);
 
 /*
  * Create an empty address space. cfg may be NULL for the defaults. Any
@@ -146,7 +160,8 @@ void uvma_mm_config_init(struct uvma_mm_config *cfg);
  * -EINVAL for a page size that is not a power of two >= 4096, or a window
  * that is empty, unaligned to the page size or wraps; -ENOMEM.
  */
-int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out);
+UVMA_API UVMA_MUST_CHECK int uvma_mm_create(const struct uvma_mm_config *cfg,
+					    struct uvma_mm **out);
 
 /*
  * Destroy an address space: detach and free every area, then the space.
@@ -155,7 +170,7 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out);
  * guarantees for exit_mmap(). Must not be called from a fault handler or
  * with an area lock held. NULL is ignored.
  */
-void uvma_mm_destroy(struct uvma_mm *mm);
+UVMA_API void uvma_mm_destroy(struct uvma_mm *mm);
 
 /*
  * Handle a fault at addr with the given access (UVMA_ACCESS_*), the way a
@@ -168,7 +183,7 @@ void uvma_mm_destroy(struct uvma_mm *mm);
  * (the protection forbids the access: SEGV_ACCERR), -EINVAL (access empty
  * or unknown bits), or the handler's negative errno.
  */
-int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access);
+UVMA_API int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access);
 
 /*
  * Read-lock the area covering addr without taking mmap_lock (the lock
@@ -178,7 +193,7 @@ int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access);
  * uvma_mm_read_lock() and uvma_vma_find(). Never sleeps. The caller must
  * not take mmap_lock of mm while holding the area.
  */
-struct uvma_vma *uvma_vma_lock(struct uvma_mm *mm, uint64_t addr);
+UVMA_API struct uvma_vma *uvma_vma_lock(struct uvma_mm *mm, uint64_t addr);
 
 /*
  * Read-lock the area covering addr, falling back to mmap_lock when the fast
@@ -187,30 +202,32 @@ struct uvma_vma *uvma_vma_lock(struct uvma_mm *mm, uint64_t addr);
  * covers addr, -EAGAIN when the area has the maximum number of readers
  * (about 2^30).
  */
-int uvma_vma_get(struct uvma_mm *mm, uint64_t addr, struct uvma_vma **out);
+UVMA_API UVMA_MUST_CHECK int uvma_vma_get(struct uvma_mm *mm, uint64_t addr,
+					  struct uvma_vma **out);
 
 /* Drop a read lock from uvma_vma_lock() or uvma_vma_get(). Never sleeps. */
-void uvma_vma_unlock(struct uvma_vma *vma);
+UVMA_API void uvma_vma_unlock(struct uvma_vma *vma);
 
 /*
  * Copy an area's description into *out. The caller holds the area's read
  * lock, or mmap_lock of its space.
  */
-void uvma_vma_info(const struct uvma_vma *vma, struct uvma_area_info *out);
+UVMA_API void uvma_vma_info(const struct uvma_vma *vma,
+			    struct uvma_area_info *out);
 
 /*
  * mmap_lock for reading: uvma_mm_read_lock() may sleep until a writer is
  * done (writers and readers are served fairly). Do not call it while
  * holding an area lock of the same space.
  */
-void uvma_mm_read_lock(struct uvma_mm *mm);
-void uvma_mm_read_unlock(struct uvma_mm *mm);
+UVMA_API void uvma_mm_read_lock(struct uvma_mm *mm);
+UVMA_API void uvma_mm_read_unlock(struct uvma_mm *mm);
 
 /*
  * The area covering addr, or NULL. The caller holds mmap_lock (read or
  * write); the area stays valid until the caller releases it.
  */
-struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
+UVMA_API struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
 
 /*
  * Map changes
@@ -251,9 +268,11 @@ struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * memory), -EEXIST (FIXED_NOREPLACE over a mapping), -EBADF (no
  * file_id for a file mapping), -EOVERFLOW (offset + len overflows).
  */
-int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
-	      unsigned flags, uint64_t file_id, uint64_t offset, void *user,
-	      uint64_t *out);
+UVMA_API UVMA_MUST_CHECK int uvma_mmap(struct uvma_mm *mm, uint64_t addr,
+				       uint64_t len, unsigned prot,
+				       unsigned flags, uint64_t file_id,
+				       uint64_t offset, void *user,
+				       uint64_t *out);
 
 /*
  * Unmap [addr, addr + len) (len rounded up to pages); holes are fine.
@@ -263,7 +282,8 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
  * them just before) and freed. -EINVAL for an unaligned addr, len 0, or a
  * range outside the window; -ENOMEM when an edge split cannot allocate.
  */
-int uvma_munmap(struct uvma_mm *mm, uint64_t addr, uint64_t len);
+UVMA_API UVMA_MUST_CHECK int uvma_munmap(struct uvma_mm *mm, uint64_t addr,
+					 uint64_t len);
 
 /*
  * Change the protection of [addr, addr + len), splitting and merging as
@@ -272,8 +292,8 @@ int uvma_munmap(struct uvma_mm *mm, uint64_t addr, uint64_t len);
  * changed, as on Linux; or out of memory, with nothing changed). len 0 is
  * a no-op.
  */
-int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
-		  unsigned prot);
+UVMA_API UVMA_MUST_CHECK int uvma_mprotect(struct uvma_mm *mm, uint64_t addr,
+					   uint64_t len, unsigned prot);
 
 /*
  * Resize and/or move the area at [old_addr, old_addr + old_len): shrink in
@@ -285,9 +305,10 @@ int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
  * FIXED), -EFAULT (old range not inside one area), -ENOMEM (cannot grow in
  * place without MAYMOVE, no room, out of memory).
  */
-int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
-		uint64_t new_len, unsigned flags, uint64_t new_addr,
-		uint64_t *out);
+UVMA_API UVMA_MUST_CHECK int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr,
+					 uint64_t old_len, uint64_t new_len,
+					 unsigned flags, uint64_t new_addr,
+					 uint64_t *out);
 
 /*
  * Set the end of the heap, which starts at the config's brk_start, as
@@ -297,7 +318,8 @@ int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
  * the new end, or a negative errno (-ENOMEM: no heap configured, or the
  * range is taken) with *out the unchanged end.
  */
-int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out);
+UVMA_API UVMA_MUST_CHECK int uvma_brk(struct uvma_mm *mm, uint64_t brk,
+				      uint64_t *out);
 
 /*
  * Call fn for every area overlapping [start, end), in address order, with a
@@ -310,8 +332,8 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out);
  * -ENOMEM (no memory for the copy). Any thread, not from a fault handler.
  */
 typedef int (*uvma_maps_fn)(const struct uvma_area_info *area, void *arg);
-int uvma_maps(struct uvma_mm *mm, uint64_t start, uint64_t end, uvma_maps_fn fn,
-	      void *arg);
+UVMA_API int uvma_maps(struct uvma_mm *mm, uint64_t start, uint64_t end,
+		       uvma_maps_fn fn, void *arg);
 
 /* Counters of the fault path, as Linux's vma_lock_* events. */
 struct uvma_fault_stats {
@@ -326,7 +348,8 @@ struct uvma_fault_stats {
  * Sum the fault counters of mm over all threads. Any thread, no lock; the
  * sum is exact once the counted faults have returned.
  */
-void uvma_mm_fault_stats(struct uvma_mm *mm, struct uvma_fault_stats *out);
+UVMA_API void uvma_mm_fault_stats(struct uvma_mm *mm,
+				  struct uvma_fault_stats *out);
 
 #ifdef __cplusplus
 }

@@ -3,14 +3,16 @@
  *
  * The library proper is UVMA_DESIGN_REFCOUNT (the default): Linux 6.15+'s
  * refcount lock over type-stable VMAs. The two others exist only as
- * baselines for the benchmark (DESIGN.md section 8, bench/worker/), built
+ * baselines for the benchmark (docs/design.md section 8, bench/worker/), built
  * from the same sources with -DUVMA_DESIGN=... into libraries of their own,
  * so that nothing of theirs is on the real fast path:
  *   UVMA_DESIGN_RWSEM   a reader-writer semaphore, a lock sequence and a
  *                       detached flag per VMA, VMAs freed after an RCU
- *                       grace period (Linux 6.4 to 6.14; vma_lock_rwsem.c)
+ *                       grace period (Linux 6.4 to 6.14;
+ *                       vma_lock_baseline.c)
  *   UVMA_DESIGN_GLOBAL  no per-VMA lock: every fault takes mmap_lock for
- *                       reading (Linux before 6.4; vma_lock_global.c)
+ *                       reading (Linux before 6.4; the #if branches of
+ *                       fault.c)
  */
 #ifndef UVMA_DESIGN_H
 #define UVMA_DESIGN_H

@@ -1,5 +1,5 @@
 /*
- * fault.c - the fault path (DESIGN.md section 6): lock the area under RCU,
+ * fault.c - the fault path (docs/design.md section 6): lock the area under RCU,
  * run the handler with only the area's read lock, fall back to mmap_lock
  * when the lock cannot be had at once; and the fault counters.
  *

@@ -4,7 +4,7 @@
  * reproductions in tests/race/). Compiled in only with UVMA_TEST_HOOKS
  * (Debug builds and the broken variants); release builds have none.
  *
- * Also the broken variants of section 7 of DESIGN.md: building with
+ * Also the broken variants of section 7 of docs/design.md: building with
  * -DUVMA_BROKEN_<NAME> (CMake: -DUVMA_BROKEN=<name>) puts back one historical
  * bug, so that the test reproducing it can show that it fails.
  */
@@ -23,6 +23,12 @@ enum hook_point {
 	HOOK_READ_EARLY_CHECKED,
 	/* vma_start_read: the count was raised, nothing checked yet */
 	HOOK_READ_COUNTED,
+	/* plan_apply (writer, mmap_lock held for writing; vma is NULL): the
+	 * plan's new objects are allocated, nothing is locked yet */
+	HOOK_PLAN_READY,
+	/* plan_apply: the tree transaction is committed, the VMAs that left
+	 * the map are not detached yet (vma is NULL) */
+	HOOK_PLAN_COMMITTED,
 };
 
 typedef void (*hook_fn)(enum hook_point point, struct uvma_mm *mm,

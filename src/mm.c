@@ -121,11 +121,13 @@ void mmap_read_unlock(struct uvma_mm *mm)
 	rwsem_read_unlock(&mm->lock);
 }
 
+#ifdef UVMA_TEST_HOOKS
 void mm_set_lock_seq(struct uvma_mm *mm, uint32_t seq)
 {
 	UVMA_ASSERT(!(seq & 1) && !rwsem_is_locked(&mm->lock));
 	atomic_store_explicit(&mm->lock_seq, seq, memory_order_relaxed);
 }
+#endif
 
 void uvma_mm_read_lock(struct uvma_mm *mm)
 {
@@ -208,7 +210,7 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
  * No fault can run in a space being destroyed (the caller's contract, as
  * for Linux's exit_mmap), so no RCU reader can be looking at these VMAs:
  * they are detached and freed straight away, without a grace period
- * (seeds/003). The tree's own nodes still go through RCU (tree_destroy).
+ * (docs/design.md H3). The tree's own nodes still go through RCU (tree_destroy).
  */
 void uvma_mm_destroy(struct uvma_mm *mm)
 {

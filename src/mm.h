@@ -6,7 +6,7 @@
  * - lock: the rwsem behind mmap_lock.
  * - lock_seq: mm_lock_seq, written only by the mmap_lock writer: made odd
  *   when it takes the lock, even again when it unlocks or downgrades (which
- *   ends every VMA write lock of this cycle at once, DESIGN.md rule 3).
+ *   ends every VMA write lock of this cycle at once, docs/design.md rule 3).
  * - base, end, page_size, page_shift, fault, fault_arg: set at creation,
  *   read-only after.
  * - counters: per-thread slots, see fault.c.
@@ -74,8 +74,10 @@ void mmap_write_downgrade(struct uvma_mm *mm);
 void mmap_read_lock(struct uvma_mm *mm);
 void mmap_read_unlock(struct uvma_mm *mm);
 
+#ifdef UVMA_TEST_HOOKS
 /* Test hook: start mm_lock_seq at seq (even; no lock held, no VMA). */
 void mm_set_lock_seq(struct uvma_mm *mm, uint32_t seq);
+#endif
 
 #ifdef UVMA_DEBUG
 long mm_thread_id(void);

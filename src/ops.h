@@ -1,10 +1,15 @@
 /*
- * ops.h - what ops.c shares with the rest of the library and the tests.
+ * ops.h - what the map calls (mmap.c, mprotect.c, mremap.c) share with
+ * each other, with maps.c and with the tests: argument checks in Linux's
+ * terms, and the identity of anonymous shared areas.
  */
 #ifndef UVMA_OPS_H
 #define UVMA_OPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "mm.h"
 
 /*
  * Anonymous shared areas behave like a file of their own (Linux backs each
@@ -15,8 +20,19 @@
  */
 #define OPS_SHMEM_ID_BASE (UINT64_C(1) << 63)
 
-/* Test hook: make the n-th plan array allocation from now fail (n <= 0:
- * none). Process-wide. */
-void ops_fail_alloc_after(long n);
+#define OPS_PROT_ALL (UVMA_PROT_READ | UVMA_PROT_WRITE | UVMA_PROT_EXEC)
+
+static inline bool ops_page_aligned(const struct uvma_mm *mm, uint64_t x)
+{
+	return !(x & (mm->page_size - 1));
+}
+
+/* len rounded up to pages, or 0 when that overflows. */
+static inline uint64_t ops_page_round(const struct uvma_mm *mm, uint64_t len)
+{
+	uint64_t r = (len + mm->page_size - 1) & ~(mm->page_size - 1);
+
+	return r < len ? 0 : r;
+}
 
 #endif

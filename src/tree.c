@@ -581,8 +581,10 @@ static struct tnode *node_alloc(struct tree *t, unsigned level)
 {
 	struct tnode *n;
 
+#ifdef UVMA_TEST_HOOKS
 	if (t->fail_countdown > 0 && --t->fail_countdown == 0)
 		return NULL;
+#endif
 	if (!t->spare)
 		take_recycled(t);
 	if (t->spare) {
@@ -1282,10 +1284,12 @@ void tree_stats(struct tree *t, struct tree_stats *st)
 	st->height = root ? root->level + 1u : 0;
 }
 
+#ifdef UVMA_TEST_HOOKS
 void tree_fail_alloc_after(struct tree *t, long n)
 {
 	t->fail_countdown = n > 0 ? n : 0;
 }
+#endif
 
 struct check {
 	struct tree *t;

@@ -1,5 +1,5 @@
 /*
- * tree.h - the RCU-safe range tree (DESIGN.md section 3).
+ * tree.h - the RCU-safe range tree (docs/design.md section 3).
  *
  * A B-tree of non-overlapping ranges [start, end), each mapping to a non-NULL
  * pointer. Gaps between ranges are explicit: every node keeps, per child, the
@@ -200,7 +200,9 @@ int tree_check(struct tree *t, char *msg, size_t msglen);
  * Test hook: the n-th node allocation from now fails (1 = the next one);
  * 0 turns it off. Fires once.
  */
+#ifdef UVMA_TEST_HOOKS
 void tree_fail_alloc_after(struct tree *t, long n);
+#endif
 
 /* Size of one node in bytes (for reports). */
 size_t tree_node_bytes(void);

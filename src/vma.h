@@ -1,7 +1,6 @@
 /*
  * vma.h - the VMA object, its per-VMA lock (vma_lock.c), its type-stable
- * pool (vma_pool.c) and the minimal ways to put one into an address space
- * and take it out again (vma.c).
+ * pool (vma_pool.c) and its lifetime (vma.c).
  *
  * Who writes what:
  * - refcnt: readers (bounded increment, decrement), the mm's writer (OFFSET
@@ -29,7 +28,7 @@
 #endif
 
 /*
- * refcnt values (DESIGN.md section 2):
+ * refcnt values (docs/design.md section 2):
  *   0                 detached: no reader can raise it, only attach can
  *   1                 attached, no readers
  *   1 + n             attached, n readers (some maybe about to back off)
@@ -39,7 +38,7 @@
  * A reader never takes the count above VMA_REF_LIMIT, so with OFFSET added
  * the count stays at most 0x7fffffff. The writer's mark is 0x40000000, not
  * the top bit: a count type that treats 2^31 and above as saturated (as
- * Linux's refcount_t does) would refuse the top bit (seeds/004).
+ * Linux's refcount_t does) would refuse the top bit (docs/design.md H4).
  */
 #define VMA_LOCK_OFFSET 0x40000000u
 #define VMA_REF_LIMIT	(VMA_LOCK_OFFSET - 1)
@@ -67,7 +66,7 @@ struct uvma_vma {
 		};
 		/* While the object is free: the pool's list. It overlays
 		 * the range, never the lock fields or mm, which stale
-		 * readers may still read (DESIGN.md section 4). */
+		 * readers may still read (docs/design.md section 4). */
 		struct uvma_vma *pool_next;
 #if UVMA_DESIGN == UVMA_DESIGN_RWSEM
 		/* From the free until the grace period ends: no reader
@@ -108,7 +107,7 @@ enum vma_read {
 			      * another mm: fall back to mmap_lock */
 };
 
-/* vma_lock.c: the lock operations (DESIGN.md section 2, rules 4-11);
+/* vma_lock.c: the lock operations (docs/design.md section 2, rules 4-11);
  * vma_start_read and vma_end_read are inline, in vma_lock.h. The baseline
  * designs implement the same calls in vma_lock_baseline.c/.h.
  * vma_lock_init readies a fresh object's lock state (vma_alloc); vma_release
@@ -137,24 +136,18 @@ struct vma_pool_stats {
 struct uvma_vma *vma_pool_get(void);
 void vma_pool_put(struct uvma_vma *vma);
 void vma_pool_stats(struct vma_pool_stats *st);
-void vma_pool_fail_after(long n); /* test hook: fail the n-th get */
+#ifdef UVMA_TEST_HOOKS
+void vma_pool_fail_after(long n); /* fail the n-th get from now */
+#endif
 
 /*
- * vma.c: object lifetime and the minimal map changes of this layer.
+ * vma.c: object lifetime, for the plan engine (plan.c) only.
  * vma_alloc: a detached VMA owned by mm with every field cleared, or NULL.
  * vma_dup: a detached copy of src (fields copied one by one, never the
  * lock fields), or NULL. vma_free: the VMA must be detached.
- * __mm_insert_vma / __mm_remove_vma: caller holds mmap_lock for writing;
- * insert write-locks the new VMA, attaches it and stores it over its range
- * (which must be empty); remove write-locks it, unlinks it from the tree,
- * detaches it (waiting for transient readers) and frees it. Both return 0,
- * -EEXIST (insert over a mapped range), -ENOMEM (tree node allocation; the
- * map is then unchanged).
  */
 struct uvma_vma *vma_alloc(struct uvma_mm *mm);
 struct uvma_vma *vma_dup(const struct uvma_vma *src);
 void vma_free(struct uvma_vma *vma);
-int __mm_insert_vma(struct uvma_mm *mm, struct uvma_vma *vma);
-int __mm_remove_vma(struct uvma_mm *mm, struct uvma_vma *vma);
 
 #endif

@@ -1,25 +1,25 @@
 /*
- * vma_lock.c - the per-VMA lock: Linux's refcount design (DESIGN.md
+ * vma_lock.c - the per-VMA lock: Linux's refcount design (docs/design.md
  * section 2), one 32-bit count and one 32-bit sequence number per VMA.
  *
  * Locks: readers take nothing but the RCU read lock (vma_start_read) or
  * mmap_lock for reading (vma_start_read_locked); every other operation here
  * runs in the owning mm's writer, holding its mmap_lock for writing, so at
- * most one thread per mm ever waits on a VMA (DESIGN.md rule 2).
+ * most one thread per mm ever waits on a VMA (docs/design.md rule 2).
  *
  * Waiting: a writer or detacher that must let readers drain sleeps on the
  * VMA's own refcnt word (futex). The last reader to leave wakes it after its
  * decrement, when it may no longer touch the VMA or its owner: the wake only
  * names an address in the pool, which is never unmapped, so a wake that
  * lands on an object already reused is a spurious wake for whoever waits
- * there, never a use-after-free (DESIGN.md rule 5).
+ * there, never a use-after-free (docs/design.md rule 5).
  */
 #include "vma_lock.h"
 
 #if UVMA_DESIGN == UVMA_DESIGN_REFCOUNT
 
 /* A fresh object keeps the lock fields of its past lives: stale readers may
- * still be reading them (DESIGN.md section 4), and refcnt 0 already says
+ * still be reading them (docs/design.md section 4), and refcnt 0 already says
  * detached. */
 void vma_lock_init(struct uvma_vma *vma)
 {

@@ -1,6 +1,6 @@
 /*
  * vma_lock_baseline.c - the writer side of the two baseline designs the
- * benchmark compares with (src/design.h, DESIGN.md section 8); built only
+ * benchmark compares with (src/design.h, docs/design.md section 8); built only
  * into the benchmark's libraries, never into libuvma.
  *
  * rwsem (Linux 6.4 to 6.14): each VMA has a reader-writer semaphore, the

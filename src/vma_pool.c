@@ -1,5 +1,5 @@
 /*
- * vma_pool.c - type-stable memory for VMA objects (DESIGN.md section 4).
+ * vma_pool.c - type-stable memory for VMA objects (docs/design.md section 4).
  *
  * One pool for the whole process, shared by every address space. Objects
  * are carved from chunks obtained with mmap() and never returned to the
@@ -58,7 +58,9 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uvma_vma *free_list;		     /* under pool_lock */
 static char *carve_next, *carve_end;		     /* under pool_lock */
 static uint64_t stat_objects, stat_free, stat_bytes; /* under pool_lock */
-static long fail_countdown; /* under pool_lock; test hook */
+#ifdef UVMA_TEST_HOOKS
+static long fail_countdown; /* under pool_lock */
+#endif
 
 static struct uvma_vma *carve(void)
 {
@@ -94,10 +96,12 @@ struct uvma_vma *vma_pool_get(void)
 	struct uvma_vma *v;
 
 	pthread_mutex_lock(&pool_lock);
+#ifdef UVMA_TEST_HOOKS
 	if (fail_countdown > 0 && --fail_countdown == 0) {
 		pthread_mutex_unlock(&pool_lock);
 		return NULL;
 	}
+#endif
 	v = free_list;
 	if (v) {
 		unpoison(v);
@@ -132,6 +136,7 @@ void vma_pool_stats(struct vma_pool_stats *st)
 	pthread_mutex_unlock(&pool_lock);
 }
 
+#ifdef UVMA_TEST_HOOKS
 /* Make the n-th vma_pool_get() from now fail (n <= 0: none). */
 void vma_pool_fail_after(long n)
 {
@@ -139,3 +144,4 @@ void vma_pool_fail_after(long n)
 	fail_countdown = n > 0 ? n : 0;
 	pthread_mutex_unlock(&pool_lock);
 }
+#endif

@@ -25,7 +25,7 @@
 #define MAP_STATE_MAX 1024 /* areas a snapshot can hold */
 #endif
 
-struct area {
+struct map_area {
 	uint64_t start, end;
 	struct uvma_vma *obj;
 	uint32_t prot, flags;
@@ -36,7 +36,7 @@ struct area {
 
 struct state {
 	size_t n;
-	struct area a[MAP_STATE_MAX];
+	struct map_area a[MAP_STATE_MAX];
 	uint64_t brk, shmem_id;
 	size_t entries;
 };
@@ -52,7 +52,7 @@ static inline void state_take(struct uvma_mm *mm, struct state *s)
 	tree_iter_start(&it, &mm->tree, 0, UINT64_MAX);
 	while (tree_iter_next(&it, &e)) {
 		struct uvma_vma *v = e.ptr;
-		struct area *a = &s->a[s->n];
+		struct map_area *a = &s->a[s->n];
 
 		CHECK(s->n < MAP_STATE_MAX);
 		memset(a, 0, sizeof(*a)); /* padding too: compared by memcmp */
@@ -82,7 +82,7 @@ static inline bool state_same(const struct state *a, const struct state *b,
 	    a->entries != b->entries)
 		return false;
 	for (size_t i = 0; i < a->n; i++) {
-		struct area x = a->a[i], y = b->a[i];
+		struct map_area x = a->a[i], y = b->a[i];
 
 		if (!objects)
 			x.obj = y.obj = NULL;

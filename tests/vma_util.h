@@ -1,13 +1,17 @@
 /*
- * vma_util.h - building address spaces for tests through the internal
- * layer (src/vma.h, src/mm.h): until the public map operations exist, a test
- * maps an area with test_map() and removes it with test_unmap().
+ * vma_util.h - building address spaces for the lock and fault tests. Areas
+ * are made and removed by the code the public calls run: test_map() is
+ * uvma_mmap, test_unmap() is uvma_munmap, and the __ variants (caller holds
+ * mmap_lock for writing, the write cycle stays open) are __mm_replace, the
+ * one-edit plan mmap itself runs (src/plan.h). Each returns the VMA object
+ * that holds the new area, for tests that look at its lock state.
  */
 #ifndef UVMA_TEST_VMA_UTIL_H
 #define UVMA_TEST_VMA_UTIL_H
 
 #include "check.h"
 #include "mm.h"
+#include "plan.h"
 #include "uvma.h"
 #include "vma_lock.h"
 
@@ -24,42 +28,84 @@ static inline struct uvma_mm *test_mm(uvma_fault_fn fault, void *arg)
 	return mm;
 }
 
-/* Caller holds mmap_lock for writing: a new area [start, end). */
+/* Caller holds mmap_lock: the VMA that holds exactly [start, end). The
+ * tests give neighbours different user pointers or leave holes, so that
+ * nothing merges; a merge would fail here. */
+static inline struct uvma_vma *__test_vma(struct uvma_mm *mm, uint64_t start,
+					  uint64_t end)
+{
+	struct uvma_vma *v = mm_vma_at(mm, start);
+
+	CHECK(v != NULL);
+	CHECK_EQ_U64(v->start, start);
+	CHECK_EQ_U64(v->end, end);
+	return v;
+}
+
+/* The area a test maps: anonymous, private, its page offset that of its
+ * address (as uvma_mmap gives it). */
+static inline struct area test_area(uint64_t start, uint64_t end, unsigned prot,
+				    void *user)
+{
+	struct area a = {
+		.start = start,
+		.end = end,
+		.prot = prot,
+		.flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS,
+		.pgoff = start / 4096,
+		.user = user,
+	};
+	return a;
+}
+
+/* Caller holds mmap_lock for writing: a new area [start, end), replacing
+ * whatever was there, in the caller's write cycle. */
 static inline struct uvma_vma *__test_map(struct uvma_mm *mm, uint64_t start,
 					  uint64_t end, unsigned prot,
 					  void *user)
 {
-	struct uvma_vma *v = vma_alloc(mm);
+	struct area a = test_area(start, end, prot, user);
 
-	CHECK(v != NULL);
-	v->start = start;
-	v->end = end;
-	v->prot = prot;
-	v->flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS;
-	v->pgoff = start / 4096;
-	v->user = user;
-	CHECK(__mm_insert_vma(mm, v) == 0);
-	return v;
+	CHECK_EQ_U64(__mm_replace(mm, start, end, &a), 0);
+	return __test_vma(mm, start, end);
 }
 
-/* A new area [start, end), in a write cycle of its own. */
+/* Caller holds mmap_lock for writing: [start, end) unmapped. */
+static inline void __test_unmap_range(struct uvma_mm *mm, uint64_t start,
+				      uint64_t end)
+{
+	CHECK_EQ_U64(__mm_replace(mm, start, end, NULL), 0);
+}
+
+/* A new area [start, end) by uvma_mmap (MAP_FIXED_NOREPLACE). */
 static inline struct uvma_vma *test_map(struct uvma_mm *mm, uint64_t start,
 					uint64_t end, unsigned prot, void *user)
 {
 	struct uvma_vma *v;
+	uint64_t at = 0;
 
-	mmap_write_lock(mm);
-	v = __test_map(mm, start, end, prot, user);
-	mmap_write_unlock(mm);
+	CHECK_EQ_U64(uvma_mmap(mm, start, end - start, prot,
+			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS |
+				       UVMA_MAP_FIXED_NOREPLACE,
+			       0, 0, user, &at),
+		     0);
+	CHECK_EQ_U64(at, start);
+	mmap_read_lock(mm);
+	v = __test_vma(mm, start, end);
+	mmap_read_unlock(mm);
 	return v;
 }
 
-/* Remove an area, in a write cycle of its own. */
+/* Remove the area v holds by uvma_munmap. */
 static inline void test_unmap(struct uvma_mm *mm, struct uvma_vma *v)
 {
-	mmap_write_lock(mm);
-	CHECK(__mm_remove_vma(mm, v) == 0);
-	mmap_write_unlock(mm);
+	uint64_t start, end;
+
+	mmap_read_lock(mm);
+	start = v->start;
+	end = v->end;
+	mmap_read_unlock(mm);
+	CHECK_EQ_U64(uvma_munmap(mm, start, end - start), 0);
 }
 
 static inline uint32_t test_refcnt(struct uvma_vma *v)

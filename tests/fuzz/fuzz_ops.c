@@ -57,10 +57,8 @@
 #include "tree.h"
 #include "uvma.h"
 #include "vma.h"
-#if __has_include("ops.h")
 #include "ops.h"
-#define FZ_HAVE_OPS_HOOK 1
-#endif
+#include "plan.h"
 
 /* ---- the space ----------------------------------------------------------- */
 
@@ -101,7 +99,7 @@ struct pst {
 };
 
 /* One area, from uvma_maps() or from the tree. */
-struct area {
+struct fz_area {
 	uint64_t start, end;
 	unsigned prot, flags;
 	uint64_t pgoff, file_id;
@@ -110,7 +108,7 @@ struct area {
 };
 
 struct snap {
-	struct area a[MAX_AREAS];
+	struct fz_area a[MAX_AREAS];
 	size_t n;
 	bool overflow;
 };
@@ -549,7 +547,7 @@ static const struct pst *pre_page(uint64_t a)
 }
 
 /* The area of the map before the operation that covers a, or NULL. */
-static const struct area *pre_area_at(uint64_t a)
+static const struct fz_area *pre_area_at(uint64_t a)
 {
 	for (size_t i = 0; i < F.pre.n; i++)
 		if (F.pre.a[i].start <= a && a < F.pre.a[i].end)
@@ -583,11 +581,7 @@ static void arm(struct rd *r, uint8_t ctl)
 		vma_pool_fail_after(n);
 		break;
 	default:
-#ifdef FZ_HAVE_OPS_HOOK
-		ops_fail_alloc_after(n);
-#else
-		vma_pool_fail_after(n);
-#endif
+		plan_fail_alloc_after(n);
 		break;
 	}
 }
@@ -596,9 +590,7 @@ static void disarm(void)
 {
 	tree_fail_alloc_after(&F.mm->tree, 0);
 	vma_pool_fail_after(0);
-#ifdef FZ_HAVE_OPS_HOOK
-	ops_fail_alloc_after(0);
-#endif
+	plan_fail_alloc_after(0);
 }
 
 /* ---- the operations ------------------------------------------------------ */
@@ -811,7 +803,7 @@ static void op_mmap(struct rd *r, uint8_t ctl)
 static void op_mmap_adjacent(struct rd *r, uint8_t ctl)
 {
 	uint8_t k = u8(r), v = u8(r), w = u8(r);
-	const struct area *ar;
+	const struct fz_area *ar;
 	struct mmap_args a;
 	uint64_t n = 1 + (uint64_t)(v % 8), pages;
 
@@ -996,7 +988,7 @@ static void model_move_all(struct cand *c, uint64_t oa, uint64_t len,
 			   uint64_t dest)
 {
 	for (size_t k = 0; k < F.pre.n; k++) {
-		const struct area *ar = &F.pre.a[k];
+		const struct fz_area *ar = &F.pre.a[k];
 		uint64_t lo = ar->start > oa ? ar->start : oa;
 		uint64_t hi = ar->end < oa + len ? ar->end : oa + len;
 
@@ -1028,13 +1020,13 @@ static void op_mremap(struct rd *r, uint8_t ctl)
 	uint64_t oa, ol, nl, na = 0, out = 0, keep, olr, nlr;
 	unsigned fl;
 	struct errs e = { 0 };
-	const struct area *A;
+	const struct fz_area *A;
 	struct cand *c;
 	bool inside;
 	int ret;
 
 	if (F.pre.n && k < 200) {
-		const struct area *ar = &F.pre.a[u8(r) % F.pre.n];
+		const struct fz_area *ar = &F.pre.a[u8(r) % F.pre.n];
 		uint64_t pages = (ar->end - ar->start) / PG;
 		uint8_t w = u8(r);
 
@@ -1441,7 +1433,7 @@ static void op_probe(struct rd *r)
 	unsigned access = (k & 7) | (k & 0x80 ? 0x10u : 0);
 	bool mapped = in_window(addr & ~(PG - 1), PG) &&
 		      F.sh[pidx(addr & ~(PG - 1))].mapped;
-	const struct area *ar = pre_area_at(addr);
+	const struct fz_area *ar = pre_area_at(addr);
 	struct uvma_area_info info;
 	struct uvma_vma *vma;
 	uint64_t lo, hi;
@@ -1502,7 +1494,7 @@ static void op_probe(struct rd *r)
 	ret = uvma_maps(F.mm, lo, hi, snap_cb, &F.tpost);
 	expect_ret("uvma_maps (part)", ret, 0);
 	for (size_t i = 0; i < F.pre.n; i++) {
-		const struct area *x = &F.pre.a[i];
+		const struct fz_area *x = &F.pre.a[i];
 
 		if (x->end <= lo || x->start >= hi)
 			continue;
@@ -1536,13 +1528,13 @@ static int snap_cb(const struct uvma_area_info *ai, void *arg)
 		s->overflow = true;
 		return 0;
 	}
-	s->a[s->n++] = (struct area){ .start = ai->start,
-				      .end = ai->end,
-				      .prot = ai->prot,
-				      .flags = ai->flags,
-				      .pgoff = ai->pgoff,
-				      .file_id = ai->file_id,
-				      .user = ai->user };
+	s->a[s->n++] = (struct fz_area){ .start = ai->start,
+					 .end = ai->end,
+					 .prot = ai->prot,
+					 .flags = ai->flags,
+					 .pgoff = ai->pgoff,
+					 .file_id = ai->file_id,
+					 .user = ai->user };
 	return 0;
 }
 
@@ -1574,7 +1566,7 @@ static void snap_tree(struct snap *s)
 			s->overflow = true;
 			break;
 		}
-		s->a[s->n++] = (struct area){
+		s->a[s->n++] = (struct fz_area){
 			.start = v->start,
 			.end = v->end,
 			.prot = v->prot,
@@ -1589,7 +1581,7 @@ static void snap_tree(struct snap *s)
 	rcu_read_exit();
 }
 
-static bool area_eq(const struct area *a, const struct area *b)
+static bool area_eq(const struct fz_area *a, const struct fz_area *b)
 {
 	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
 	       a->flags == b->flags && a->pgoff == b->pgoff &&
@@ -1611,7 +1603,7 @@ static void pages_of(const struct snap *s, struct pst *pg)
 {
 	memset(pg, 0, sizeof(*pg) * NP);
 	for (size_t i = 0; i < s->n; i++) {
-		const struct area *a = &s->a[i];
+		const struct fz_area *a = &s->a[i];
 
 		if (!in_window(a->start, a->end - a->start) ||
 		    a->start >= a->end || !ALIGNED(a->start) ||
@@ -1691,9 +1683,10 @@ static void check_freed(void)
 static void check_locked(void)
 {
 	for (size_t i = 0; i < F.tpost.n + F.tpre.n; i++) {
-		const struct area *x = i < F.tpost.n ? &F.tpost.a[i]
-						     : &F.tpre.a[i - F.tpost.n];
-		const struct area *old = NULL, *now = NULL;
+		const struct fz_area *x = i < F.tpost.n
+						  ? &F.tpost.a[i]
+						  : &F.tpre.a[i - F.tpost.n];
+		const struct fz_area *old = NULL, *now = NULL;
 		uint32_t seq;
 
 		for (size_t j = 0; j < F.tpre.n && !old; j++)
@@ -1797,7 +1790,7 @@ static void post_check(void)
 	/* Anonymous shared mappings never merge with one another: no area
 	 * may span two of them. */
 	for (size_t i = 0; i < F.post.n; i++) {
-		const struct area *a = &F.post.a[i];
+		const struct fz_area *a = &F.post.a[i];
 		uint32_t obj = F.sh[pidx(a->start)].obj;
 
 		for (uint64_t p = a->start; p < a->end; p += PG)

@@ -1,6 +1,6 @@
 /*
- * race_detach_transient.c - a transient reader during detach (DESIGN.md
- * section 7; seeds/000, the end of the thread).
+ * race_detach_transient.c - a transient reader during detach (docs/design.md
+ * section 7; docs/design.md H0, the end of the thread).
  *
  * A reader raises a VMA's count, then finds it must back off and drops the
  * count again. If the VMA is detached in between and detach does not wait
@@ -13,7 +13,7 @@
  * unlinked the VMA. In one address space a reader can only get there in the
  * instant between its early lock_seq check and its increment, which no hook
  * can hold open. But objects are type-stable and reused across spaces
- * (DESIGN.md section 4): a reader of space mm1 holding a stale pointer to
+ * (docs/design.md section 4): a reader of space mm1 holding a stale pointer to
  * an object now owned by mm2 compares lock_seq with mm1's sequence, so it
  * passes the early check and increments while mm2's writer holds the VMA,
  * and only then fails (owner check). That makes the race deterministic.
@@ -21,18 +21,19 @@
  * R is the main thread (a fault in mm1), W a writer thread. Each round:
  *   R  uvma_vma_lock(mm1, x) finds B under RCU      (HOOK_LOOKUP_FOUND:
  *                                                     R waits for W)
- *   W  unmaps B from mm1 and maps the same object (the pool is LIFO) at y
- *      in mm2; then starts unmapping y: mmap_write_lock(mm2),
- *      vma_start_write, unlink from mm2's tree
+ *   W  uvma_munmap(mm1, B) and uvma_mmap(mm2, y): the pool (LIFO) hands
+ *      B's object to mm2; then uvma_munmap(mm2, y), whose plan write-locks
+ *      B and unlinks it       (HOOK_PLAN_COMMITTED: W waits for R)
  *   R  vma_start_read(mm1, B): the early check passes (B's lock_seq is
  *      mm2's), the count goes 1 -> 2              (HOOK_READ_COUNTED: R
  *                                                   waits for W)
- *   W  vma_mark_detached(B)
+ *   W  the plan's vma_mark_detached(B)
  *        real:   2 -> 1, excludes R with OFFSET, sleeps until R leaves;
  *                R sees OFFSET, fails the owner check, drops its count
  *                and wakes W
  *        broken: 2 -> 1 and returns at once, R still counted
- *   W  frees B, ends the cycle, maps the object again at z in mm2
+ *   W  the plan frees B, munmap returns; uvma_mmap(mm2, z) takes the
+ *      object again
  *   R  (broken: only now) fails the owner check, drops its count: on the
  *      new area at z, 1 -> 0
  * Then the area at z in mm2 must have count 1 and be lockable. R never
@@ -70,6 +71,8 @@ static struct uvma_vma *reused;
 static bool saw_detach_wait;
 /* R is out of its hook, or past the point of looking at B's count. */
 static _Atomic bool reader_done;
+/* W's next uvma_munmap of mm2 is the one to stop before its detach. */
+static _Atomic bool writer_armed;
 
 static void set_step(int s)
 {
@@ -85,8 +88,19 @@ static void reader_hook(enum hook_point point, struct uvma_mm *mm,
 {
 	struct race_wait w;
 
-	if (point == HOOK_READ_EARLY_CHECKED)
-		return; /* this race needs the other two points */
+	if (point == HOOK_PLAN_COMMITTED) {
+		/* W's munmap of y: B is unlinked from mm2's tree and
+		 * write-locked, not yet detached. */
+		if (mm != mm2 || !atomic_exchange(&writer_armed, false))
+			return;
+		set_step(STEP_UNLINKED);
+		race_wait_for(&step, STEP_COUNTED,
+			      "W waits for R to count on B");
+		set_step(STEP_DETACHING);
+		return; /* on to vma_mark_detached */
+	}
+	if (point == HOOK_READ_EARLY_CHECKED || point == HOOK_PLAN_READY)
+		return; /* this race needs the other points */
 	if (mm != mm1 || vma != victim)
 		return;
 	if (point == HOOK_LOOKUP_FOUND) {
@@ -148,25 +162,20 @@ static void *writer(void *arg)
 			     UVMA_PROT_READ | UVMA_PROT_WRITE, &range_y);
 		CHECK(v == victim); /* the pool hands the same object back */
 
-		/* Unmap y, as munmap does, up to the detach. */
-		mmap_write_lock(mm2);
-		vma_start_write(v);
-		CHECK(tree_store(&mm2->tree, range_y.start, range_y.end,
-				 NULL) == 0);
-		set_step(STEP_UNLINKED);
-
-		race_wait_for(&step, STEP_COUNTED,
-			      "W waits for R to count on B");
-		set_step(STEP_DETACHING);
-		vma_mark_detached(v);
+		/* Unmap y with uvma_munmap. Its plan stops in the hook
+		 * between the unlink and the detach (STEP_UNLINKED, then
+		 * STEP_DETACHING once R counts on B), then detaches B and
+		 * frees it. */
+		atomic_store(&writer_armed, true);
+		CHECK_EQ_U64(uvma_munmap(mm2, range_y.start,
+					 range_y.end - range_y.start),
+			     0);
 		set_step(STEP_DETACHED);
-		/* Real: R left before detach returned. Broken: R still
+		/* Real: R left while detach waited for it. Broken: R still
 		 * counts on B, and must see STEP_DETACHED before this thread
 		 * raises B's count again (the new area's write lock). */
 		race_wait_for_flag(&reader_done,
 				   "W waits for R to leave its hook");
-		vma_free(v);
-		mmap_write_unlock(mm2);
 
 		/* The freed object's next life: a new area at z in mm2. */
 		reused = test_map(mm2, range_z.start, range_z.end,

@@ -1,183 +1,247 @@
 /*
  * race_dup_inherits_count.c - a duplicated VMA that inherits its source's
- * count (DESIGN.md section 4; seeds/002 on copying a VMA field by field).
+ * count (docs/design.md section 4 and H2: a copy is made field by field,
+ * never with the lock fields).
  *
- * A writer that copies a VMA (to split it, move it, or give a copy its new
- * place) gets a fresh object from the pool, and that object may be one a
- * stale reader still points at: a VMA freed moments ago, found in the tree
- * before it was unlinked. Born detached (count 0), the copy turns that
- * reader away ("stale": look again). Copied whole, lock fields included, the
- * copy carries the source's count - its attach reference plus its readers -
- * and the source's lock_seq: to the stale reader it looks attached and
- * unlocked, so the reader locks an object that is in no tree at all; and if
- * the writer has already given the copy the address the reader faulted on,
- * the fault returns it.
+ * A split (mprotect of part of an area) and a move (mremap) give the new
+ * pieces objects that are copies of the area they were cut from (vma_dup,
+ * run by the plan engine). The copy comes from the pool, and that object
+ * may be one a stale reader still points at: a VMA freed moments ago,
+ * found in the tree before it was unlinked. Born detached (count 0), the
+ * copy turns that reader away ("stale": look again). Copied whole, lock
+ * fields included, it carries the source's count (its attach reference)
+ * and lock_seq: to the stale reader it looks attached and unlocked before
+ * it is in any tree, so the reader locks it; and if the copy has already
+ * been given the address the reader faulted on (a move onto it), the fault
+ * returns it.
  *
- * Deterministic, one thread. Areas A and B in one space; a fault holds A
- * read-locked throughout (A's count is 2). Each round, a fault at b in B,
- * and inside it (HOOK_LOOKUP_FOUND: B found under RCU, nothing locked) the
- * writer:
- *   removes B (unlink, detach, free);
- *   copies A with vma_dup: the pool hands back B's object;
- *   odd round pairs: gives the copy B's old range (as a move into B's
- *     place would), else leaves it with A's range;
- *   even rounds: all of it in one write cycle, still open; odd rounds: B
- *     removed in a cycle of its own, the copy made in the next one, open;
- * then the fault goes on with vma_start_read(mm, the object).
- *   real:   the copy is detached (count 0): "stale" (or, if B was removed
- *           in this very cycle, "busy" at the early lock_seq check); the
- *           fault looks b up again, finds nothing: NULL;
- *   broken: the increment succeeds on the copy (count 2 -> 3): a reader
- *           counted on a detached object (HOOK_READ_COUNTED sees it), and
- *           with B's range the fault returns the copy.
- * The real writer then inserts the copy, and everything must be sound.
+ * R is the main thread (a fault), W a writer thread; only public calls
+ * change the map. Each round, areas A and B in one space:
+ *   R  uvma_vma_lock(mm, b) finds B under RCU    (HOOK_LOOKUP_FOUND)
+ *      and, in the hook, uvma_munmap(B): B's object goes back to the pool;
+ *      then lets W go and waits for it
+ *   W  even rounds: uvma_mprotect of A's middle page (a split into three);
+ *      odd rounds: uvma_mremap(MAYMOVE|FIXED) of A's head onto B's old
+ *      range; either plan copies A into B's object (the pool is LIFO) and
+ *      stops with the copy not yet attached      (HOOK_PLAN_READY)
+ *   R  vma_start_read(mm, B's object), in the fault path:
+ *        real:   count 0: stale; the lookup again finds nothing at b: NULL
+ *        broken: the increment succeeds on the unattached copy
+ *                (HOOK_READ_COUNTED sees it), and after a move onto b the
+ *                fault returns the copy
+ *   W  finishes its call; the copy is attached with count 1.
  */
+#include <pthread.h>
+
 #include "race_util.h"
 
 #ifdef UVMA_TEST_HOOKS
 
-static uint64_t cur_round; /* for the hook's messages */
+enum step {
+	STEP_IDLE,
+	STEP_GO,    /* R: B is unmapped, W may change A */
+	STEP_READY, /* W: its plan holds the copy, not attached */
+	STEP_READ,  /* R: the fault is over, W may finish */
+	STEP_DONE,  /* W: its call returned */
+	STEP_QUIT,
+};
+
+static _Atomic int step;
 static struct uvma_mm *mm;
-static struct uvma_vma *area_a;	       /* read-locked all along */
-static struct uvma_vma *victim;	       /* B, until the hook removes it */
-static struct uvma_vma *copy;	       /* vma_dup(A), detached */
-static struct race_range range_b;      /* B's range */
-static bool same_cycle;		       /* remove and copy in one cycle */
-static bool move_to_b;		       /* the copy takes B's range */
-static uint32_t copy_count;	       /* the copy's count at birth */
-static unsigned long counted_detached; /* increments on the copy */
+static struct race_range range_a, range_b;
+static bool move_to_b;		  /* this round's W call */
+static struct uvma_vma *victim;	  /* B, until R's hook unmaps it */
+static struct uvma_vma *freed;	  /* B's object, freed by the hook */
+static _Atomic bool writer_armed; /* W's call is the one to stop */
+static uint32_t copy_count;	  /* freed's count at HOOK_PLAN_READY */
+static uint64_t cur_round;
+static unsigned long counted_unattached; /* increments on the copy */
+static int tag_a, tag_b;
+
+static void set_step(int s)
+{
+	atomic_store(&step, s);
+}
+
+static void on_lookup(struct uvma_vma *vma)
+{
+	uint64_t len = range_b.end - range_b.start;
+
+	if (vma != victim)
+		return;
+	victim = NULL; /* once per round */
+	CHECK_EQ_U64(uvma_munmap(mm, range_b.start, len), 0);
+	freed = vma;
+	set_step(STEP_GO);
+	race_wait_for(&step, STEP_READY, "R waits for W's plan");
+}
+
+static void on_plan_ready(void)
+{
+	if (!atomic_exchange(&writer_armed, false))
+		return;
+	copy_count = test_refcnt(freed);
+	set_step(STEP_READY);
+	race_wait_for(&step, STEP_READ, "W waits for R's fault to end");
+}
 
 static void hook(enum hook_point point, struct uvma_mm *hmm,
 		 struct uvma_vma *vma)
 {
-	if (point == HOOK_READ_EARLY_CHECKED)
-		return; /* this race needs the other two points */
 	if (hmm != mm)
 		return;
-	if (point == HOOK_READ_COUNTED) {
-		/* A reader just raised the count of a VMA in no tree. */
-		if (vma == copy) {
-			counted_detached++;
+	switch (point) {
+	case HOOK_LOOKUP_FOUND:
+		on_lookup(vma);
+		break;
+	case HOOK_PLAN_READY:
+		on_plan_ready();
+		break;
+	case HOOK_READ_COUNTED:
+		if (vma == freed && atomic_load(&step) == STEP_READY) {
+			counted_unattached++;
 			race_violation("round %" PRIu64
-				       ": a stale reader raised the count of a "
-				       "detached copy of A (count now %u; the "
-				       "copy was born with %u)",
+				       ": a stale reader raised the count of "
+				       "an unattached copy of A (count now "
+				       "%u; the copy was born with %u)",
 				       cur_round, test_refcnt(vma), copy_count);
 		}
-		return;
+		break;
+	default:
+		break;
 	}
-	if (vma != victim)
-		return;
-	victim = NULL; /* once per round */
+}
 
-	mmap_write_lock(mm);
-	CHECK(__mm_remove_vma(mm, vma) == 0);
-	if (!same_cycle) {
-		mmap_write_unlock(mm);
-		mmap_write_lock(mm);
-	}
-	copy = vma_dup(area_a);
-	CHECK(copy == vma); /* the pool hands B's object back */
-	copy_count = test_refcnt(copy);
+/* W's call: a split of A, or a move of A's head onto B's old range. */
+static void writer_call(void)
+{
+	uint64_t page = RACE_PAGE, len = range_b.end - range_b.start;
+	uint64_t out = 0;
+
+	atomic_store(&writer_armed, true);
 	if (move_to_b) {
-		copy->start = range_b.start;
-		copy->end = range_b.end;
-		copy->pgoff = range_b.start / RACE_PAGE;
+		CHECK_EQ_U64(
+			uvma_mremap(mm, range_a.start, len, len,
+				    UVMA_MREMAP_MAYMOVE | UVMA_MREMAP_FIXED,
+				    range_b.start, &out),
+			0);
+		CHECK_EQ_U64(out, range_b.start);
+	} else {
+		CHECK_EQ_U64(uvma_mprotect(mm, range_a.start + page, page,
+					   UVMA_PROT_READ),
+			     0);
 	}
-	/* mmap_lock stays held: the writer is not done with the copy. */
+	CHECK(!atomic_load(&writer_armed)); /* its plan did stop */
+}
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct race_wait w;
+		int s;
+
+		race_wait_start(&w);
+		while ((s = atomic_load(&step)) != STEP_GO && s != STEP_QUIT)
+			race_wait_step(&w, "W waits for a round");
+		if (s == STEP_QUIT)
+			return NULL;
+		writer_call();
+		set_step(STEP_DONE);
+	}
+}
+
+/* After the round, real library: the copy went where W put it, count 1,
+ * and locks as A's twin. */
+static void check_round(struct uvma_vma *got)
+{
+	uint64_t where = move_to_b ? range_b.start : range_a.start + RACE_PAGE;
+	struct uvma_vma *v;
+
+	CHECK(got == NULL);
+	CHECK_EQ_U64(copy_count, 0);
+	v = uvma_vma_lock(mm, where);
+	CHECK(v == freed); /* the copy took B's object */
+	CHECK(v->user == &tag_a);
+	CHECK_EQ_U64(test_refcnt(v), 2);
+	uvma_vma_unlock(v);
+}
+
+static void run_round(uint64_t round, struct uvma_fault_stats *before)
+{
+	struct uvma_vma *got;
+
+	cur_round = round;
+	move_to_b = round & 1;
+	range_b = race_place(1);
+	/* A has room for a three-way split and for a head as long as B. */
+	range_a = race_place(0);
+	range_a.end =
+		range_a.start + (range_b.end - range_b.start) + 3 * RACE_PAGE;
+	test_map(mm, range_a.start, range_a.end,
+		 UVMA_PROT_READ | UVMA_PROT_WRITE, &tag_a);
+	victim = test_map(mm, range_b.start, range_b.end, UVMA_PROT_READ,
+			  &tag_b);
+	freed = NULL;
+	copy_count = UINT32_MAX;
+	uvma_mm_fault_stats(mm, before);
+
+	hook_set(hook);
+	got = uvma_vma_lock(mm, race_addr_in(range_b));
+	set_step(STEP_READ);
+	race_wait_for(&step, STEP_DONE, "R waits for W's call to return");
+	hook_set(NULL);
+	CHECK(freed != NULL);
+	if (got)
+		race_violation("round %" PRIu64 ": a fault at B's old range "
+			       "[%#" PRIx64 ", %#" PRIx64 ") returned %s "
+			       "(refcnt %u)",
+			       round, range_b.start, range_b.end,
+			       got == freed ? "the copy of A before its "
+					      "plan attached it"
+					    : "another area",
+			       test_refcnt(got));
+	if (race_violations())
+		return;
+	check_round(got);
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t rounds = test_scaled(1000, 100), round;
 	struct uvma_fault_stats before, after;
-	struct race_range range_a;
-	struct uvma_vma *got;
-	int tag_a, tag_b;
+	pthread_t w;
 
 	race_begin("race_dup_inherits_count", argc, argv, rounds);
-	range_a = race_place(0);
 	mm = test_mm(NULL, NULL);
-	area_a = test_map(mm, range_a.start, range_a.end,
-			  UVMA_PROT_READ | UVMA_PROT_WRITE, &tag_a);
-	/* A fault in A that lasts the whole test: A's count is 2. */
-	got = uvma_vma_lock(mm, race_addr_in(range_a));
-	CHECK(got == area_a);
-	CHECK_EQ_U64(test_refcnt(area_a), 2);
-
+	CHECK(pthread_create(&w, NULL, writer, NULL) == 0);
 	for (round = 0; round < rounds; round++) {
-		struct race_range place;
-
-		cur_round = round;
-		range_b = race_place(1);
-		place = race_place(2);
-		same_cycle = !(round & 1);
-		move_to_b = round & 2;
-		victim = test_map(mm, range_b.start, range_b.end,
-				  UVMA_PROT_READ, &tag_b);
-		copy = NULL;
-		uvma_mm_fault_stats(mm, &before);
-
-		hook_set(hook);
-		got = uvma_vma_lock(mm, race_addr_in(range_b));
-		hook_set(NULL);
-		CHECK(copy != NULL);
-		if (got)
-			race_violation("round %" PRIu64
-				       ": a fault at B's old range "
-				       "[%#" PRIx64 ", %#" PRIx64
-				       ") returned %s, an object in no tree "
-				       "(refcnt %u)",
-				       round, range_b.start, range_b.end,
-				       got == copy ? "the detached copy of A"
-						   : "another area",
-				       test_refcnt(got));
+		run_round(round, &before);
 		if (race_violations()) {
-			/* Stop here: inserting the copy would make the writer
-			 * wait for A's reader, this very thread. */
 			round++;
-			break;
+			break; /* W may be stuck on the corrupt count */
 		}
-
-		/* Real: the fault gave up, and the copy is still detached. */
+		/* Stale at the first try (a miss), then nothing at b. */
 		uvma_mm_fault_stats(mm, &after);
+		CHECK_EQ_U64(after.miss, before.miss + 1);
 		CHECK_EQ_U64(after.abort, before.abort + 1);
-		/* Which check turned it away: in the cycle that removed B,
-		 * the object's lock_seq is the current one (busy, at the
-		 * early check); in a later cycle only the count can: stale,
-		 * a miss. */
-		CHECK_EQ_U64(after.miss, before.miss + !same_cycle);
-		CHECK_EQ_U64(copy_count, 0);
-		CHECK_EQ_U64(test_refcnt(copy), 0);
-
-		/* The writer finishes: the copy goes to its place. */
-		if (!move_to_b) {
-			copy->start = place.start;
-			copy->end = place.end;
-			copy->pgoff = place.start / RACE_PAGE;
-		}
-		CHECK(__mm_insert_vma(mm, copy) == 0);
-		mmap_write_unlock(mm);
-
-		/* Sound: the copy locks as A's twin, A still has its
-		 * reader and nothing more. */
-		CHECK_EQ_U64(test_refcnt(area_a), 2);
-		CHECK_EQ_U64(test_refcnt(copy), 1);
-		got = uvma_vma_lock(mm, copy->start);
-		CHECK(got == copy);
-		CHECK(got->user == &tag_a);
-		uvma_vma_unlock(got);
-		test_unmap(mm, copy);
+		/* Everything goes: A's pieces and the moved head. */
+		CHECK_EQ_U64(uvma_munmap(mm, range_a.start,
+					 range_a.end - range_a.start),
+			     0);
+		CHECK_EQ_U64(uvma_munmap(mm, range_b.start,
+					 range_b.end - range_b.start),
+			     0);
+		set_step(STEP_IDLE);
 	}
-
 	if (race_violations())
 		return race_finish(round, "");
-	CHECK(counted_detached == 0);
-	uvma_vma_unlock(area_a);
-	CHECK_EQ_U64(test_refcnt(area_a), 1);
+	set_step(STEP_QUIT);
+	CHECK(pthread_join(w, NULL) == 0);
+	CHECK(counted_unattached == 0);
 	uvma_mm_destroy(mm);
 	return race_finish(rounds, "no reader ever counted on a copy before "
-				   "it was inserted");
+				   "its plan attached it");
 }
 
 #else

@@ -1,6 +1,6 @@
 /*
  * race_free_without_detach.c - a VMA freed without being detached
- * (DESIGN.md section 4: every VMA is detached before it is freed).
+ * (docs/design.md section 4: every VMA is detached before it is freed).
  *
  * Freeing is no grace period away from a reader: the pool hands the object
  * out again at once, and a reader that found the VMA in the tree under RCU
@@ -34,7 +34,8 @@ static struct uvma_vma *freed;	/* B's object, on the pool's free list */
 static void hook(enum hook_point point, struct uvma_mm *hmm,
 		 struct uvma_vma *vma)
 {
-	if (point == HOOK_READ_EARLY_CHECKED)
+	if (point == HOOK_READ_EARLY_CHECKED || point == HOOK_PLAN_READY ||
+	    point == HOOK_PLAN_COMMITTED)
 		return; /* this race needs the other two points */
 	if (hmm != mm)
 		return;

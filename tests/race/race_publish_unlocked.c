@@ -1,6 +1,6 @@
 /*
  * race_publish_unlocked.c - a new VMA published before it is write-locked
- * (DESIGN.md rule 7; seeds/004, and seeds/002 on attach against the
+ * (docs/design.md rule 7; docs/design.md H4, and docs/design.md H2 on attach against the
  * fields a reader checks).
  *
  * A writer building a new area inserts it into the tree, then may go on

@@ -1,6 +1,6 @@
 /*
  * race_reuse_other_mm.c - an object reused by another address space between
- * lookup and lock (DESIGN.md sections 2 and 4, rule 4; seeds/002).
+ * lookup and lock (docs/design.md sections 2 and 4, rule 4; docs/design.md H2).
  *
  * VMA objects are type-stable and shared by every address space of the
  * process: once freed, the next allocation, from any space, may return the
@@ -40,7 +40,8 @@ static unsigned long counted_reused; /* mm1 readers counted on mm2's area */
 static void hook(enum hook_point point, struct uvma_mm *mm,
 		 struct uvma_vma *vma)
 {
-	if (point == HOOK_READ_EARLY_CHECKED)
+	if (point == HOOK_READ_EARLY_CHECKED || point == HOOK_PLAN_READY ||
+	    point == HOOK_PLAN_COMMITTED)
 		return; /* this race needs the other two points */
 	if (point == HOOK_READ_COUNTED) {
 		/* The early lock_seq check compared mm2's VMA with mm1's

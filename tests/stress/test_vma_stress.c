@@ -18,9 +18,10 @@
  * - a writer for mm1: in each write cycle it write-locks one or several
  *   areas and changes their fields one at a time with delays in between
  *   (prot, pgoff, generation, checksums), or replaces an area by a new one
- *   (sometimes a vma_dup() of it) over the same range, finishing the new
- *   one after it is in the tree (rule 7 keeps readers out until the cycle
- *   ends); it ends the cycle with mmap_write_unlock or a downgrade;
+ *   over the same range in the same cycle (the plan engine's unmap and map,
+ *   src/plan.h), finishing the new one after it is in the tree (rule 7 keeps
+ * readers out until the cycle ends); it ends the cycle with mmap_write_unlock
+ * or a downgrade;
  * - a detacher for mm1: removes random areas the way munmap does (write-lock
  *   them all, then unlink, detach waiting for transient readers, and free
  *   into the pool each) and maps empty slots again;
@@ -47,8 +48,8 @@
  *   writing  the writer's flag is set while we hold the area
  *   tag      the user pointer is not the tag of the address's slot
  *   result   an API call returned what it never should here
- *   fresh    an object vma_alloc() or vma_dup() just gave is not detached
- *            (refcnt 0) or not owned by the space asking
+ *   fresh    the object of a new area is not attached, not write-locked
+ *            in its writer's cycle, or not owned by the space asking
  *   final    found by the end checks below
  * All must stay 0. The plain fields are read plainly, so ThreadSanitizer
  * sees a reader and the writer touching one at once as a data race: a
@@ -200,8 +201,8 @@ struct worker {
 	atomic_bool done; /* the thread has returned */
 	struct counts c[NSPACES];
 	/* Map changes (writer, detacher, mm2 thread). */
-	uint64_t cycles, multi, downgrades, modified, replaced, dups, mapped,
-		removed, cross_reuse;
+	uint64_t cycles, multi, downgrades, modified, replaced, mapped, removed,
+		cross_reuse;
 	/* Reader counts the lock path took only to back off (test hooks):
 	 * on an area write-locked in its own space, or on an object that
 	 * belongs to another space by now. */
@@ -621,9 +622,10 @@ static struct {
 } owners[OWNER_SLOTS];
 
 /*
- * A new object from the pool: it must be detached (a stale reader can
- * never raise a zero count, so nobody else holds it) and owned by sp.
- * Also counts the objects that come from the other space.
+ * The object the plan gave a new area, in the writer's still open cycle:
+ * owned by sp, attached, and write-locked in this cycle (rule 7), so that
+ * no reader can have it yet. Also counts the objects that come from the
+ * other space.
  */
 static void check_new(struct worker *w, struct space *sp, struct uvma_vma *v)
 {
@@ -631,10 +633,13 @@ static void check_new(struct worker *w, struct space *sp, struct uvma_vma *v)
 	uint32_t ref = test_refcnt(v);
 	size_t n;
 
-	if (ref != 0 ||
+	if (ref == 0 || ref >= VMA_LOCK_OFFSET || !vma_is_write_locked(v) ||
 	    atomic_load_explicit(&v->mm, memory_order_relaxed) != sp->mm)
-		violation(w, V_FRESH, sp, 0, "new object %p with refcnt %#x",
-			  (void *)v, ref);
+		violation(w, V_FRESH, sp, 0,
+			  "new area's object %p with refcnt %#x, %s", (void *)v,
+			  ref,
+			  vma_is_write_locked(v) ? "write-locked"
+						 : "not write-locked");
 	pthread_mutex_lock(&owners_lock);
 	for (n = 0; n < OWNER_SLOTS; n++, i = (i + 1) % OWNER_SLOTS)
 		if (!owners[i].obj || owners[i].obj == v)
@@ -687,27 +692,41 @@ static void random_range(unsigned slot, uint64_t *start, uint64_t *end)
 	*end = slot_lo(slot) + b * G;
 }
 
+/* Caller holds mmap_lock for writing: the area a over its range, by the
+ * one-edit plan mmap runs; returns the object that holds it. */
+static struct uvma_vma *plan_map(struct worker *w, struct space *sp,
+				 const struct area *a)
+{
+	struct uvma_vma *v;
+
+	CHECK_EQ_U64(__mm_replace(sp->mm, a->start, a->end, a), 0);
+	v = mm_vma_at(sp->mm, a->start);
+	CHECK(v != NULL && v->start == a->start && v->end == a->end);
+	check_new(w, sp, v);
+	return v;
+}
+
 /* Map a new, complete area over [start, end) in the empty slot. */
 static void map_area(struct worker *w, struct space *sp, unsigned slot,
 		     uint64_t start, uint64_t end)
 {
 	struct tag *t = &sp->tags[slot];
-	struct uvma_vma *v = vma_alloc(sp->mm);
+	struct area a = {
+		.start = start,
+		.end = end,
+		.prot = random_prot(),
+		.flags = AREA_FLAGS,
+		.pgoff = ++sp->next_gen,
+		.user = t,
+	};
+	struct uvma_vma *v;
 
-	CHECK(v != NULL);
 	CHECK(!sp->slot_vma[slot]);
-	check_new(w, sp, v);
-	v->start = start;
-	v->end = end;
-	v->prot = random_prot();
-	v->flags = AREA_FLAGS;
-	v->pgoff = ++sp->next_gen;
-	v->user = t;
-	v->file_id = area_sum(v->start, v->end, v->prot, v->flags, v->pgoff,
-			      v->user);
-	/* No area of this slot is attached: nobody reads the tag now. */
+	a.file_id = area_sum(a.start, a.end, a.prot, a.flags, a.pgoff, a.user);
+	v = plan_map(w, sp, &a);
+	/* The new area is write-locked until the cycle ends: nobody reads
+	 * the tag yet. */
 	tag_publish(t, v);
-	CHECK_EQ_U64(__mm_insert_vma(sp->mm, v), 0);
 	sp->slot_vma[slot] = v;
 	sp->mapped++;
 	w->mapped++;
@@ -725,7 +744,7 @@ static void remove_area(struct worker *w, struct space *sp, unsigned slot)
 {
 	struct uvma_vma *v = sp->slot_vma[slot];
 
-	CHECK_EQ_U64(__mm_remove_vma(sp->mm, v), 0);
+	CHECK_EQ_U64(__mm_replace(sp->mm, v->start, v->end, NULL), 0);
 	sp->slot_vma[slot] = NULL;
 	sp->mapped--;
 	w->removed++;
@@ -770,29 +789,20 @@ static void replace_area(struct worker *w, struct space *sp, unsigned slot)
 	struct uvma_vma *old = sp->slot_vma[slot];
 	struct tag *t = old->user;
 	struct uvma_vma *v;
+	struct area a = {
+		.start = old->start,
+		.end = old->end,
+		.flags = old->flags,
+		.user = old->user,
+	};
 
 	vma_start_write(old);
 	atomic_store_explicit(&t->writing, 1, memory_order_relaxed);
-	if (rng_chance(1, 2)) {
-		/* A copy carries the fields, never the lock fields. */
-		v = vma_dup(old);
-		w->dups++;
-	} else {
-		v = vma_alloc(sp->mm);
-		if (!v)
-			check_fail(__FILE__, __LINE__, "vma_alloc");
-		v->start = old->start;
-		v->end = old->end;
-		v->flags = old->flags;
-		v->user = old->user;
-	}
-	CHECK(v != NULL);
-	check_new(w, sp, v);
 	remove_area(w, sp, slot);
-	v->prot = random_prot();
-	v->pgoff = ++sp->next_gen;
-	v->file_id = 0; /* unfinished: no checksum matches it */
-	CHECK_EQ_U64(__mm_insert_vma(sp->mm, v), 0);
+	a.prot = random_prot();
+	a.pgoff = ++sp->next_gen;
+	a.file_id = 0; /* unfinished: no checksum matches it */
+	v = plan_map(w, sp, &a);
 	sp->slot_vma[slot] = v;
 	sp->mapped++;
 	writer_pause();
@@ -1249,11 +1259,11 @@ int main(int argc, char **argv)
 
 		printf("%s: %" PRIu64 " cycles (%" PRIu64 " multi, %" PRIu64
 		       " downgraded), %" PRIu64 " modified, %" PRIu64
-		       " replaced (%" PRIu64 " by a dup), %" PRIu64
-		       " mapped, %" PRIu64 " removed, %" PRIu64
+		       " replaced, %" PRIu64 " mapped, %" PRIu64
+		       " removed, %" PRIu64
 		       " objects taken from the other space\n",
 		       role_names[w->role], w->cycles, w->multi, w->downgrades,
-		       w->modified, w->replaced, w->dups, w->mapped, w->removed,
+		       w->modified, w->replaced, w->mapped, w->removed,
 		       w->cross_reuse);
 	}
 

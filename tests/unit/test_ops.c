@@ -157,7 +157,7 @@ static void print_before(FILE *out)
 		return;
 	fprintf(out, "map before it:\n");
 	for (size_t i = 0; i < before_op.n; i++) {
-		const struct area *a = &before_op.a[i];
+		const struct map_area *a = &before_op.a[i];
 
 		fprintf(out,
 			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x "
@@ -1598,7 +1598,7 @@ static void m_compare(struct uvma_mm *mm, const struct model *m)
 	state_take(mm, &s);
 	for (uint64_t p = 0; p < MP;) {
 		uint64_t rs, re;
-		const struct area *a;
+		const struct map_area *a;
 
 		if (!m->pg[p].mapped) {
 			p++;

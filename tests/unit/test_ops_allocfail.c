@@ -7,7 +7,7 @@
  * plan arrays (more than 8 areas touched at once). For each of the three
  * kinds of allocation, and n = 1, 2, ... until the operation succeeds, the
  * state is built afresh, the n-th allocation of that kind is made to fail
- * (tree_fail_alloc_after, vma_pool_fail_after, ops_fail_alloc_after), and
+ * (tree_fail_alloc_after, vma_pool_fail_after, plan_fail_alloc_after), and
  * the operation must either succeed, with the same map as without
  * injection, or fail with -ENOMEM with the map exactly as before: the same
  * tree entries pointing to the same objects with the same fields, the same
@@ -32,6 +32,7 @@
 #include "map_state.h"
 #include "mm.h"
 #include "ops.h"
+#include "plan.h"
 #include "rcu.h"
 #include "tree.h"
 #include "uvma.h"
@@ -110,7 +111,7 @@ static void arm(struct uvma_mm *mm, enum inject kind, long n)
 		vma_pool_fail_after(n);
 		break;
 	case INJ_PLAN:
-		ops_fail_alloc_after(n);
+		plan_fail_alloc_after(n);
 		break;
 	default:
 		CHECK(!"injection kind");
@@ -121,7 +122,7 @@ static void disarm(struct uvma_mm *mm)
 {
 	tree_fail_alloc_after(&mm->tree, 0);
 	vma_pool_fail_after(0);
-	ops_fail_alloc_after(0);
+	plan_fail_alloc_after(0);
 }
 
 /* ---- the sweep ------------------------------------------------------------

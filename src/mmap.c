@@ -1,0 +1,198 @@
+/*
+ * mmap.c - uvma_mmap, uvma_munmap and uvma_brk with Linux's semantics
+ * (docs/design.md section 5; docs/semantics.md).
+ *
+ * Locks: each call holds mmap_lock for writing while it checks the map and
+ * runs its plan (plan.c); munmap downgrades it to reading before the
+ * removed VMAs are freed. Arguments are checked before any lock, in
+ * Linux's order, so each error is the one Linux gives.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "plan.h"
+
+/* The largest file size Linux allows a mapping to reach. */
+#define OPS_MAX_FILE_SIZE ((UINT64_C(1) << 63) - 1)
+
+/* ---- mmap ------------------------------------------------------------ */
+
+static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
+		      unsigned prot, unsigned flags, uint64_t file_id,
+		      uint64_t offset)
+{
+	const unsigned known = UVMA_MAP_SHARED | UVMA_MAP_PRIVATE |
+			       UVMA_MAP_FIXED | UVMA_MAP_ANONYMOUS |
+			       UVMA_MAP_FIXED_NOREPLACE;
+	unsigned sharing = flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE);
+
+	if (!*len)
+		return -EINVAL;
+	if ((flags & ~known) || (prot & ~OPS_PROT_ALL) ||
+	    (sharing != UVMA_MAP_SHARED && sharing != UVMA_MAP_PRIVATE))
+		return -EINVAL;
+	if (!ops_page_aligned(mm, offset))
+		return -EINVAL;
+	*len = ops_page_round(mm, *len);
+	if (!*len)
+		return -ENOMEM;
+	/* A fixed range must lie in the window (ENOMEM), checked before its
+	 * alignment (EINVAL), in Linux's order. */
+	if (flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE)) {
+		if (addr < mm->base || addr > mm->end || *len > mm->end - addr)
+			return -ENOMEM;
+		if (!ops_page_aligned(mm, addr))
+			return -EINVAL;
+	}
+	if (flags & UVMA_MAP_ANONYMOUS)
+		return 0;
+	if (file_id == 0 || file_id >= OPS_SHMEM_ID_BASE)
+		return -EBADF;
+	/* Linux's limit for a file: offset + len within the largest file
+	 * size, 2^63 - 1. */
+	if (*len > OPS_MAX_FILE_SIZE || offset > OPS_MAX_FILE_SIZE - *len)
+		return -EOVERFLOW;
+	return 0;
+}
+
+int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+	      unsigned flags, uint64_t file_id, uint64_t offset, void *user,
+	      uint64_t *out)
+{
+	bool fixed = flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE);
+	struct area n = { 0 };
+	int err;
+
+	err = mmap_check(mm, addr, &len, prot, flags, file_id, offset);
+	if (err)
+		return err;
+	mmap_write_lock(mm);
+	if (fixed) {
+		if ((flags & UVMA_MAP_FIXED_NOREPLACE) &&
+		    !mm_range_free(mm, addr, addr + len)) {
+			err = -EEXIST;
+			goto out;
+		}
+	} else {
+		/* A hint, rounded down to its page (and up to the window),
+		 * is taken when the range there is free. */
+		addr &= ~(mm->page_size - 1);
+		if (addr && addr < mm->base)
+			addr = mm->base;
+		if (!addr || addr + len < addr ||
+		    !mm_range_free(mm, addr, addr + len)) {
+			err = mm_find_free(mm, len, &addr);
+			if (err)
+				goto out;
+		}
+	}
+	n.start = addr;
+	n.end = addr + len;
+	n.prot = prot;
+	n.user = user;
+	if (flags & UVMA_MAP_ANONYMOUS) {
+		n.flags = (flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE)) |
+			  UVMA_MAP_ANONYMOUS;
+		if (flags & UVMA_MAP_SHARED) {
+			/* Its own backing object, offsets from 0. */
+			n.file_id = OPS_SHMEM_ID_BASE + mm->next_shmem_id;
+			n.pgoff = 0;
+		} else {
+			n.pgoff = addr >> mm->page_shift;
+		}
+	} else {
+		n.flags = flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE);
+		n.file_id = file_id;
+		n.pgoff = offset >> mm->page_shift;
+	}
+	err = __mm_replace(mm, n.start, n.end, &n);
+	if (!err && (flags & UVMA_MAP_ANONYMOUS) && (flags & UVMA_MAP_SHARED))
+		mm->next_shmem_id++;
+	if (!err && out)
+		*out = addr;
+out:
+	mmap_write_unlock(mm);
+	return err;
+}
+
+/* ---- munmap ----------------------------------------------------------- */
+
+int uvma_munmap(struct uvma_mm *mm, uint64_t addr, uint64_t len)
+{
+	struct edit hole;
+	struct plan p;
+	int err;
+
+	if (!ops_page_aligned(mm, addr) || !len)
+		return -EINVAL;
+	len = ops_page_round(mm, len);
+	hole = (struct edit){ addr, addr + len, NULL };
+	if (!len || hole.end < addr || addr < mm->base || hole.end > mm->end)
+		return -EINVAL;
+	mmap_write_lock(mm);
+	plan_init(&p, mm);
+	err = plan_edits(&p, &hole, 1);
+	if (!err)
+		err = plan_apply(&p);
+	if (err) {
+		plan_finish(&p);
+		mmap_write_unlock(mm);
+		return err;
+	}
+	/* Detached under the write lock; freed under the read lock, which
+	 * lets faults on other areas fall back meanwhile. */
+	mmap_write_downgrade(mm);
+	plan_finish(&p);
+	mmap_read_unlock(mm);
+	return 0;
+}
+
+/* ---- brk ------------------------------------------------------------- */
+
+int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
+{
+	uint64_t old_end, new_end;
+	struct area n = { 0 };
+	int err = 0;
+
+	mmap_write_lock(mm);
+	if (!mm->brk_start) {
+		err = brk ? -ENOMEM : 0;
+		goto out;
+	}
+	if (brk < mm->brk_start)
+		goto out; /* a query */
+	old_end = ops_page_round(mm, mm->brk);
+	new_end = ops_page_round(mm, brk);
+	if (!new_end || new_end > mm->end) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (new_end < old_end) {
+		err = __mm_replace(mm, new_end, old_end, NULL);
+	} else if (new_end > old_end) {
+		/* Linux keeps a page free between the heap and whatever
+		 * follows it. */
+		if (!mm_range_free(mm, old_end, new_end) ||
+		    (new_end < mm->end &&
+		     !mm_range_free(mm, new_end, new_end + mm->page_size))) {
+			err = -ENOMEM;
+			goto out;
+		}
+		n.start = old_end;
+		n.end = new_end;
+		n.prot = UVMA_PROT_READ | UVMA_PROT_WRITE;
+		n.flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS;
+		n.pgoff = old_end >> mm->page_shift;
+		err = __mm_replace(mm, old_end, new_end, &n);
+	}
+	if (!err)
+		mm->brk = brk;
+out:
+	if (out)
+		*out = mm->brk;
+	mmap_write_unlock(mm);
+	return err;
+}

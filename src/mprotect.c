@@ -1,0 +1,106 @@
+/*
+ * mprotect.c - uvma_mprotect with Linux's semantics: splits and merges,
+ * and a hole in the range fails with -ENOMEM after what came before it has
+ * changed (docs/design.md section 5; docs/semantics.md).
+ *
+ * Locks: mmap_lock for writing for the whole call; the plan (plan.c)
+ * write-locks only the areas that change.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "plan.h"
+
+/*
+ * Plan: every area in [start, end) gets prot, up to the first hole; *hole
+ * is set when there is one (Linux then fails with -ENOMEM after changing
+ * what came before it).
+ */
+static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
+			unsigned prot, bool *hole)
+{
+	unsigned shift = p->mm->page_shift;
+	struct uvma_vma *prev, *next;
+	uint64_t pos = start;
+	size_t i, first;
+	int err;
+
+	*hole = false;
+	prev = mm_vma_ending_at(p->mm, start);
+	if (prev && plan_add_old(p, prev))
+		return -ENOMEM;
+	first = p->nold;
+	err = plan_collect(p, start, end);
+	if (err)
+		return err;
+	/* Stop at the first hole. */
+	for (i = first; i < p->nold; i++) {
+		if (p->old[i]->start > pos)
+			break;
+		pos = p->old[i]->end;
+	}
+	if (pos < end) {
+		*hole = true;
+		p->nold = i;
+		end = pos;
+	}
+	if (end <= start)
+		return 0; /* nothing mapped at start */
+	next = mm_vma_at(p->mm, end);
+	if (next && next->start == end && plan_add_old(p, next))
+		return -ENOMEM;
+	for (i = 0; i < p->nold; i++) {
+		struct area s = area_of(p->old[i]);
+		struct area a = area_clip(&s, s.start, start, shift);
+		struct area b = area_clip(&s, start > s.start ? start : s.start,
+					  end < s.end ? end : s.end, shift);
+		struct area c = area_clip(&s, end > s.start ? end : s.start,
+					  s.end, shift);
+
+		if (s.start < start && plan_add_area(p, &a))
+			return -ENOMEM;
+		if (b.start < b.end && s.start < end && s.end > start) {
+			b.prot = prot;
+			if (plan_add_area(p, &b))
+				return -ENOMEM;
+		}
+		if (s.end > end && plan_add_area(p, &c))
+			return -ENOMEM;
+	}
+	plan_merge(p);
+	return 0;
+}
+
+int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
+		  unsigned prot)
+{
+	struct plan p;
+	uint64_t end;
+	bool hole;
+	int err;
+
+	/* Linux's order of checks: the start, an empty range (success),
+	 * overflow, then the protection bits. */
+	if (!ops_page_aligned(mm, addr))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	len = ops_page_round(mm, len);
+	end = addr + len;
+	if (!len || end <= addr)
+		return -ENOMEM;
+	if (prot & ~OPS_PROT_ALL)
+		return -EINVAL;
+	mmap_write_lock(mm);
+	plan_init(&p, mm);
+	err = plan_protect(&p, addr, end, prot, &hole);
+	if (!err && p.nareas)
+		err = plan_apply(&p);
+	plan_finish(&p);
+	mmap_write_unlock(mm);
+	if (!err && hole)
+		err = -ENOMEM;
+	return err;
+}

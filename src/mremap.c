@@ -1,0 +1,273 @@
+/*
+ * mremap.c - uvma_mremap with Linux's semantics: shrink, grow in place,
+ * move (MAYMOVE, FIXED), and a second mapping of a shared area (old_len 0)
+ * (docs/design.md section 5; docs/semantics.md).
+ *
+ * Locks: mmap_lock for writing for the whole call; a move is one plan
+ * (plan.c), so readers see the source and the destination change at once.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "plan.h"
+
+/* A second mapping of a shared area's pages from addr on, at to (mremap
+ * with old_len 0): same backing and offset, nothing unmapped. */
+static int dup_shared(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
+		      uint64_t to, uint64_t len)
+{
+	struct area n = area_of(vma);
+
+	n = area_clip(&n, addr, vma->end, mm->page_shift);
+	n.start = to;
+	n.end = to + len;
+	return __mm_replace(mm, to, to + len, &n);
+}
+
+/*
+ * Move the areas of [addr, addr + src_len) to the same offsets from `to`,
+ * and unmap [addr, addr + hole_len) (hole_len >= src_len: a FIXED move
+ * that shrinks drops the tail too), all in one transaction. With one area
+ * covering the whole source, dst_len may differ from src_len (a move that
+ * resizes). Whatever the moved areas land on is replaced.
+ * An anonymous private area's page offset follows its new address, as
+ * Linux does for an area whose pages were never touched (uvma has none).
+ */
+static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
+		      uint64_t src_len, uint64_t to, uint64_t dst_len)
+{
+	unsigned shift = mm->page_shift;
+	struct area *pieces = NULL;
+	struct edit *ed = NULL;
+	struct plan p;
+	size_t np = 0, cap = 0, ne = 0, i;
+	struct tree_iter it;
+	struct tree_entry e;
+	int err = -ENOMEM;
+
+	bool resize = dst_len != src_len;
+
+	/* An old range may run past the end of the window (Linux looks only
+	 * at the areas in it): clip it there. */
+	if (src_len > mm->end - addr)
+		src_len = mm->end - addr;
+	if (hole_len > mm->end - addr)
+		hole_len = mm->end - addr;
+	tree_iter_start(&it, &mm->tree, addr, addr + src_len);
+	while (tree_iter_next(&it, &e)) {
+		struct area s;
+
+		if (e.start >= addr + src_len)
+			break;
+		if (np == cap) {
+			struct area *n;
+
+			cap = cap ? 2 * cap : 4;
+			n = plan_realloc(pieces, cap * sizeof(*n));
+			if (!n)
+				goto out;
+			pieces = n;
+		}
+		s = area_of(e.ptr);
+		s = area_clip(&s, addr, addr + src_len, shift);
+		s.start = s.start - addr + to;
+		s.end = s.end - addr + to;
+		if ((s.flags & UVMA_MAP_ANONYMOUS) &&
+		    !(s.flags & UVMA_MAP_SHARED))
+			s.pgoff = s.start >> shift;
+		pieces[np++] = s;
+	}
+	if (resize && np == 1)
+		pieces[0].end = to + dst_len;
+	/* The source hole, then the pieces at the destination. Only the
+	 * pieces' ranges are replaced there: what lies in the destination
+	 * opposite a hole of the source stays (as Linux moves area by
+	 * area). */
+	ed = plan_realloc(NULL, (np + 1) * sizeof(*ed));
+	if (!ed)
+		goto out;
+	ed[ne++] = (struct edit){ addr, addr + hole_len, NULL };
+	for (i = 0; i < np; i++)
+		ed[ne++] = (struct edit){ pieces[i].start, pieces[i].end,
+					  &pieces[i] };
+	if (to < addr) {
+		/* The destination comes first: rotate the source to the end. */
+		struct edit src = ed[0];
+
+		memmove(ed, ed + 1, (ne - 1) * sizeof(*ed));
+		ed[ne - 1] = src;
+	}
+	plan_init(&p, mm);
+	err = plan_edits(&p, ed, ne);
+	if (!err)
+		err = plan_apply(&p);
+	plan_finish(&p);
+out:
+	free(pieces);
+	free(ed);
+	return err;
+}
+
+static int mremap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *old_len,
+			uint64_t *new_len, unsigned flags, uint64_t new_addr)
+{
+	const unsigned known = UVMA_MREMAP_MAYMOVE | UVMA_MREMAP_FIXED;
+
+	if ((flags & ~known) || !ops_page_aligned(mm, addr))
+		return -EINVAL;
+	if ((flags & UVMA_MREMAP_FIXED) && !(flags & UVMA_MREMAP_MAYMOVE))
+		return -EINVAL;
+	*old_len = ops_page_round(mm, *old_len);
+	*new_len = ops_page_round(mm, *new_len);
+	/* Like Linux, the new length and the destination are checked against
+	 * the end of the address space first; the old range is not (its areas
+	 * are looked at; a shrink's unmap of the tail checks its range). */
+	if (!*new_len || *new_len > mm->end)
+		return -EINVAL;
+	if (flags & UVMA_MREMAP_FIXED) {
+		if (!ops_page_aligned(mm, new_addr))
+			return -EINVAL;
+		if (new_addr < mm->base || new_addr > mm->end ||
+		    *new_len > mm->end - new_addr)
+			return -EINVAL;
+		/* The destination may not overlap the source. */
+		if (new_addr < addr + *old_len && addr < new_addr + *new_len)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Grow vma's range, which ends where vma ends, in place: the new part
+ * continues vma's offsets and merges into it (and into the next area, when
+ * that continues it too). */
+static int grow_in_place(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t end,
+			 uint64_t new_end)
+{
+	struct area n = area_of(vma);
+
+	n.pgoff += (end - n.start) >> mm->page_shift;
+	n.start = end;
+	n.end = new_end;
+	return __mm_replace(mm, end, new_end, &n);
+}
+
+/* A shrink unmaps the old tail and checks its range as munmap does
+ * (after the areas: Linux's order). */
+static bool tail_out_of_range(struct uvma_mm *mm, uint64_t addr,
+			      uint64_t old_len, uint64_t new_len)
+{
+	return new_len < old_len &&
+	       (addr + old_len < addr || addr + old_len > mm->end);
+}
+
+/*
+ * MREMAP_FIXED, after Linux: a shrink drops the old tail and moves the
+ * head, which must lie inside one area; growing needs the old range inside
+ * one area; moving as much as it was (old_len == new_len) moves every area
+ * of the range, holes kept (Linux 6.17 and later).
+ */
+static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
+			uint64_t old_len, uint64_t new_len, uint64_t new_addr)
+{
+	uint64_t src_len = old_len < new_len ? old_len : new_len;
+
+	if (!old_len) { /* a shared area (checked): a second mapping */
+		/* Linux unmaps the destination first; when that held the
+		 * source, the source is gone: -EFAULT, destination unmapped. */
+		if (new_addr <= addr && addr < new_addr + new_len) {
+			int err = __mm_replace(mm, new_addr, new_addr + new_len,
+					       NULL);
+
+			return err ? err : -EFAULT;
+		}
+		return dup_shared(mm, vma, addr, new_addr, new_len);
+	}
+	/* Resizing moves take one area (the part that moves must be inside
+	 * it); only a move of the same size may span several. */
+	if (old_len != new_len && src_len > vma->end - addr)
+		return -EFAULT;
+	if (tail_out_of_range(mm, addr, old_len, new_len)) {
+		/* Linux has unmapped the destination by then. */
+		int err = __mm_replace(mm, new_addr, new_addr + new_len, NULL);
+
+		return err ? err : -EINVAL;
+	}
+	return move_range(mm, addr, old_len > new_len ? old_len : src_len,
+			  src_len, new_addr, new_len);
+}
+
+static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
+		     uint64_t new_len, unsigned flags, uint64_t new_addr,
+		     uint64_t *out)
+{
+	struct uvma_vma *vma = mm_vma_at(mm, addr);
+	uint64_t to;
+	int err;
+
+	if (!vma)
+		return -EFAULT;
+	/* old_len 0 asks for a second mapping of the same pages, which
+	 * only a shared area has. */
+	if (!old_len && !(vma->flags & UVMA_MAP_SHARED))
+		return -EINVAL;
+	if (flags & UVMA_MREMAP_FIXED) {
+		err = mremap_fixed(mm, vma, addr, old_len, new_len, new_addr);
+		if (!err)
+			*out = new_addr;
+		return err;
+	}
+	if (new_len <= old_len) {
+		if (tail_out_of_range(mm, addr, old_len, new_len))
+			return -EINVAL;
+		if (new_len < old_len) {
+			err = __mm_replace(mm, addr + new_len, addr + old_len,
+					   NULL);
+			if (err)
+				return err;
+		}
+		*out = addr;
+		return 0;
+	}
+	if (old_len > vma->end - addr)
+		return -EFAULT;
+	/* Grow in place when the old range ends the area and room follows. */
+	if (addr + old_len == vma->end && addr + new_len <= mm->end &&
+	    mm_range_free(mm, vma->end, addr + new_len)) {
+		err = grow_in_place(mm, vma, vma->end, addr + new_len);
+		if (!err)
+			*out = addr;
+		return err;
+	}
+	if (!(flags & UVMA_MREMAP_MAYMOVE))
+		return -ENOMEM;
+	err = mm_find_free(mm, new_len, &to);
+	if (err)
+		return err;
+	/* old_len 0 (a shared area): a second mapping, nothing unmapped. */
+	err = old_len ? move_range(mm, addr, old_len, old_len, to, new_len)
+		      : dup_shared(mm, vma, addr, to, new_len);
+	if (!err)
+		*out = to;
+	return err;
+}
+
+int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
+		uint64_t new_len, unsigned flags, uint64_t new_addr,
+		uint64_t *out)
+{
+	uint64_t where = 0;
+	int err;
+
+	err = mremap_check(mm, old_addr, &old_len, &new_len, flags, new_addr);
+	if (err)
+		return err;
+	mmap_write_lock(mm);
+	err = do_mremap(mm, old_addr, old_len, new_len, flags, new_addr,
+			&where);
+	mmap_write_unlock(mm);
+	if (!err && out)
+		*out = where;
+	return err;
+}

@@ -1,0 +1,574 @@
+/*
+ * plan.c - the plan engine: the one place where VMAs are attached, stored,
+ * detached and freed (plan.h; docs/design.md section 5).
+ *
+ * Locks: every function runs under the mm's mmap_lock held for writing,
+ * except plan_finish, which may run after a downgrade. plan_apply
+ * write-locks exactly the old VMAs whose range or fields change or that go
+ * away, each before the tree changes; new objects are write-locked before
+ * they are attached and stored (rule 7); unchanged neighbours are never
+ * locked. Readers see the map before or after the one tree transaction,
+ * never half of it.
+ *
+ * Objects: an old VMA that is exactly one of the new areas keeps it; every
+ * other area takes the first changed old VMA it overlaps (its fields are
+ * rewritten after the commit, while it is write-locked) or a new object,
+ * a copy of the VMA it was cut from when there is one (vma_dup: a split);
+ * old VMAs left over are unlinked by the commit, then detached, then freed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug.h"
+#include "hook.h"
+#include "plan.h"
+#include "rcu.h"
+#include "vma_lock.h"
+
+enum { PLAN_REMOVED, PLAN_KEPT, PLAN_REUSED };
+
+/* ---- allocation, with fault injection in test builds --------------------- */
+
+#ifdef UVMA_TEST_HOOKS
+static _Atomic long fail_countdown; /* fail the n-th array allocation */
+
+void plan_fail_alloc_after(long n)
+{
+	atomic_store(&fail_countdown, n > 0 ? n : 0);
+}
+#endif
+
+void *plan_realloc(void *p, size_t bytes)
+{
+#ifdef UVMA_TEST_HOOKS
+	long n = atomic_load(&fail_countdown);
+
+	if (n > 0 && atomic_fetch_sub(&fail_countdown, 1) == 1)
+		return NULL;
+#endif
+	return realloc(p, bytes);
+}
+
+/* ---- building -------------------------------------------------------------
+ */
+
+void plan_init(struct plan *p, struct uvma_mm *mm)
+{
+	mmap_assert_write_locked(mm);
+	memset(p, 0, sizeof(*p));
+	p->mm = mm;
+	p->old = p->old_inline;
+	p->capold = PLAN_INLINE;
+	p->areas = p->areas_inline;
+	p->capareas = PLAN_INLINE;
+}
+
+/* Grow an array that starts in the plan's inline buffer. */
+static int grow(void **arr, size_t *cap, size_t elem, void *inline_buf)
+{
+	size_t ncap = *cap * 2;
+	void *n;
+
+	if (*arr == inline_buf) {
+		n = plan_realloc(NULL, ncap * elem);
+		if (n)
+			memcpy(n, *arr, *cap * elem);
+	} else {
+		n = plan_realloc(*arr, ncap * elem);
+	}
+	if (!n)
+		return -ENOMEM;
+	*arr = n;
+	*cap = ncap;
+	return 0;
+}
+
+int plan_add_old(struct plan *p, struct uvma_vma *v)
+{
+	/* Callers add in address order, but a VMA can come up twice (the
+	 * neighbour of one edit overlaps or neighbours the next): anything
+	 * starting below the last one's end has been added already. */
+	if (p->nold && v->start < p->old[p->nold - 1]->end)
+		return 0;
+	if (p->nold == p->capold &&
+	    grow((void **)&p->old, &p->capold, sizeof(*p->old), p->old_inline))
+		return -ENOMEM;
+	p->old[p->nold++] = v;
+	return 0;
+}
+
+int plan_add_area(struct plan *p, const struct area *a)
+{
+	if (a->start >= a->end)
+		return 0;
+	if (p->nareas == p->capareas &&
+	    grow((void **)&p->areas, &p->capareas, sizeof(*p->areas),
+		 p->areas_inline))
+		return -ENOMEM;
+	p->areas[p->nareas++] = *a;
+	return 0;
+}
+
+struct area area_of(const struct uvma_vma *v)
+{
+	struct area a = {
+		.start = v->start,
+		.end = v->end,
+		.prot = v->prot,
+		.flags = v->flags,
+		.pgoff = v->pgoff,
+		.file_id = v->file_id,
+		.user = v->user,
+		.src = v,
+	};
+	return a;
+}
+
+struct area area_clip(const struct area *a, uint64_t start, uint64_t end,
+		      unsigned shift)
+{
+	struct area c = *a;
+
+	if (start > c.start) {
+		c.pgoff += (start - c.start) >> shift;
+		c.start = start;
+	}
+	if (end < c.end)
+		c.end = end;
+	return c;
+}
+
+/*
+ * Linux's rule for two adjacent areas to be one: same protection, sharing,
+ * backing and user pointer, and the second's offset continuing the first's.
+ * Anonymous shared areas carry a backing id of their own (ops.h), so that
+ * pieces of one mapping merge back and two mappings never do.
+ */
+static bool mergeable(const struct area *a, const struct area *b,
+		      unsigned shift)
+{
+	return a->end == b->start && a->prot == b->prot &&
+	       a->flags == b->flags && a->file_id == b->file_id &&
+	       a->user == b->user &&
+	       a->pgoff + ((a->end - a->start) >> shift) == b->pgoff;
+}
+
+void plan_merge(struct plan *p)
+{
+	unsigned shift = p->mm->page_shift;
+	size_t i, out = 0;
+
+	for (i = 0; i < p->nareas; i++) {
+		if (out && mergeable(&p->areas[out - 1], &p->areas[i], shift))
+			p->areas[out - 1].end = p->areas[i].end;
+		else
+			p->areas[out++] = p->areas[i];
+	}
+	p->nareas = out;
+}
+
+int plan_collect(struct plan *p, uint64_t start, uint64_t end)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+
+	tree_iter_start(&it, &p->mm->tree, start, end);
+	while (tree_iter_next(&it, &e)) {
+		if (e.start >= end)
+			break;
+		if (plan_add_old(p, e.ptr))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Add old's parts that no edit covers (edits sorted, disjoint). */
+static int plan_add_remains(struct plan *p, const struct uvma_vma *old,
+			    const struct edit *ed, size_t ned)
+{
+	unsigned shift = p->mm->page_shift;
+	struct area a = area_of(old), c;
+	uint64_t pos = a.start;
+	size_t i;
+
+	for (i = 0; i < ned && pos < a.end; i++) {
+		if (ed[i].end <= pos || ed[i].start >= a.end)
+			continue;
+		if (ed[i].start > pos) {
+			c = area_clip(&a, pos, ed[i].start, shift);
+			if (plan_add_area(p, &c))
+				return -ENOMEM;
+		}
+		pos = ed[i].end;
+	}
+	c = area_clip(&a, pos, a.end, shift);
+	return pos < a.end ? plan_add_area(p, &c) : 0;
+}
+
+static void plan_sort_areas(struct plan *p)
+{
+	size_t i, j;
+
+	for (i = 1; i < p->nareas; i++) {
+		struct area a = p->areas[i];
+
+		for (j = i; j > 0 && p->areas[j - 1].start > a.start; j--)
+			p->areas[j] = p->areas[j - 1];
+		p->areas[j] = a;
+	}
+}
+
+/* An edit's touched VMAs: what it covers, plus its neighbours when it maps
+ * something (they may merge with it). */
+static int plan_collect_edit(struct plan *p, const struct edit *e)
+{
+	struct uvma_vma *v;
+
+	if (e->area) {
+		v = mm_vma_ending_at(p->mm, e->start);
+		if (v && plan_add_old(p, v))
+			return -ENOMEM;
+	}
+	if (plan_collect(p, e->start, e->end))
+		return -ENOMEM;
+	if (e->area) {
+		v = mm_vma_at(p->mm, e->end);
+		if (v && v->start == e->end && plan_add_old(p, v))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int plan_edits(struct plan *p, const struct edit *ed, size_t ned)
+{
+	size_t i;
+
+	for (i = 0; i < ned; i++)
+		if (plan_collect_edit(p, &ed[i]))
+			return -ENOMEM;
+	for (i = 0; i < p->nold; i++)
+		if (plan_add_remains(p, p->old[i], ed, ned))
+			return -ENOMEM;
+	for (i = 0; i < ned; i++)
+		if (ed[i].area && plan_add_area(p, ed[i].area))
+			return -ENOMEM;
+	plan_sort_areas(p);
+	plan_merge(p);
+	return 0;
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+static bool area_is(const struct area *a, const struct uvma_vma *v)
+{
+	return a->start == v->start && a->end == v->end && a->prot == v->prot &&
+	       a->flags == v->flags && a->pgoff == v->pgoff &&
+	       a->file_id == v->file_id && a->user == v->user;
+}
+
+static void area_write(const struct area *a, struct uvma_vma *v)
+{
+	v->start = a->start;
+	v->end = a->end;
+	v->prot = a->prot;
+	v->flags = a->flags;
+	v->pgoff = a->pgoff;
+	v->file_id = a->file_id;
+	v->user = a->user;
+}
+
+/* Areas an old VMA already is exactly keep it (it is not even locked). */
+static void assign_kept(struct plan *p)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < p->nareas; i++) {
+		struct area *a = &p->areas[i];
+
+		a->obj = NULL;
+		a->kept = false;
+		a->fresh = false;
+		while (j < p->nold && p->old[j]->end <= a->start)
+			j++;
+		if (j < p->nold && area_is(a, p->old[j])) {
+			a->obj = p->old[j];
+			a->kept = true;
+			p->fate[j] = PLAN_KEPT;
+		}
+	}
+}
+
+/* Changed areas take the first free old VMA they overlap. */
+static void assign_reused(struct plan *p)
+{
+	size_t i, j = 0, k;
+
+	for (i = 0; i < p->nareas; i++) {
+		struct area *a = &p->areas[i];
+
+		if (a->kept)
+			continue;
+		while (j < p->nold && p->old[j]->end <= a->start)
+			j++;
+		for (k = j; k < p->nold && p->old[k]->start < a->end; k++) {
+			if (p->fate[k] == PLAN_REMOVED) {
+				p->fate[k] = PLAN_REUSED;
+				a->obj = p->old[k];
+				break;
+			}
+		}
+	}
+}
+
+static int plan_assign(struct plan *p)
+{
+	if (p->nold <= PLAN_INLINE) {
+		p->fate = p->fate_inline;
+	} else {
+		p->fate = plan_realloc(NULL, p->nold);
+		if (!p->fate)
+			return -ENOMEM;
+	}
+	memset(p->fate, PLAN_REMOVED, p->nold);
+	assign_kept(p);
+	assign_reused(p);
+	return 0;
+}
+
+static void free_fresh(struct plan *p, size_t n)
+{
+	while (n-- > 0) {
+		struct area *a = &p->areas[n];
+
+		if (a->fresh) {
+			vma_free(a->obj);
+			a->obj = NULL;
+			a->fresh = false;
+		}
+	}
+}
+
+/* Objects for the areas no old VMA holds; all or none. */
+static int plan_alloc_new(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nareas; i++) {
+		struct area *a = &p->areas[i];
+
+		if (a->obj)
+			continue;
+		a->obj = a->src ? vma_dup(a->src) : vma_alloc(p->mm);
+		if (!a->obj) {
+			free_fresh(p, i);
+			return -ENOMEM;
+		}
+		a->fresh = true;
+		area_write(a, a->obj);
+	}
+	return 0;
+}
+
+/*
+ * Is b the VMA right after a in the tree (nothing between them)? Plans
+ * hold the VMAs of up to a few separate places (a mremap's source and
+ * destination): one erase may only span VMAs with nothing else between.
+ * Reads the published tree, which inside the transaction is still the map
+ * the plan was made from.
+ */
+static bool tree_neighbours(struct uvma_mm *mm, const struct uvma_vma *a,
+			    const struct uvma_vma *b)
+{
+	struct tree_entry e;
+
+	if (a->end == b->start)
+		return true;
+	return tree_find_above(&mm->tree, a->end, &e) && e.ptr == b;
+}
+
+/* Erase the ranges of changed old VMAs, runs of neighbours in one store. */
+static int plan_erase_old(struct plan *p)
+{
+	size_t i = 0, j;
+	int err;
+
+	while (i < p->nold) {
+		if (p->fate[i] == PLAN_KEPT) {
+			i++;
+			continue;
+		}
+		for (j = i + 1;
+		     j < p->nold && p->fate[j] != PLAN_KEPT &&
+		     tree_neighbours(p->mm, p->old[j - 1], p->old[j]);
+		     j++)
+			;
+		err = tree_txn_store(&p->mm->tree, p->old[i]->start,
+				     p->old[j - 1]->end, NULL);
+		if (err)
+			return err;
+		i = j;
+	}
+	return 0;
+}
+
+static int plan_stores(struct plan *p)
+{
+	size_t i;
+	int err = plan_erase_old(p);
+
+	for (i = 0; !err && i < p->nareas; i++) {
+		struct area *a = &p->areas[i];
+
+		if (!a->kept)
+			err = tree_txn_store(&p->mm->tree, a->start, a->end,
+					     a->obj);
+	}
+	return err;
+}
+
+/* Every old VMA that changes or goes, and every new one, before the tree
+ * changes; new ones are then attached (rules 7 and 8). */
+static void plan_lock(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nold; i++)
+		if (p->fate[i] != PLAN_KEPT)
+			vma_start_write(p->old[i]);
+	for (i = 0; i < p->nareas; i++) {
+		if (!p->areas[i].fresh)
+			continue;
+#ifndef UVMA_BROKEN_ATTACH_UNLOCKED
+		vma_start_write(p->areas[i].obj);
+#endif
+		vma_mark_attached(p->areas[i].obj);
+	}
+}
+
+/* The commit failed: the new objects never were in the tree, but stale
+ * readers of their past lives may have raised their counts since attach,
+ * so they are detached (which waits those out) before they are freed. */
+static void plan_unwind(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nareas; i++)
+		if (p->areas[i].fresh)
+			vma_mark_detached(p->areas[i].obj);
+	free_fresh(p, p->nareas);
+}
+
+int plan_apply(struct plan *p)
+{
+	struct uvma_mm *mm = p->mm;
+	size_t i;
+	int err;
+
+	mmap_assert_write_locked(mm);
+	UVMA_ASSERT(!p->applied);
+	err = plan_assign(p);
+	if (!err)
+		err = plan_alloc_new(p);
+	if (err)
+		return err;
+	hook_run(HOOK_PLAN_READY, mm, NULL);
+	plan_lock(p);
+	tree_begin(&mm->tree);
+	err = plan_stores(p);
+	if (err) {
+		tree_abort(&mm->tree);
+		plan_unwind(p);
+		return err;
+	}
+	tree_commit(&mm->tree);
+	p->applied = true;
+	/* Reused objects take their new shape; they are write-locked, so no
+	 * reader sees the fields change. */
+	for (i = 0; i < p->nareas; i++)
+		if (!p->areas[i].kept && !p->areas[i].fresh)
+			area_write(&p->areas[i], p->areas[i].obj);
+	hook_run(HOOK_PLAN_COMMITTED, mm, NULL);
+#ifndef UVMA_BROKEN_FREE_ATTACHED
+	/* Unlinked by the commit: detach, waiting out transient readers
+	 * (rule 9). No new reader can find them any more. */
+	for (i = 0; i < p->nold; i++)
+		if (p->fate[i] == PLAN_REMOVED)
+			vma_mark_detached(p->old[i]);
+#endif
+	return 0;
+}
+
+void plan_finish(struct plan *p)
+{
+	size_t i;
+
+	mmap_assert_locked(p->mm);
+	for (i = 0; p->applied && i < p->nold; i++)
+		if (p->fate[i] == PLAN_REMOVED)
+			vma_free(p->old[i]);
+	if (p->old != p->old_inline)
+		free(p->old);
+	if (p->areas != p->areas_inline)
+		free(p->areas);
+	if (p->fate && p->fate != p->fate_inline)
+		free(p->fate);
+	p->old = NULL;
+	p->areas = NULL;
+	p->fate = NULL;
+}
+
+int __mm_replace(struct uvma_mm *mm, uint64_t start, uint64_t end,
+		 const struct area *a)
+{
+	struct edit e = { start, end, a };
+	struct plan p;
+	int err;
+
+	plan_init(&p, mm);
+	err = plan_edits(&p, &e, 1);
+	if (!err)
+		err = plan_apply(&p);
+	plan_finish(&p);
+	return err;
+}
+
+/* ---- the writer's view of the map ---------------------------------------- */
+
+struct uvma_vma *mm_vma_at(struct uvma_mm *mm, uint64_t addr)
+{
+	struct tree_entry e;
+
+	return tree_find(&mm->tree, addr, &e) ? e.ptr : NULL;
+}
+
+struct uvma_vma *mm_vma_ending_at(struct uvma_mm *mm, uint64_t addr)
+{
+	struct tree_entry e;
+
+	if (addr == 0 || !tree_find(&mm->tree, addr - 1, &e))
+		return NULL;
+	return e.end == addr ? e.ptr : NULL;
+}
+
+bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end)
+{
+	struct tree_entry e;
+
+	if (start < mm->base || end > mm->end || start >= end)
+		return false;
+	return !tree_find_above(&mm->tree, start, &e) || e.start >= end;
+}
+
+/* Linux's top-down search. */
+int mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr)
+{
+	int err;
+
+	if (len > mm->end - mm->base)
+		return -ENOMEM;
+	rcu_read_enter();
+	err = tree_gap_topdown(&mm->tree, mm->base, mm->end, len, 0, addr);
+	rcu_read_exit();
+	return err;
+}
