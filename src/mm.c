@@ -15,6 +15,7 @@
 
 #include "debug.h"
 #include "mm.h"
+#include "plan.h"
 #include "rcu.h"
 #include "vma.h"
 
@@ -210,24 +211,15 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
  * No fault can run in a space being destroyed (the caller's contract, as
  * for Linux's exit_mmap), so no RCU reader can be looking at these VMAs:
  * they are detached and freed straight away, without a grace period
- * (docs/design.md H3). The tree's own nodes still go through RCU (tree_destroy).
+ * (docs/design.md H3). The tree's own nodes still go through RCU
+ * (tree_destroy).
  */
 void uvma_mm_destroy(struct uvma_mm *mm)
 {
-	struct tree_iter it;
-	struct tree_entry e;
-
 	if (!mm)
 		return;
 	mmap_write_lock(mm);
-	tree_iter_start(&it, &mm->tree, 0, UINT64_MAX);
-	while (tree_iter_next(&it, &e)) {
-		struct uvma_vma *v = e.ptr;
-
-		vma_start_write(v);
-		vma_mark_detached(v);
-		vma_free(v);
-	}
+	__mm_teardown(mm);
 	mmap_write_unlock(mm);
 	tree_destroy(&mm->tree);
 	free(mm);

@@ -533,6 +533,30 @@ int __mm_replace(struct uvma_mm *mm, uint64_t start, uint64_t end,
 	return err;
 }
 
+/*
+ * The end of an address space (uvma_mm_destroy): every VMA is write-locked,
+ * detached and freed, with no tree store, since the tree goes whole right
+ * after. No fault runs in a space being destroyed (the caller's contract),
+ * so detach finds no reader to wait for.
+ */
+void __mm_teardown(struct uvma_mm *mm)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+
+	mmap_assert_write_locked(mm);
+	tree_iter_start(&it, &mm->tree, 0, UINT64_MAX);
+	while (tree_iter_next(&it, &e)) {
+		struct uvma_vma *v = e.ptr;
+
+		vma_start_write(v);
+#ifndef UVMA_BROKEN_FREE_ATTACHED
+		vma_mark_detached(v);
+#endif
+		vma_free(v);
+	}
+}
+
 /* ---- the writer's view of the map ---------------------------------------- */
 
 struct uvma_vma *mm_vma_at(struct uvma_mm *mm, uint64_t addr)

@@ -113,6 +113,10 @@ __attribute__((warn_unused_result)) int __mm_replace(struct uvma_mm *mm,
 						     uint64_t end,
 						     const struct area *a);
 
+/* Caller holds mmap_lock for writing and destroys the tree next: detach
+ * and free every VMA (uvma_mm_destroy). */
+void __mm_teardown(struct uvma_mm *mm);
+
 /* The area a VMA describes, with the VMA as its source. */
 struct area area_of(const struct uvma_vma *v);
 /* The part [start, end) of a, its page offset moved along. */

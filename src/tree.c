@@ -567,13 +567,42 @@ static void node_release(struct tree *t, struct tnode *n)
 	t->spare_count++;
 }
 
+/*
+ * A tree's bin: where its RCU callbacks push the nodes whose grace period is
+ * over (any thread, release CAS) and where its writer takes them whole
+ * (acquire exchange; pop-all only, so there is no ABA). recycled_count says
+ * how many were pushed since the writer last looked (relaxed: it only sizes
+ * the spare list, whose count resyncs whenever it empties). refs: one for
+ * the tree, one per batch handed to RCU and not yet returned; whoever drops
+ * the last frees the bin and what is in it, so destroying a tree never
+ * waits for its callbacks.
+ */
+struct tree_bin {
+	_Atomic(struct tnode *) recycled;
+	_Atomic size_t recycled_count;
+	_Atomic long refs;
+};
+
+static void free_chain(struct tnode *n);
+
+/* Acq_rel: every push into the bin happens before the last reference's
+ * holder frees it. */
+static void bin_put(struct tree_bin *bin)
+{
+	if (atomic_fetch_sub_explicit(&bin->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free_chain(atomic_exchange_explicit(&bin->recycled, NULL,
+					    memory_order_acquire));
+	free(bin);
+}
+
 static void take_recycled(struct tree *t)
 {
 	/* Acquire pairs with the release CAS in recycle_batch(): the callback
 	 * ran after the grace period, so no reader still holds these. */
-	t->spare = atomic_exchange_explicit(&t->recycled, NULL,
+	t->spare = atomic_exchange_explicit(&t->bin->recycled, NULL,
 					    memory_order_acquire);
-	t->spare_count = atomic_exchange_explicit(&t->recycled_count, 0,
+	t->spare_count = atomic_exchange_explicit(&t->bin->recycled_count, 0,
 						  memory_order_relaxed);
 }
 
@@ -654,11 +683,11 @@ static struct tnode *writable(struct tree *t, struct tnode **slot)
 
 /*
  * A retired batch is a list through link whose last link is not NULL but the
- * owning tree's address with bit 0 set: the callback needs the tree, and no
- * node field is free for it (a reader may still read every other field of a
+ * owning tree's bin with bit 0 set: the callback needs the bin, and no node
+ * field is free for it (a reader may still read every other field of a
  * retired node until the grace period ends).
  */
-#define BATCH_END(t)	((struct tnode *)((uintptr_t)(t) | 1))
+#define BATCH_END(bin)	((struct tnode *)((uintptr_t)(bin) | 1))
 #define IS_BATCH_END(n) ((uintptr_t)(n)&1)
 
 static void recycle_batch(struct rcu_head *head)
@@ -666,7 +695,7 @@ static void recycle_batch(struct rcu_head *head)
 	struct tnode *first =
 		(struct tnode *)((char *)head - offsetof(struct tnode, rcu));
 	struct tnode *last = first;
-	struct tree *t;
+	struct tree_bin *bin;
 	size_t count = 1;
 
 	rcu_reclaim_begin();
@@ -676,15 +705,16 @@ static void recycle_batch(struct rcu_head *head)
 		last = first->link->batch.last;
 		count = first->link->batch.count;
 	}
-	t = (struct tree *)((uintptr_t)last->link & ~(uintptr_t)1);
-	atomic_fetch_add_explicit(&t->recycled_count, count,
+	bin = (struct tree_bin *)((uintptr_t)last->link & ~(uintptr_t)1);
+	atomic_fetch_add_explicit(&bin->recycled_count, count,
 				  memory_order_relaxed);
-	last->link = atomic_load_explicit(&t->recycled, memory_order_relaxed);
+	last->link = atomic_load_explicit(&bin->recycled, memory_order_relaxed);
 	/* Release: the writer that takes these sees the list complete. */
 	while (!atomic_compare_exchange_weak_explicit(
-		&t->recycled, &last->link, first, memory_order_release,
+		&bin->recycled, &last->link, first, memory_order_release,
 		memory_order_relaxed))
 		;
+	bin_put(bin); /* the tree may be gone: then this frees it all */
 }
 
 /* End of a transaction: fresh nodes become published (commit) or go back to
@@ -1078,7 +1108,10 @@ static void retire_flush(struct tree *t)
 {
 	if (!t->retired)
 		return;
-	t->retired_tail->link = BATCH_END(t);
+	/* Relaxed: the tree's own reference keeps the count above 0 here;
+	 * the callback's drop orders itself (bin_put). */
+	atomic_fetch_add_explicit(&t->bin->refs, 1, memory_order_relaxed);
+	t->retired_tail->link = BATCH_END(t->bin);
 	if (t->retired_count > 1) {
 		t->retired->link->batch.last = t->retired_tail;
 		t->retired->link->batch.count = t->retired_count;
@@ -1086,7 +1119,6 @@ static void retire_flush(struct tree *t)
 	rcu_defer(&t->retired->rcu, recycle_batch);
 	t->retired = t->retired_tail = NULL;
 	t->retired_count = 0;
-	t->deferred = true;
 }
 
 /* Take p, retired by this transaction, off the retired list: it stays. */
@@ -1230,6 +1262,10 @@ int tree_init(struct tree *t, uint64_t granule)
 	if (!granule || (granule & (granule - 1)))
 		return -EINVAL;
 	memset(t, 0, sizeof(*t));
+	t->bin = calloc(1, sizeof(*t->bin));
+	if (!t->bin)
+		return -ENOMEM;
+	atomic_init(&t->bin->refs, 1);
 	atomic_init(&t->root, NULL);
 	t->granule = granule;
 	return 0;
@@ -1254,14 +1290,11 @@ void tree_destroy(struct tree *t)
 	atomic_store_explicit(&t->root, NULL, memory_order_relaxed);
 	t->work = NULL;
 	t->entries = t->nodes = 0;
+	/* What still waits for a grace period goes with its callback. */
 	retire_flush(t);
-	if (t->deferred)
-		rcu_wait_callbacks(); /* no callback may touch t after this */
-	t->deferred = false;
 	tree_trim(t);
-	free_chain(atomic_exchange_explicit(&t->recycled, NULL,
-					    memory_order_acquire));
-	atomic_store_explicit(&t->recycled_count, 0, memory_order_relaxed);
+	bin_put(t->bin);
+	t->bin = NULL;
 }
 
 void tree_trim(struct tree *t)

@@ -88,25 +88,20 @@ struct tree {
 	uint64_t written; /* nodes allocated by transactions, ever */
 	uint64_t grafts;  /* commits that swapped a child in place */
 
-	/* Nodes whose grace period is over, pushed by the RCU callback (any
-	 * thread, release CAS) and taken whole by the writer (acquire
-	 * exchange). Pop-all only, so there is no ABA. */
-	_Atomic(struct tnode *) recycled;
-	/* How many nodes the callbacks pushed since the writer last looked
-	 * (fetch_add by the callback, exchange by the writer; relaxed: it only
-	 * sizes the spare list, whose count resyncs to 0 whenever it empties).
-	 */
-	_Atomic size_t recycled_count;
+	/* Where the RCU callbacks return retired nodes (tree.c). Allocated
+	 * by tree_init; it outlives the tree while callbacks are pending, so
+	 * tree_destroy never waits for them. */
+	struct tree_bin *bin;
 	bool in_txn;
-	bool deferred; /* some commit queued a deferred free */
 };
 
 /*
- * Lifetime. tree_init: granule must be a power of two (>= 1); -EINVAL
- * otherwise. tree_destroy: no reader may still look at the tree and no
- * transaction may be open; frees every node, waits for the deferred frees of
- * earlier writes (rcu_barrier), so it must not be called from an RCU
- * read-side section or an RCU callback.
+ * Lifetime. tree_init: granule must be a power of two (>= 1): 0, -EINVAL,
+ * or -ENOMEM. tree_destroy: no reader may still look at the tree and no
+ * transaction may be open; frees every node it can at once and leaves the
+ * nodes still waiting for a grace period to their RCU callbacks, which
+ * free them when it ends. It never waits, so it may run anywhere,
+ * an RCU read-side section included.
  */
 int tree_init(struct tree *t, uint64_t granule);
 void tree_destroy(struct tree *t);
