@@ -1,5 +1,5 @@
 /*
- * bench_designs.c - the design comparison (DESIGN.md section 8): runs the
+ * bench_designs.c - the design comparison (docs/design.md section 8): runs the
  * scenarios fault, churn, hot, scale and memory for the designs refcount,
  * rwsem, global and kernel, each measurement in a worker process of its own
  * (bench/worker/worker.h), repeats interleaved across designs so that a

@@ -1,5 +1,5 @@
 /*
- * bench_designs.h - the design comparison of `uvma bench` (DESIGN.md
+ * bench_designs.h - the design comparison of `uvma bench` (docs/design.md
  * section 8): scenarios fault, churn, hot, scale and memory, each run for
  * the designs refcount, rwsem, global and kernel in worker processes
  * (bench/worker/), repeated, reduced to medians (bench_designs.c), printed

@@ -1,8 +1,9 @@
 /*
  * hook.h - test hooks: named points in the lock paths where a test can run
  * code of its own, to force an interleaving deterministically (the race
- * reproductions in tests/race/). Compiled in only with UVMA_TEST_HOOKS
- * (Debug builds and the broken variants); release builds have none.
+ * reproductions in tests/race/). Compiled in only with UVMA_TEST_HOOKS:
+ * into uvma_testlib (what the tests link) and the broken variants; the
+ * library users get has none.
  *
  * Also the broken variants of section 7 of docs/design.md: building with
  * -DUVMA_BROKEN_<NAME> (CMake: -DUVMA_BROKEN=<name>) puts back one historical

@@ -57,7 +57,7 @@ struct uvma_mm {
 	 * under mmap_lock for writing. */
 	uint64_t brk_start;
 	uint64_t brk;
-	/* Identity of the next anonymous shared mapping (see ops.c); under
+	/* Identity of the next anonymous shared mapping (ops.h); under
 	 * mmap_lock for writing. */
 	uint64_t next_shmem_id;
 	struct fault_slot slots[FAULT_SLOTS];

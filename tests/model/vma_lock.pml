@@ -1,11 +1,11 @@
 /*
- * vma_lock.pml - a SPIN model of uvma's per-VMA refcount lock (DESIGN.md,
+ * vma_lock.pml - a SPIN model of uvma's per-VMA refcount lock (docs/design.md,
  * section 2), checked for safety, deadlock (invalid end states) and
  * termination by check_model.sh (see README.md in this directory).
  *
  * What is modelled
  *
- *   One VMA object from the type-stable pool (DESIGN.md section 4): it is
+ *   One VMA object from the type-stable pool (docs/design.md section 4): it is
  *   never returned to the operating system, only freed to the pool and
  *   allocated again, possibly by another address space. Its fields: refcnt,
  *   lock_seq, owner (which mm), and whether it is in mm 1's and in mm 2's
@@ -73,7 +73,7 @@
  *   - RCU is not modelled: type-stable memory makes every access to the
  *     object safe whenever it happens, so the only question RCU answers in
  *     the real code (is the memory still a VMA?) is always "yes" here. The
- *     tree is one boolean per mm, written with one store (DESIGN.md
+ *     tree is one boolean per mm, written with one store (docs/design.md
  *     section 3: a reader sees the entry or does not).
  *   - futex_wait has no spurious returns. A spurious return only makes the
  *     waiter re-read the count and sleep again; the count it waits for, once

@@ -45,8 +45,6 @@
 
 #include "race_util.h"
 
-#ifdef UVMA_TEST_HOOKS
-
 /* Where a round is; only ever moves forward within a round. */
 enum step {
 	STEP_IDLE,
@@ -291,7 +289,3 @@ int main(int argc, char **argv)
 				   "reader every round, and the reused object "
 				   "always came back with count 1");
 }
-
-#else
-RACE_SKIP_MAIN("race_detach_transient")
-#endif

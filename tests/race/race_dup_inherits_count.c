@@ -35,8 +35,6 @@
 
 #include "race_util.h"
 
-#ifdef UVMA_TEST_HOOKS
-
 enum step {
 	STEP_IDLE,
 	STEP_GO,    /* R: B is unmapped, W may change A */
@@ -243,7 +241,3 @@ int main(int argc, char **argv)
 	return race_finish(rounds, "no reader ever counted on a copy before "
 				   "its plan attached it");
 }
-
-#else
-RACE_SKIP_MAIN("race_dup_inherits_count")
-#endif

@@ -24,8 +24,6 @@
  */
 #include "race_util.h"
 
-#ifdef UVMA_TEST_HOOKS
-
 static uint64_t cur_round; /* for the hook's messages */
 static struct uvma_mm *mm;
 static struct uvma_vma *victim; /* B, until the hook frees it */
@@ -103,7 +101,3 @@ int main(int argc, char **argv)
 	return race_finish(rounds, "every stale reader of a freed VMA was "
 				   "turned away");
 }
-
-#else
-RACE_SKIP_MAIN("race_free_without_detach")
-#endif

@@ -1,7 +1,7 @@
 /*
  * race_publish_unlocked.c - a new VMA published before it is write-locked
- * (docs/design.md rule 7; docs/design.md H4, and docs/design.md H2 on attach against the
- * fields a reader checks).
+ * (docs/design.md rule 7; docs/design.md H4, and docs/design.md H2 on attach
+ * against the fields a reader checks).
  *
  * A writer building a new area inserts it into the tree, then may go on
  * setting it up (its protection, its neighbours, a merge) until it releases
@@ -24,8 +24,6 @@
  * reused from an earlier area, whose lock_seq holds an old cycle's value.
  */
 #include "race_util.h"
-
-#ifdef UVMA_TEST_HOOKS
 
 int main(int argc, char **argv)
 {
@@ -110,7 +108,3 @@ int main(int argc, char **argv)
 	return race_finish(rounds, "no fault ever locked an area before its "
 				   "writer's cycle ended");
 }
-
-#else
-RACE_SKIP_MAIN("race_publish_unlocked")
-#endif

@@ -26,8 +26,6 @@
  */
 #include "race_util.h"
 
-#ifdef UVMA_TEST_HOOKS
-
 static struct uvma_mm *mm1, *mm2;
 static struct uvma_vma *victim;	     /* the area at x in mm1 */
 static struct uvma_vma *reused;	     /* its object, now mm2's */
@@ -150,7 +148,3 @@ int main(int argc, char **argv)
 	return race_finish(rounds,
 			   "the owner check turned every reused object away");
 }
-
-#else
-RACE_SKIP_MAIN("race_reuse_other_mm")
-#endif

@@ -15,8 +15,8 @@
  *   stops there and exits without tearing anything down.
  *
  * The scenarios drive the interleavings through the hooks of src/hook.h,
- * compiled in only with UVMA_TEST_HOOKS (Debug builds and every broken
- * build); without them a test reports itself skipped (RACE_SKIP_CODE).
+ * compiled in only with UVMA_TEST_HOOKS: into uvma_testlib, which every test
+ * links whatever the build type, and into every broken build.
  */
 #ifndef UVMA_TEST_RACE_UTIL_H
 #define UVMA_TEST_RACE_UTIL_H
@@ -35,9 +35,6 @@
 #include "hook.h"
 #include "rcu.h"
 #include "vma_util.h"
-
-/* CTest's SKIP_RETURN_CODE for these tests (tests/race/CMakeLists.txt). */
-#define RACE_SKIP_CODE 77
 
 /* Longest a thread of a scenario waits for the other one. Generous: the
  * other side only has a handful of uncontended operations to do, but a
@@ -68,11 +65,11 @@ static inline const char *race_variant(void)
 #elif defined(UVMA_BROKEN_NO_OWNER_CHECK)
 	return "BROKEN no_owner_check (vma_start_read skips vma->mm == mm)";
 #elif defined(UVMA_BROKEN_ATTACH_UNLOCKED)
-	return "BROKEN attach_unlocked (insert attaches without write-lock)";
+	return "BROKEN attach_unlocked (a plan attaches new VMAs unlocked)";
 #elif defined(UVMA_BROKEN_DUP_COPIES_COUNT)
 	return "BROKEN dup_copies_count (vma_dup copies refcnt, lock_seq)";
 #elif defined(UVMA_BROKEN_FREE_ATTACHED)
-	return "BROKEN free_attached (remove frees without detaching)";
+	return "BROKEN free_attached (a plan frees without detaching)";
 #else
 	return "real";
 #endif
@@ -84,6 +81,9 @@ static inline const char *race_variant(void)
  * release build. tests/race/CMakeLists.txt defines RACE_BROKEN_BUILD for
  * them and takes UVMA_DEBUG away; this makes sure it really is gone.
  */
+#ifndef UVMA_TEST_HOOKS
+#error "the race tests need the hooks of src/hook.h: link uvma_testlib"
+#endif
 #if defined(RACE_BROKEN_BUILD) && defined(UVMA_DEBUG)
 #error "a broken race variant must be built without UVMA_DEBUG"
 #endif
@@ -248,15 +248,5 @@ static inline struct uvma_mm *race_owner(struct uvma_vma *v)
 {
 	return atomic_load_explicit(&v->mm, memory_order_relaxed);
 }
-
-/* A build without the hooks cannot force any interleaving. */
-#define RACE_SKIP_MAIN(name)                                                   \
-	int main(void)                                                         \
-	{                                                                      \
-		printf("%s: skipped: built without UVMA_TEST_HOOKS "           \
-		       "(a Release build); Debug builds run it\n",             \
-		       name);                                                  \
-		return RACE_SKIP_CODE;                                         \
-	}
 
 #endif

@@ -7,9 +7,8 @@
  *
  * Areas are mapped with tests/vma_util.h (uvma_mmap, or the one-edit plan
  * it runs, inside a test's own write cycle). Leaks are left to
- * AddressSanitizer's exit check: every address space is destroyed. Cases that
- * need the hooks of src/hook.h (Debug builds) are skipped, with a line that
- * says so, in builds without them.
+ * AddressSanitizer's exit check: every address space is destroyed. Like every
+ * test, it links uvma_testlib, which has the hooks of src/hook.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -642,7 +641,6 @@ static void test_count_fallback(void)
 	printf("ok count_fallback\n");
 }
 
-#ifdef UVMA_TEST_HOOKS
 /*
  * Map changes made between the fault's lookup and its lock: the hook, on
  * the first lookup only, runs a writer in another thread (remap_fn under
@@ -792,7 +790,6 @@ static void test_count_reused(void)
 	uvma_mm_destroy(mm);
 	printf("ok count_reused\n");
 }
-#endif
 
 /* Threads faulting at once: the per-thread counters sum exactly. */
 struct burst {
@@ -1048,13 +1045,8 @@ int main(int argc, char **argv)
 	test_count_success();
 	test_count_abort();
 	test_count_fallback();
-#ifdef UVMA_TEST_HOOKS
 	test_count_miss();
 	test_count_reused();
-#else
-	printf("skip count_miss, count_reused (built without "
-	       "UVMA_TEST_HOOKS)\n");
-#endif
 	test_count_threads();
 	test_area_lock_calls();
 	test_vma_get_fallback();

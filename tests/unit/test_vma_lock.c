@@ -8,9 +8,6 @@
  * command (struct stepper): the main thread checks the count while the other
  * thread is blocked, then releases it. Every wait is bounded (WAIT_FOR): a
  * thread that never gets where it should fails the test instead of hanging.
- *
- * Cases that need the hooks of src/hook.h (Debug builds) are skipped, with a
- * line that says so, in builds without them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -96,7 +93,6 @@ static void stepper_join(struct stepper *s)
 
 /* ---- the hook: park a reader before or after its increment --------------- */
 
-#ifdef UVMA_TEST_HOOKS
 /* Readers of this VMA stop in HOOK_READ_COUNTED until unpark is set. */
 static _Atomic(struct uvma_vma *) park_vma;
 static _Atomic int parked, unpark;
@@ -134,7 +130,6 @@ static void lock_hook(enum hook_point point, struct uvma_mm *mm,
 		WAIT_FOR(atomic_load(&unpark));
 	}
 }
-#endif
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -596,7 +591,6 @@ static void test_detach_waits(void)
 	printf("ok detach_waits\n");
 }
 
-#ifdef UVMA_TEST_HOOKS
 struct reader_arg {
 	pthread_t thread;
 	struct uvma_mm *mm;
@@ -849,7 +843,6 @@ static void test_write_waits_same_mm(void)
 	uvma_mm_destroy(mm);
 	printf("ok write_waits_same_mm\n");
 }
-#endif
 
 /* ---- the reader limit ---------------------------------------------------- */
 
@@ -961,16 +954,12 @@ static void test_owner_check(void)
 	struct uvma_vma *w;
 
 	CHECK(vma_seq(v) != mm_seq(other)); /* the early check passes */
-#ifdef UVMA_TEST_HOOKS
 	atomic_store(&counted_calls, 0);
-#endif
 	check_busy(other, v);
 	CHECK_EQ_U64(test_refcnt(v), 1);
-#ifdef UVMA_TEST_HOOKS
 	/* Refused after the increment, not before: the hook saw it. */
 	CHECK_EQ_U64(atomic_load(&counted_calls), 3);
 	CHECK_EQ_U64(atomic_load(&counted_refcnt), 2);
-#endif
 
 	CHECK_EQ_U64(try_read(mm, v), VMA_READ_LOCKED);
 	CHECK_EQ_U64(try_read(mm, v), VMA_READ_LOCKED);
@@ -1226,9 +1215,7 @@ static void test_lock_seq_wrap_twice(void)
 int main(int argc, char **argv)
 {
 	test_seed(argc, argv);
-#ifdef UVMA_TEST_HOOKS
 	hook_set(lock_hook); /* before any thread starts */
-#endif
 	test_detached_attach();
 	test_detach_no_readers();
 	test_readers();
@@ -1237,15 +1224,9 @@ int main(int argc, char **argv)
 	test_downgrade();
 	test_writer_waits();
 	test_detach_waits();
-#ifdef UVMA_TEST_HOOKS
 	test_detach_waits_hooked();
 	test_detach_waits_same_mm();
 	test_write_waits_same_mm();
-#else
-	printf("skip detach_waits_hooked (built without UVMA_TEST_HOOKS)\n");
-	printf("skip detach_waits_same_mm (built without UVMA_TEST_HOOKS)\n");
-	printf("skip write_waits_same_mm (built without UVMA_TEST_HOOKS)\n");
-#endif
 	test_reader_limit();
 	test_offset_counts();
 	test_owner_check();
