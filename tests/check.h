@@ -1,7 +1,8 @@
 /*
  * check.h - the test harness shared by every test program: checks that
- * abort with the failing expression and the seed, the seed itself, a fast
- * per-thread PRNG and the run-length scale.
+ * abort with the failing expression, the case and the seed, the seed
+ * itself, a fast per-thread PRNG, the run-length scale, and the one case
+ * runner of the unit tests (test_run_cases: --case, --seed, --list).
  *
  * Header-only and static, so each test is one self-contained executable.
  * A failing check aborts at once: the seed printed with the failure is all
@@ -11,6 +12,7 @@
 #define UVMA_TEST_CHECK_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,14 @@ static inline uint64_t *test_seed_slot(void)
 	static uint64_t seed;
 
 	return &seed;
+}
+
+/* The case running now (test_run_cases), for failure messages. */
+static inline const char **test_case_slot(void)
+{
+	static const char *name;
+
+	return &name;
 }
 
 /*
@@ -50,6 +60,9 @@ static inline void check_print_context(void)
 	test_context_fn fn = *test_context_slot();
 
 	fflush(stdout);
+	if (*test_case_slot())
+		fprintf(stderr, "in case %s (rerun alone with --case %s)\n",
+			*test_case_slot(), *test_case_slot());
 	if (fn)
 		fn(stderr);
 }
@@ -246,6 +259,88 @@ static inline uint64_t test_scaled(uint64_t n, uint64_t min)
 	double v = (double)n * test_scale();
 
 	return v < (double)min ? min : (uint64_t)v;
+}
+
+/*
+ * The case runner every unit test uses. A test is a table of named cases;
+ * its main is `return test_run_cases(argc, argv, cases, n);`.
+ *   --seed N     the run's seed (test_seed); each case's PRNG is seeded
+ *                from it and the case's name, so a case draws the same
+ *                numbers alone (--case) as within the whole run
+ *   --case NAME  run only this case (may be given more than once)
+ *   --list       print the case names and exit
+ * Prints "ok NAME" after each case and a closing "N passed, 0 failed" (a
+ * failing check aborts before it). An unknown case name is an error.
+ */
+struct test_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+static inline bool test_case_wanted(int argc, char **argv, const char *name,
+				    int *selected)
+{
+	bool any = false;
+
+	*selected = 0;
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--case"))
+			continue;
+		(*selected)++;
+		any = any || !strcmp(argv[i + 1], name);
+	}
+	return !*selected || any;
+}
+
+static inline uint64_t test_name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static inline int test_run_cases(int argc, char **argv,
+				 const struct test_case *cases, size_t n)
+{
+	uint64_t seed;
+	int selected = 0, ran = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--list"))
+			continue;
+		for (size_t k = 0; k < n; k++)
+			printf("%s\n", cases[k].name);
+		return 0;
+	}
+	for (int i = 1; i + 1 < argc; i++) {
+		size_t k;
+
+		if (strcmp(argv[i], "--case"))
+			continue;
+		for (k = 0; k < n && strcmp(cases[k].name, argv[i + 1]); k++)
+			;
+		if (k == n) {
+			fprintf(stderr, "no case named %s (--list)\n",
+				argv[i + 1]);
+			return 2;
+		}
+	}
+	seed = test_seed(argc, argv);
+	for (size_t k = 0; k < n; k++) {
+		if (!test_case_wanted(argc, argv, cases[k].name, &selected))
+			continue;
+		*test_case_slot() = cases[k].name;
+		rng_seed(rng_derive(seed, test_name_hash(cases[k].name)));
+		cases[k].fn();
+		*test_case_slot() = NULL;
+		printf("ok %s\n", cases[k].name);
+		fflush(stdout);
+		ran++;
+	}
+	printf("%d passed, 0 failed\n", ran);
+	return 0;
 }
 
 #endif

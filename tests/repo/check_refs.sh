@@ -20,9 +20,10 @@ fi
 
 # Paths under the repository's top folders, without wildcards or
 # placeholders (src/*.c, race_<name>.c), and not build outputs.
+# A path starts a word: not "$src/x.c" (a variable) nor "a/src/x.c".
 paths=$(grep -rhoIE \
-	'(include|src|tests|bench|tools|examples|docs)/[A-Za-z0-9_./-]+\.(c|h|md|sh|gp|pml|txt|in)' \
-	$dirs 2>/dev/null | sort -u)
+	'(^|[^A-Za-z0-9_$./-])(include|src|tests|bench|tools|examples|docs)/[A-Za-z0-9_./-]+\.(c|h|md|sh|gp|pml|txt|in)' \
+	$dirs 2>/dev/null | sed -E 's#^[^a-z]##' | sort -u)
 for p in $paths; do
 	case "$p" in
 	*/build/* | build/*) continue ;;

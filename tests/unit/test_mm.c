@@ -247,7 +247,6 @@ static void test_config(void)
 	CHECK_EQ_U64(uvma_fault(mm, 0x200000, R), -EFAULT);
 	uvma_mm_destroy(mm);
 	uvma_mm_destroy(NULL);
-	printf("ok config\n");
 }
 
 static void create_fails(const struct uvma_mm_config *cfg)
@@ -306,7 +305,6 @@ static void test_create_errors(void)
 	cfg.base = 0x1000;
 	cfg.size = 0xfffffffffffff000;
 	create_fails(&cfg);
-	printf("ok create_errors\n");
 }
 
 /* ---- destruction returns every VMA to the pool --------------------------- */
@@ -350,7 +348,6 @@ static void test_destroy_frees(void)
 	vma_pool_stats(&st4);
 	CHECK_EQ_U64(st4.objects, st2.objects);
 	CHECK_EQ_U64(st4.free, st2.free);
-	printf("ok destroy_frees\n");
 }
 
 /* ---- uvma_fault's results ------------------------------------------------ */
@@ -396,7 +393,6 @@ static void test_fault_access(void)
 	/* All decided under the area's read lock: counted as successes. */
 	check_stats(mm, (struct stats){ .success = faults });
 	uvma_mm_destroy(mm);
-	printf("ok fault_access\n");
 }
 
 static void test_fault_errors(void)
@@ -443,7 +439,6 @@ static void test_fault_errors(void)
 	CHECK_EQ_U64(uvma_fault(mm, AREA + PAGE - 1, R | W), 0);
 	CHECK_EQ_U64(uvma_fault(mm, AREA + 2 * PAGE, R), 0);
 	uvma_mm_destroy(mm);
-	printf("ok fault_errors\n");
 }
 
 /* ---- the handler --------------------------------------------------------- */
@@ -480,7 +475,6 @@ static void test_handler_args(void)
 
 	check_stats(mm, (struct stats){ .success = 5 });
 	uvma_mm_destroy(mm);
-	printf("ok handler_args\n");
 }
 
 /*
@@ -519,7 +513,6 @@ static void test_handler_retry(void)
 	check_stats(mm,
 		    (struct stats){ .success = 1, .retry = 3, .fallback = 3 });
 	uvma_mm_destroy(mm);
-	printf("ok handler_retry\n");
 }
 
 /* ---- counters ------------------------------------------------------------ */
@@ -535,7 +528,6 @@ static void test_count_success(void)
 		CHECK_EQ_U64(uvma_fault(mm, AREA + (i % 16) * PAGE, R), 0);
 	check_stats(mm, (struct stats){ .success = n });
 	uvma_mm_destroy(mm);
-	printf("ok count_success\n");
 }
 
 /*
@@ -566,7 +558,6 @@ static void test_count_abort(void)
 	CHECK_EQ_U64(test_refcnt(v), 1);
 	check_stats(mm, (struct stats){ .success = 1, .abort = 3 });
 	uvma_mm_destroy(mm);
-	printf("ok count_abort\n");
 }
 
 struct fault_thread {
@@ -638,7 +629,6 @@ static void test_count_fallback(void)
 		   &arg_tag);
 	check_stats(mm, (struct stats){ .abort = 1, .fallback = 1 });
 	uvma_mm_destroy(mm);
-	printf("ok count_fallback\n");
 }
 
 /*
@@ -727,7 +717,6 @@ static void test_count_miss(void)
 	check_call(0, mm, remap_new, AREA + PAGE, R, 0, &user_tag2, &arg_tag);
 	check_stats(mm, (struct stats){ .success = 1, .miss = 1 });
 	uvma_mm_destroy(mm);
-	printf("ok count_miss\n");
 }
 
 /*
@@ -788,7 +777,6 @@ static void test_count_reused(void)
 		   &user_tag2, &arg_tag);
 	check_stats(mm, (struct stats){ .abort = 1, .fallback = 1 });
 	uvma_mm_destroy(mm);
-	printf("ok count_reused\n");
 }
 
 /* Threads faulting at once: the per-thread counters sum exactly. */
@@ -850,7 +838,6 @@ static void test_count_threads(void)
 	run_bursts(4, test_scaled(100000, 5000), false);
 	/* More threads than FAULT_SLOTS, all counting at once. */
 	run_bursts(FAULT_SLOTS + 8, test_scaled(2000, 200), true);
-	printf("ok count_threads\n");
 }
 
 /* ---- the area lock calls ------------------------------------------------- */
@@ -955,7 +942,6 @@ static void test_area_lock_calls(void)
 	CHECK(pthread_join(wt.thread, NULL) == 0);
 	CHECK(atomic_load(&wt.done));
 	uvma_mm_destroy(mm);
-	printf("ok area_lock_calls\n");
 }
 
 /*
@@ -990,7 +976,6 @@ static void test_vma_get_fallback(void)
 	uvma_vma_unlock(t.got);
 	CHECK_EQ_U64(test_refcnt(v), 1);
 	uvma_mm_destroy(mm);
-	printf("ok vma_get_fallback\n");
 }
 
 /* ---- the pool's failure hook --------------------------------------------- */
@@ -1029,27 +1014,29 @@ static void test_pool_fail(void)
 	CHECK(a != NULL);
 	vma_free(a);
 	uvma_mm_destroy(mm);
-	printf("ok pool_fail\n");
 }
+
+static const struct test_case case_table[] = {
+	{ "config", test_config },
+	{ "create_errors", test_create_errors },
+	{ "destroy_frees", test_destroy_frees },
+	{ "fault_access", test_fault_access },
+	{ "fault_errors", test_fault_errors },
+	{ "handler_args", test_handler_args },
+	{ "handler_retry", test_handler_retry },
+	{ "count_success", test_count_success },
+	{ "count_abort", test_count_abort },
+	{ "count_fallback", test_count_fallback },
+	{ "count_miss", test_count_miss },
+	{ "count_reused", test_count_reused },
+	{ "count_threads", test_count_threads },
+	{ "area_lock_calls", test_area_lock_calls },
+	{ "vma_get_fallback", test_vma_get_fallback },
+	{ "pool_fail", test_pool_fail },
+};
 
 int main(int argc, char **argv)
 {
-	test_seed(argc, argv);
-	test_config();
-	test_create_errors();
-	test_destroy_frees();
-	test_fault_access();
-	test_fault_errors();
-	test_handler_args();
-	test_handler_retry();
-	test_count_success();
-	test_count_abort();
-	test_count_fallback();
-	test_count_miss();
-	test_count_reused();
-	test_count_threads();
-	test_area_lock_calls();
-	test_vma_get_fallback();
-	test_pool_fail();
-	return 0;
+	return test_run_cases(argc, argv, case_table,
+			      sizeof(case_table) / sizeof(case_table[0]));
 }

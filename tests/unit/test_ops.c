@@ -74,7 +74,6 @@ static int tag_a, tag_b;
 
 /* ---- context for failure messages ---------------------------------------- */
 
-static const char *cur_case = "";
 static struct uvma_mm *cur_mm;
 static char cur_op[160];
 static bool have_before; /* before_op holds the map before cur_op */
@@ -104,7 +103,7 @@ static void print_before(FILE *out);
 
 static void print_context(FILE *out)
 {
-	fprintf(out, "case %s, last operation: %s\n", cur_case, cur_op);
+	fprintf(out, "last operation: %s\n", cur_op);
 	if (cur_mm) {
 		print_before(out);
 		fprintf(out, "map now:\n");
@@ -1892,11 +1891,6 @@ static void case_mremap_zero_old_len(void)
 /* ---- main -----------------------------------------------------------------
  */
 
-struct test_case {
-	const char *name;
-	void (*fn)(void);
-};
-
 static const struct test_case cases[] = {
 	{ "mmap_args", case_mmap_args },
 	{ "mmap_place", case_mmap_place },
@@ -1924,20 +1918,6 @@ static const struct test_case cases[] = {
 
 int main(int argc, char **argv)
 {
-	const char *only = NULL;
-
-	test_seed(argc, argv);
 	test_set_context(print_context);
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--case") && i + 1 < argc)
-			only = argv[i + 1];
-	for (size_t i = 0; i < ARRAY(cases); i++) {
-		if (only && strcmp(only, cases[i].name))
-			continue;
-		cur_case = cases[i].name;
-		cases[i].fn();
-		printf("ok %s\n", cases[i].name);
-		fflush(stdout);
-	}
-	return 0;
+	return test_run_cases(argc, argv, cases, ARRAY(cases));
 }

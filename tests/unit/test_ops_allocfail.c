@@ -625,12 +625,19 @@ static void case_random(uint64_t seed)
 	CHECK(cases < 20 || total[INJ_VMA] > 0);
 }
 
+static void case_random_seeded(void)
+{
+	case_random(*test_seed_slot());
+}
+
+static const struct test_case case_table[] = {
+	{ "named", case_named },
+	{ "random", case_random_seeded },
+};
+
 int main(int argc, char **argv)
 {
-	uint64_t seed = test_seed(argc, argv);
-
 	test_set_context(print_context);
-	case_named();
-	case_random(seed);
-	return 0;
+	return test_run_cases(argc, argv, case_table,
+			      sizeof(case_table) / sizeof(case_table[0]));
 }

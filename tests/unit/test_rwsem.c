@@ -598,22 +598,44 @@ static void watchdog(int sig)
 	abort();
 }
 
+/* --ops and --threads, read by main before the cases run. */
+static uint64_t arg_ops;
+static unsigned arg_threads;
+
+static void case_exclusion(void)
+{
+	test_exclusion(*test_seed_slot(), arg_threads, arg_ops);
+}
+
+static void case_writer_starvation(void)
+{
+	starvation("writer starvation", stream_reader, late_writer,
+		   *test_seed_slot());
+}
+
+static void case_reader_starvation(void)
+{
+	starvation("reader starvation", stream_writer, late_reader,
+		   *test_seed_slot());
+}
+
+static const struct test_case case_table[] = {
+	{ "single", test_single },
+	{ "exclusion", case_exclusion },
+	{ "writer_starvation", case_writer_starvation },
+	{ "reader_starvation", case_reader_starvation },
+	{ "downgrade", test_downgrade },
+};
+
 int main(int argc, char **argv)
 {
-	uint64_t seed = test_seed(argc, argv);
-	uint64_t ops = arg_u64(argc, argv, "--ops", test_scaled(100000, 2000));
-	unsigned nthreads = (unsigned)arg_u64(argc, argv, "--threads", 4);
-
-	CHECK(nthreads > 0);
+	arg_ops = arg_u64(argc, argv, "--ops", test_scaled(100000, 2000));
+	arg_threads = (unsigned)arg_u64(argc, argv, "--threads", 4);
+	CHECK(arg_threads > 0);
 	/* A few seconds normally; this leaves ample room, and stays under
 	 * CTest's timeout for the default amount of work. */
 	signal(SIGALRM, watchdog);
-	alarm(120 + (unsigned)(ops / 1000));
-	test_single();
-	test_exclusion(seed, nthreads, ops);
-	starvation("writer starvation", stream_reader, late_writer, seed);
-	starvation("reader starvation", stream_writer, late_reader, seed);
-	test_downgrade();
-	printf("rwsem: passed\n");
-	return 0;
+	alarm(120 + (unsigned)(arg_ops / 1000));
+	return test_run_cases(argc, argv, case_table,
+			      sizeof(case_table) / sizeof(case_table[0]));
 }

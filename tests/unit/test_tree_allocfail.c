@@ -245,18 +245,17 @@ struct alloc_case {
 };
 
 static const struct alloc_case cases[] = {
-	{ "first insert", build_empty, op_first_insert, true },
-	{ "insert with root split", build_before_root_split, op_root_split,
-	  true },
-	{ "insert in a hole", build_dense, op_insert_middle, true },
-	{ "fill 12 holes, leaf splits", build_dense, op_fill_holes, true },
-	{ "erase 600 ranges", build_dense, op_erase_many, true },
-	{ "replace 200 ranges", build_pairs, op_replace_across, true },
-	{ "exact replace", build_pairs, op_exact, true },
-	{ "split one range in three", build_long, op_split_three, true },
-	{ "erase inside one range", build_long, op_erase_inside, true },
-	{ "transaction of 3 stores", build_dense, op_txn3, true },
-	{ "erase everything", build_dense, op_erase_all, false },
+	{ "first_insert", build_empty, op_first_insert, true },
+	{ "root_split", build_before_root_split, op_root_split, true },
+	{ "insert_in_hole", build_dense, op_insert_middle, true },
+	{ "fill_holes", build_dense, op_fill_holes, true },
+	{ "erase_many", build_dense, op_erase_many, true },
+	{ "replace_across", build_pairs, op_replace_across, true },
+	{ "exact_replace", build_pairs, op_exact, true },
+	{ "split_in_three", build_long, op_split_three, true },
+	{ "erase_inside", build_long, op_erase_inside, true },
+	{ "txn_of_three", build_dense, op_txn3, true },
+	{ "erase_all", build_dense, op_erase_all, false },
 };
 
 static unsigned run_case(const struct alloc_case *c)
@@ -305,18 +304,23 @@ static unsigned run_case(const struct alloc_case *c)
 	return (unsigned)(n - 1);
 }
 
+#define NCASES (sizeof(cases) / sizeof(*cases))
+
+/* The runner's case: the alloc_case of the same name. */
+static void run_named(void)
+{
+	for (size_t i = 0; i < NCASES; i++)
+		if (!strcmp(cases[i].name, *test_case_slot()))
+			run_case(&cases[i]);
+}
+
 int main(int argc, char **argv)
 {
-	unsigned total = 0;
-	size_t i;
+	struct test_case table[NCASES];
 
-	test_seed(argc, argv); /* deterministic; printed for form */
 	find_root_split();
 	printf("root split at range %u\n", root_split_at);
-	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++)
-		total += run_case(&cases[i]);
-	printf("tree_allocfail: %zu operations, %u injected failures, all "
-	       "clean\n",
-	       i, total);
-	return 0;
+	for (size_t i = 0; i < NCASES; i++)
+		table[i] = (struct test_case){ cases[i].name, run_named };
+	return test_run_cases(argc, argv, table, NCASES);
 }

@@ -23,8 +23,6 @@
 static char objs[16];
 #define P(i) ((void *)&objs[i])
 
-static unsigned cases;
-
 struct want {
 	uint64_t start, end;
 	void *ptr;
@@ -71,7 +69,6 @@ static void check_tree(struct tree *t, const struct want *want, size_t n)
 	CHECK((st.height == 0) == (n == 0));
 	CHECK(st.bytes >= st.nodes * tree_node_bytes());
 	check_tree_valid(t);
-	cases++;
 }
 
 static void check_find(struct tree *t, uint64_t addr, const struct want *w)
@@ -150,7 +147,6 @@ static void check_gap(struct tree *t, uint64_t low, uint64_t high,
 		CHECK_EQ_U64(top, want_top);
 		CHECK_EQ_U64(bottom, want_bottom);
 	}
-	cases++;
 }
 
 static void test_init(void)
@@ -174,7 +170,6 @@ static void test_init(void)
 		check_find(&t, 4, NULL);
 	}
 	tree_destroy(&t);
-	cases++;
 }
 
 static void test_empty(void)
@@ -639,7 +634,6 @@ static void test_stats(void)
 	CHECK_EQ_U64(st.height, 0);
 	check_tree_valid(&t);
 	tree_destroy(&t);
-	cases++;
 }
 
 /*
@@ -689,22 +683,23 @@ static void test_graft(void)
 	CHECK(atomic_load(&t.root) != root);
 	check_tree_valid(&t);
 	tree_destroy(&t);
-	cases++;
 }
+
+static const struct test_case case_table[] = {
+	{ "init", test_init },
+	{ "empty", test_empty },
+	{ "one", test_one },
+	{ "store_over", test_store_over },
+	{ "edges", test_edges },
+	{ "gap_align", test_gap_align },
+	{ "gap_invalid", test_gap_invalid },
+	{ "txn", test_txn },
+	{ "stats", test_stats },
+	{ "graft", test_graft },
+};
 
 int main(int argc, char **argv)
 {
-	test_seed(argc, argv); /* nothing random here; printed for form */
-	test_init();
-	test_empty();
-	test_one();
-	test_store_over();
-	test_edges();
-	test_gap_align();
-	test_gap_invalid();
-	test_txn();
-	test_stats();
-	test_graft();
-	printf("tree_basic: %u cases passed\n", cases);
-	return 0;
+	return test_run_cases(argc, argv, case_table,
+			      sizeof(case_table) / sizeof(case_table[0]));
 }

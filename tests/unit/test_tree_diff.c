@@ -825,15 +825,14 @@ static bool parse_trace(int argc, char **argv)
 	return getenv("UVMA_TRACE") != NULL;
 }
 
-int main(int argc, char **argv)
+/* --steps, read by main. */
+static uint64_t steps;
+
+static void case_random(void)
 {
-	uint64_t steps, per_round;
+	uint64_t per_round;
 	unsigned rounds;
 
-	test_seed(argc, argv);
-	steps = parse_steps(argc, argv);
-	trace = parse_trace(argc, argv);
-	test_set_context(print_context);
 	/* About 100,000 steps per round of all phases. */
 	rounds = steps / 100000 ? (unsigned)(steps / 100000) : 1;
 	per_round = steps / rounds;
@@ -870,5 +869,16 @@ int main(int argc, char **argv)
 	       "at most %zu entries, height %u\n",
 	       count.probes, count.iters, count.full_compares, count.gaps,
 	       count.gap_found, max_entries, max_height);
-	return 0;
+}
+
+static const struct test_case case_table[] = {
+	{ "random", case_random },
+};
+
+int main(int argc, char **argv)
+{
+	steps = parse_steps(argc, argv);
+	trace = parse_trace(argc, argv);
+	test_set_context(print_context);
+	return test_run_cases(argc, argv, case_table, 1);
 }

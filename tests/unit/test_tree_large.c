@@ -159,18 +159,38 @@ static void run(const char *name, int how)
 	tree_destroy(&t);
 }
 
+static void case_ascending(void)
+{
+	run("ascending", 0);
+}
+
+static void case_descending(void)
+{
+	run("descending", 1);
+}
+
+static void case_random(void)
+{
+	run("random", 2);
+}
+
+static const struct test_case case_table[] = {
+	{ "ascending", case_ascending },
+	{ "descending", case_descending },
+	{ "random", case_random },
+};
+
 int main(int argc, char **argv)
 {
-	test_seed(argc, argv);
+	int ret;
+
 	nentries = test_scaled(DEFAULT_ENTRIES, 50000);
 	order = malloc(nentries * sizeof(*order));
 	CHECK(order != NULL);
 	for (uint64_t i = 0; i < nentries; i++)
 		order[i] = (uint32_t)i;
-	run("ascending", 0);
-	run("descending", 1);
-	run("random", 2);
+	ret = test_run_cases(argc, argv, case_table,
+			     sizeof(case_table) / sizeof(case_table[0]));
 	free(order);
-	printf("tree_large: passed\n");
-	return 0;
+	return ret;
 }

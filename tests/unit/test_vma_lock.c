@@ -224,7 +224,6 @@ static void test_detached_attach(void)
 	vma_end_read(v);
 	CHECK_EQ_U64(test_refcnt(v), 1);
 	uvma_mm_destroy(mm);
-	printf("ok detached_attach\n");
 }
 
 /* Detach with no reader: 1 -> 0 at once, then readers see a stale VMA. */
@@ -248,7 +247,6 @@ static void test_detach_no_readers(void)
 	CHECK_EQ_U64(test_refcnt(v), 0);
 	vma_free(v);
 	uvma_mm_destroy(mm);
-	printf("ok detach_no_readers\n");
 }
 
 /* ---- 1 and 1 + n: attached ----------------------------------------------- */
@@ -290,7 +288,6 @@ static void test_readers(void)
 		CHECK_EQ_U64(test_refcnt(v), i);
 	}
 	uvma_mm_destroy(mm);
-	printf("ok readers\n");
 }
 
 /* ---- write-locked in the current cycle ----------------------------------- */
@@ -333,7 +330,6 @@ static void test_write_locked_unlock(void)
 	vma_end_read(v);
 	vma_end_read(w);
 	uvma_mm_destroy(mm);
-	printf("ok write_locked_unlock\n");
 }
 
 /*
@@ -390,7 +386,6 @@ static void test_write_lock_twice(void)
 	CHECK_EQ_U64(try_read(mm, v), VMA_READ_LOCKED);
 	vma_end_read(v);
 	uvma_mm_destroy(mm);
-	printf("ok write_lock_twice\n");
 }
 
 /*
@@ -440,7 +435,6 @@ static void test_downgrade(void)
 	stepper_join(&s);
 	CHECK_EQ_U64(mm_seq(mm), 8);
 	uvma_mm_destroy(mm);
-	printf("ok downgrade\n");
 }
 
 /* ---- above OFFSET + 1: a writer waiting for readers ---------------------- */
@@ -511,7 +505,6 @@ static void test_writer_waits(void)
 {
 	writer_waits(1);
 	writer_waits(3);
-	printf("ok writer_waits\n");
 }
 
 /* ---- OFFSET + n: a detacher waiting for transient readers ---------------- */
@@ -588,7 +581,6 @@ static void test_detach_waits(void)
 	CHECK_EQ_U64(test_refcnt(v), 0);
 	vma_free(v);
 	uvma_mm_destroy(mm);
-	printf("ok detach_waits\n");
 }
 
 struct reader_arg {
@@ -660,7 +652,6 @@ static void test_detach_waits_hooked(void)
 	vma_free(v);
 	uvma_mm_destroy(other);
 	uvma_mm_destroy(mm);
-	printf("ok detach_waits_hooked\n");
 }
 
 /*
@@ -780,7 +771,6 @@ static void test_detach_waits_same_mm(void)
 	CHECK_EQ_U64(test_refcnt(v), 0);
 	vma_free(v);
 	uvma_mm_destroy(mm);
-	printf("ok detach_waits_same_mm\n");
 }
 
 /*
@@ -841,7 +831,6 @@ static void test_write_waits_same_mm(void)
 	vma_end_read(v);
 	CHECK_EQ_U64(test_refcnt(v), 1);
 	uvma_mm_destroy(mm);
-	printf("ok write_waits_same_mm\n");
 }
 
 /* ---- the reader limit ---------------------------------------------------- */
@@ -900,7 +889,6 @@ static void test_reader_limit(void)
 	CHECK_EQ_U64(st.fallback, 2);
 	CHECK_EQ_U64(test_refcnt(v), 1);
 	uvma_mm_destroy(mm);
-	printf("ok reader_limit\n");
 }
 
 /* ---- OFFSET and above ---------------------------------------------------- */
@@ -935,7 +923,6 @@ static void test_offset_counts(void)
 	CHECK_EQ_U64(try_read(mm, v), VMA_READ_LOCKED);
 	vma_end_read(v);
 	uvma_mm_destroy(mm);
-	printf("ok offset_counts\n");
 }
 
 /* ---- the owner check ----------------------------------------------------- */
@@ -985,7 +972,6 @@ static void test_owner_check(void)
 	vma_end_read(v);
 	uvma_mm_destroy(other);
 	uvma_mm_destroy(mm);
-	printf("ok owner_check\n");
 }
 
 /* ---- vma_dup ------------------------------------------------------------- */
@@ -1060,7 +1046,6 @@ static void test_dup(void)
 	vma_free(copy);
 	mmap_write_unlock(mm);
 	uvma_mm_destroy(mm);
-	printf("ok dup\n");
 }
 
 /* ---- mm_lock_seq --------------------------------------------------------- */
@@ -1090,7 +1075,6 @@ static void test_lock_seq(void)
 	mmap_write_unlock(mm);
 	CHECK_EQ_U64(mm_seq(mm), 1002);
 	uvma_mm_destroy(mm);
-	printf("ok lock_seq\n");
 }
 
 static bool wrap_steps(struct stepper *s, int step)
@@ -1163,7 +1147,6 @@ static void test_lock_seq_wrap(void)
 	CHECK_EQ_U64(try_read(mm, a), VMA_READ_LOCKED);
 	vma_end_read(a);
 	uvma_mm_destroy(mm);
-	printf("ok lock_seq_wrap\n");
 }
 
 /*
@@ -1209,30 +1192,32 @@ static void test_lock_seq_wrap_twice(void)
 	CHECK_EQ_U64(st.abort, 0);
 	CHECK_EQ_U64(st.fallback, 0);
 	uvma_mm_destroy(mm);
-	printf("ok lock_seq_wrap_twice\n");
 }
+
+static const struct test_case case_table[] = {
+	{ "detached_attach", test_detached_attach },
+	{ "detach_no_readers", test_detach_no_readers },
+	{ "readers", test_readers },
+	{ "write_locked_unlock", test_write_locked_unlock },
+	{ "write_lock_twice", test_write_lock_twice },
+	{ "downgrade", test_downgrade },
+	{ "writer_waits", test_writer_waits },
+	{ "detach_waits", test_detach_waits },
+	{ "detach_waits_hooked", test_detach_waits_hooked },
+	{ "detach_waits_same_mm", test_detach_waits_same_mm },
+	{ "write_waits_same_mm", test_write_waits_same_mm },
+	{ "reader_limit", test_reader_limit },
+	{ "offset_counts", test_offset_counts },
+	{ "owner_check", test_owner_check },
+	{ "dup", test_dup },
+	{ "lock_seq", test_lock_seq },
+	{ "lock_seq_wrap", test_lock_seq_wrap },
+	{ "lock_seq_wrap_twice", test_lock_seq_wrap_twice },
+};
 
 int main(int argc, char **argv)
 {
-	test_seed(argc, argv);
 	hook_set(lock_hook); /* before any thread starts */
-	test_detached_attach();
-	test_detach_no_readers();
-	test_readers();
-	test_write_locked_unlock();
-	test_write_lock_twice();
-	test_downgrade();
-	test_writer_waits();
-	test_detach_waits();
-	test_detach_waits_hooked();
-	test_detach_waits_same_mm();
-	test_write_waits_same_mm();
-	test_reader_limit();
-	test_offset_counts();
-	test_owner_check();
-	test_dup();
-	test_lock_seq();
-	test_lock_seq_wrap();
-	test_lock_seq_wrap_twice();
-	return 0;
+	return test_run_cases(argc, argv, case_table,
+			      sizeof(case_table) / sizeof(case_table[0]));
 }
