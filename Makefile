@@ -159,9 +159,10 @@ fuzz: fuzz-build
 		'/^#[0-9]+: cov:/ { n = substr($$1, 2) + 0; \
 		  for (i = 1; i < NF; i++) if ($$i == "time:") t = $$(i + 1) + 0 } \
 		 END { if (!t) { print "make fuzz: no status line"; exit } \
-		  r = n / t; printf "make fuzz: %d inputs in %d s: %.0f inputs/s " \
-		  "(%d jobs); goal >= %d inputs/s: %s\n", n, t, r, $(FUZZ_FORK), \
-		  goal, r >= goal ? "met" : "NOT met" }' $(FUZZ_DIR)/last-run.log
+		  r = n / t; verdict = (r >= goal) ? "met" : "NOT met"; \
+		  printf("make fuzz: %d inputs in %d s: %.0f inputs/s (%d " \
+		  "jobs); goal >= %d inputs/s: %s\n", n, t, r, $(FUZZ_FORK), \
+		  goal, verdict) }' $(FUZZ_DIR)/last-run.log
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)

@@ -12,7 +12,7 @@
  * argument checks run.
  *
  * After every operation:
- * - tests/map_check.h's invariants (tree shape, ranges, owners, lock state,
+ * - tests/lib/map_check.h's invariants (tree shape, ranges, owners, lock state,
  *   maximal merging, the pool's count of live objects), with this space as
  *   the only one in the process, so a leaked or doubly freed VMA shows;
  * - uvma_maps() must describe the same areas as the tree;

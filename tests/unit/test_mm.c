@@ -5,7 +5,7 @@
  * pool, uvma_fault's results and what its handler is told, the exact fault
  * counters, the area lock calls, and the pool's failure hook.
  *
- * Areas are mapped with tests/vma_util.h (uvma_mmap, or the one-edit plan
+ * Areas are mapped with tests/lib/vma_util.h (uvma_mmap, or the one-edit plan
  * it runs, inside a test's own write cycle). Leaks are left to
  * AddressSanitizer's exit check: every address space is destroyed. Like every
  * test, it links uvma_testlib, which has the hooks of src/hook.h.

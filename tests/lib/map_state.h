@@ -3,7 +3,7 @@
  * an operation changed, or that a failed one changed nothing: every tree
  * entry with its VMA's object, fields and count, plus brk, the anonymous
  * shared id counter and the tree's entry count. Also check_quiet(), the
- * state every operation must leave (tests/map_check.h).
+ * state every operation must leave (tests/lib/map_check.h).
  *
  * state_take reads the tree as the writer may (no writer may run: the
  * caller holds mmap_lock or is the only thread using mm).
