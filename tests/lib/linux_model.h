@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,11 @@ struct lm {
 	unsigned shift, npages;
 	uint64_t brk_start, brk; /* the heap (brk_start 0: none) */
 	uint64_t next_id;	 /* the next anonymous shared mapping's id */
-	unsigned nchoice;	 /* choices left by the last operation */
-	struct lm_choice choice[LM_MAX_PAGES];
 	struct lm_page pg[LM_MAX_PAGES];
+	/* The choices the last operation left; last, so that lm_copy can
+	 * leave them behind. */
+	unsigned nchoice;
+	struct lm_choice choice[LM_MAX_PAGES];
 };
 
 /*
@@ -106,6 +109,14 @@ static inline void lm_init(struct lm *m, uint64_t base, unsigned npages,
 	m->next_id = first_id;
 	m->nchoice = 0;
 	memset(m->pg, 0, sizeof(m->pg));
+}
+
+/* dst becomes src without its choices, which belong to the operation that
+ * made them: cheaper than a copy of the whole model. */
+static inline void lm_copy(struct lm *dst, const struct lm *src)
+{
+	memcpy(dst, src, offsetof(struct lm, nchoice));
+	dst->nchoice = 0;
 }
 
 /* A heap from start on (uvma_mm_config.brk_start; 0: none). */
@@ -226,31 +237,42 @@ static inline bool lm_free(const struct lm *m, uint64_t addr, uint64_t len)
 	return true;
 }
 
-/* Anything mapped in [addr, addr + len)? (Only the window has pages.) */
-static inline bool lm_any(const struct lm *m, uint64_t addr, uint64_t len)
+/* The pages of [addr, addr + len) (page aligned) that lie in the window:
+ * [*first, *last). Only the window has pages. */
+static inline void lm_clip(const struct lm *m, uint64_t addr, uint64_t len,
+			   unsigned *first, unsigned *last)
 {
 	uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
 
-	for (unsigned i = 0; i < m->npages; i++) {
-		uint64_t a = lm_addr(m, i);
-
-		if (a >= addr && a < end && m->pg[i].mapped)
-			return true;
+	if (addr < m->base)
+		addr = m->base;
+	if (end > m->end)
+		end = m->end;
+	*first = *last = 0;
+	if (addr < end) {
+		*first = lm_index(m, addr);
+		*last = lm_index(m, end);
 	}
+}
+
+/* Anything mapped in [addr, addr + len)? */
+static inline bool lm_any(const struct lm *m, uint64_t addr, uint64_t len)
+{
+	unsigned i, last;
+
+	for (lm_clip(m, addr, len, &i, &last); i < last; i++)
+		if (m->pg[i].mapped)
+			return true;
 	return false;
 }
 
 /* Unmap the pages of [addr, addr + len) that lie in the window. */
 static inline void lm_clear(struct lm *m, uint64_t addr, uint64_t len)
 {
-	uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
+	unsigned i, last;
 
-	for (unsigned i = 0; i < m->npages; i++) {
-		uint64_t a = lm_addr(m, i);
-
-		if (a >= addr && a < end)
-			memset(&m->pg[i], 0, sizeof(m->pg[i]));
-	}
+	for (lm_clip(m, addr, len, &i, &last); i < last; i++)
+		memset(&m->pg[i], 0, sizeof(m->pg[i]));
 }
 
 /* Pages [addr, addr + len), in the window, become t with offsets from
