@@ -17,12 +17,12 @@
  *   the only one in the process, so a leaked or doubly freed VMA shows;
  * - uvma_maps() must describe the same areas as the tree;
  * - every VMA that left the tree must be detached (refcnt 0);
- * - the map, page by page, must equal a shadow model: per page, mapped or
- *   not and the (prot, flags, file, page offset, user pointer) it has,
- *   updated by each operation's Linux semantics. The model predicts the
- *   result (address and error) too. Where Linux and the header leave a
- *   choice (an anonymous area's page offset after a move, ranges that
- *   straddle the window's edge), the model accepts each allowed outcome;
+ * - the result (address, error) and the map, page by page, must be one of
+ *   the outcomes allowed: the one of the page-level model of Linux the
+ *   tests share (tests/lib/linux_model.h), or where Linux and the header
+ *   leave a choice (an anonymous area's page offset after a move, ranges
+ *   that straddle the window's edge, the header's readings of a few
+ *   corners) one of the others;
  * - a failed operation must leave the map exactly as it was (area by area),
  *   except mprotect over a hole, which changes the areas before the hole;
  * - with an allocation failure armed (tree nodes, VMA objects or the
@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "fuzz_ops.h"
+#include "linux_model.h"
 #include "map_check.h"
 #include "mm.h"
 #include "rcu.h"
@@ -87,17 +88,6 @@ void (*fuzz_ops_fail_hook)(const uint8_t *data, size_t size);
  * merge. */
 static char user_tags[2];
 
-/* What a page of the window is, as uvma_maps() would describe it. */
-struct pst {
-	bool mapped;
-	uint8_t prot;
-	uint32_t flags;
-	uint32_t obj;	  /* anonymous shared: which mapping (else 0) */
-	uint64_t file_id; /* 0 when anonymous, as uvma_maps reports it */
-	uint64_t pgoff;	  /* this page's offset */
-	void *user;
-};
-
 /* One area, from uvma_maps() or from the tree. */
 struct fz_area {
 	uint64_t start, end;
@@ -114,41 +104,39 @@ struct snap {
 };
 
 /*
- * An outcome an operation may have: the map exactly as before
- * (unchanged), or the pages of sh. The page offsets of each adopt range
- * may follow either of its two candidates: Linux gives a moved anonymous
- * area a new offset or keeps the old one depending on whether it was ever
- * faulted, which the model cannot know; an anonymous shared area's offsets
- * start at 0 (Linux) or at start / page size (the header's reading).
+ * An outcome an operation may have: what it returns (and the address or
+ * heap end it reports, when check_out) and the model after it. The model's
+ * own outcome (tests/lib/linux_model.h) comes first; the others are what
+ * Linux or the header also allow there, an allocation failure armed
+ * included. unchanged: the model's pages did not change, so the map must be
+ * exactly as it was, area by area.
  */
-struct adopt {
-	int lo, n;
-	uint64_t c[2];
+struct cand {
+	const char *what;
+	int ret;
+	bool check_out;
+	uint64_t out;
+	bool unchanged;
+	bool model; /* m holds the model after it (else: the model as is) */
+	struct lm m;
 };
 
-struct cand {
-	bool unchanged;
-	struct pst sh[NP];
-	uint64_t brk;
-	int nadopt;
-	struct adopt adopt[NP];
-};
+#define MAX_CANDS 4
 
 static struct fz {
 	struct uvma_mm *mm;
-	struct pst sh[NP];
-	uint64_t brk_start, brk;
-	uint32_t next_obj;
+	struct lm m; /* the model: what the map must be */
 	bool injected;
 	int last_ret;
+	uint64_t last_out;
 	uint32_t seq_before, seq_after; /* mm_lock_seq around the operation */
 	const uint8_t *input;
 	size_t input_len;
 	int nops;
 	char log[MAX_OPS + 1][LOG_LEN];
 	struct snap pre, post, tpre, tpost;
-	struct pst act[NP];
-	struct cand c[3];
+	struct lm_page act[NP]; /* the map after the operation, per page */
+	struct cand c[MAX_CANDS];
 	int nc;
 	char msg[512];
 	struct fuzz_ops_stats stats;
@@ -160,32 +148,6 @@ void fuzz_ops_get_stats(struct fuzz_ops_stats *st)
 }
 
 /* ---- reporting ----------------------------------------------------------- */
-
-static void print_pages(const char *title, const struct pst *s)
-{
-	fprintf(stderr, "%s:\n", title);
-	for (int i = 0; i < NP;) {
-		int j = i + 1;
-
-		if (!s[i].mapped) {
-			i++;
-			continue;
-		}
-		while (j < NP && s[j].mapped && s[j].prot == s[i].prot &&
-		       s[j].flags == s[i].flags &&
-		       s[j].file_id == s[i].file_id && s[j].obj == s[i].obj &&
-		       s[j].user == s[i].user &&
-		       s[j].pgoff == s[i].pgoff + (uint64_t)(j - i))
-			j++;
-		fprintf(stderr,
-			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x file "
-			"%" PRIu64 " obj %u pgoff %#" PRIx64 " user %p\n",
-			WBASE + (uint64_t)i * PG, WBASE + (uint64_t)j * PG,
-			s[i].prot, s[i].flags, s[i].file_id, s[i].obj,
-			s[i].pgoff, s[i].user);
-		i = j;
-	}
-}
 
 static void print_snap(const char *title, const struct snap *s)
 {
@@ -215,7 +177,7 @@ fz_fail(const char *fmt, ...)
 	fprintf(stderr,
 		"\nheap: brk_start %#" PRIx64 ", model brk %#" PRIx64
 		"\noperations of this input (the last one failed):\n",
-		F.brk_start, F.brk);
+		F.m.brk_start, F.m.brk);
 	for (int i = 0; i <= F.nops && i <= MAX_OPS; i++)
 		if (F.log[i][0])
 			fprintf(stderr, "  %3d %s\n", i, F.log[i]);
@@ -229,16 +191,20 @@ fz_fail(const char *fmt, ...)
 		uvma_maps(F.mm, 0, UINT64_MAX, snap_cb, &F.post);
 		print_snap("map now", &F.post);
 	}
-	print_pages("model before the operation (pages)", F.sh);
+	lm_print(stderr, "model before the operation", &F.m);
 	for (int k = 0; k < F.nc; k++) {
-		char t[64];
+		const struct cand *c = &F.c[k];
+		char t[160];
 
-		if (F.c[k].unchanged) {
-			fprintf(stderr, "allowed outcome %d: unchanged\n", k);
-			continue;
-		}
-		snprintf(t, sizeof(t), "allowed outcome %d (pages)", k);
-		print_pages(t, F.c[k].sh);
+		snprintf(t, sizeof(t), "allowed outcome %d, %s: returns %d", k,
+			 c->what, c->ret);
+		if (c->check_out)
+			snprintf(t + strlen(t), sizeof(t) - strlen(t),
+				 " out %#" PRIx64, c->out);
+		if (!c->model || c->unchanged)
+			fprintf(stderr, "%s, the map unchanged\n", t);
+		else
+			lm_print(stderr, t, &c->m);
 	}
 	fprintf(stderr, "input (%zu bytes):", F.input_len);
 	for (size_t i = 0; i < F.input_len; i++)
@@ -264,6 +230,7 @@ static void oplog_ret(int ret, uint64_t out)
 	size_t n = strlen(F.log[F.nops]);
 
 	F.last_ret = ret;
+	F.last_out = out;
 	snprintf(F.log[F.nops] + n, LOG_LEN - n, " = %d (%s)%s out %#" PRIx64,
 		 ret, ret ? uvma_strerror(ret) : "ok",
 		 F.injected ? " [fail armed]" : "", out);
@@ -389,7 +356,13 @@ static void *p_user(struct rd *r)
 	return b < 200 ? NULL : &user_tags[b & 1];
 }
 
-/* ---- the model ------------------------------------------------------------
+/* ---- the model's outcomes -------------------------------------------------
+ *
+ * The model is tests/lib/linux_model.h, in F.m. Each operation first checks
+ * its arguments here (the sets of errors Linux and the header allow), then
+ * lists its outcomes: the model's, on a copy of the model, and the others
+ * allowed. post_check() takes the first outcome that returned what the call
+ * returned and left the map it left.
  */
 
 static bool in_window(uint64_t a, uint64_t len)
@@ -402,98 +375,49 @@ static int pidx(uint64_t a)
 	return (int)((a - WBASE) / PG);
 }
 
-/* [a, a + len) in the window and free in s. */
-static bool sh_free(const struct pst *s, uint64_t a, uint64_t len)
-{
-	if (!in_window(a, len))
-		return false;
-	for (int i = pidx(a); i < pidx(a + len); i++)
-		if (s[i].mapped)
-			return false;
-	return true;
-}
-
-/* Any page of [a, a + len) (clipped to the window) mapped in s? */
-static bool sh_any(const struct pst *s, uint64_t a, uint64_t len)
-{
-	uint64_t end = a + len < a ? UINT64_MAX : a + len;
-
-	for (int i = 0; i < NP; i++) {
-		uint64_t p = WBASE + (uint64_t)i * PG;
-
-		if (p >= a && p < end && s[i].mapped)
-			return true;
-	}
-	return false;
-}
-
-static void sh_clear(struct pst *s, uint64_t a, uint64_t len)
-{
-	uint64_t end = a + len < a ? UINT64_MAX : a + len;
-
-	for (int i = 0; i < NP; i++) {
-		uint64_t p = WBASE + (uint64_t)i * PG;
-
-		if (p >= a && p < end)
-			memset(&s[i], 0, sizeof(s[i]));
-	}
-}
-
-/* The highest free range of npages pages: where a top-down search puts a
- * new area (the top of the highest gap that fits). */
-static bool sh_topdown(const struct pst *s, uint64_t len, uint64_t *out)
-{
-	uint64_t need = len / PG, run = 0;
-
-	if (!len || len > WSIZE)
-		return false;
-	for (int i = NP - 1; i >= 0; i--) {
-		run = s[i].mapped ? 0 : run + 1;
-		if (run == need) {
-			*out = WBASE + (uint64_t)i * PG;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Pages [a, a + len) become t, with offsets from pgoff on. */
-static void sh_set(struct pst *s, uint64_t a, uint64_t len, const struct pst *t,
-		   uint64_t pgoff)
-{
-	for (int i = pidx(a), k = 0; i < pidx(a + len); i++, k++) {
-		s[i] = *t;
-		s[i].mapped = true;
-		s[i].pgoff = pgoff + (uint64_t)k;
-	}
-}
-
-static struct cand *cand_add(bool unchanged)
+/* A new outcome: the map as it is, returning ret. */
+static struct cand *cand_add(const char *what, int ret)
 {
 	struct cand *c;
 
-	if (F.nc == 3)
+	if (F.nc == MAX_CANDS)
 		fz_fail("model: too many outcomes");
 	c = &F.c[F.nc++];
-	c->unchanged = unchanged;
-	memcpy(c->sh, F.sh, sizeof(F.sh));
-	c->brk = F.brk;
-	c->nadopt = 0;
+	c->what = what;
+	c->ret = ret;
+	c->check_out = false;
+	c->out = 0;
+	c->unchanged = true;
+	c->model = false;
 	return c;
 }
 
-static void cand_adopt(struct cand *c, uint64_t a, uint64_t len, uint64_t c0,
-		       uint64_t c1)
+/* A new outcome the model computes: c->m starts as the model is now, for
+ * the operation to run on, then cand_ran(). */
+static struct cand *cand_model(const char *what)
 {
-	struct adopt *d;
+	struct cand *c = cand_add(what, 0);
 
-	if (c->nadopt == NP)
-		fz_fail("model: too many adopt ranges");
-	d = &c->adopt[c->nadopt++];
-	d->lo = pidx(a);
-	d->n = (int)(len / PG);
-	d->c[0] = c0;
-	d->c[1] = c1;
+	lm_copy(&c->m, &F.m);
+	c->model = true;
+	return c;
+}
+
+/* The operation ran on c->m and returned ret (and out, when
+ * check_out). */
+static void cand_ran(struct cand *c, int ret, bool check_out, uint64_t out)
+{
+	c->ret = ret;
+	c->check_out = check_out;
+	c->out = out;
+	c->unchanged = lm_same_pages(&c->m, &F.m);
+}
+
+/* With an allocation failure armed, any operation may fail with -ENOMEM
+ * and leave the map as it was. */
+static struct cand *cand_enomem(void)
+{
+	return F.injected ? cand_add("allocation failure", -ENOMEM) : NULL;
 }
 
 /* A set of errors the arguments allow. */
@@ -538,12 +462,6 @@ static void expect_ret(const char *op, int ret, int want)
 	if (ret != want)
 		fz_fail("%s returned %d (%s), expected %d (%s)", op, ret,
 			uvma_strerror(ret), want, uvma_strerror(want));
-}
-
-/* The page at a of the state before the operation (a in the window). */
-static const struct pst *pre_page(uint64_t a)
-{
-	return &F.sh[pidx(a)];
 }
 
 /* The area of the map before the operation that covers a, or NULL. */
@@ -602,6 +520,37 @@ struct mmap_args {
 	void *user;
 };
 
+/*
+ * A hint is taken when the range there is free, else the search runs
+ * top-down. The model rounds the hint down (x86) and raises one below
+ * mmap_min_addr (the window's base) to it; Linux's generic code rounds it
+ * up, and the header reads a hint below the window as "not free". Is at
+ * one of these placements for len bytes?
+ */
+static bool hint_allowed(uint64_t hint, uint64_t len, uint64_t at)
+{
+	uint64_t td = 0, h;
+	bool have_td = lm_topdown(&F.m, len, &td) == 0;
+	int nfree = 0;
+
+	if (!hint)
+		return false; /* top-down only: the model's own answer */
+	for (int round = 0; round < 2; round++) {
+		if (!round && hint > UINT64_MAX - PG + 1)
+			continue;
+		h = round ? hint & ~(PG - 1) : (hint + PG - 1) & ~(PG - 1);
+		if (h < WBASE)
+			h = WBASE;
+		if (lm_free(&F.m, h, len)) {
+			nfree++;
+			if (at == h)
+				return true;
+		}
+	}
+	/* Top-down when the hint is taken in neither reading. */
+	return have_td && at == td && (nfree < 2 || hint < WBASE);
+}
+
 static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
 {
 	const unsigned known = TYPE_MASK | ANON | FIXED | NOREPLACE;
@@ -609,10 +558,9 @@ static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
 	bool anon = a->flags & ANON;
 	bool fixed = a->flags & (FIXED | NOREPLACE);
 	struct errs e = { 0 }, soft = { 0 };
-	uint64_t alen = 0, out = 0, at;
+	uint64_t alen = 0, out = 0, at = 0;
 	struct cand *c;
-	struct pst t;
-	int ret;
+	int ret, want;
 
 	if (!a->len)
 		eadd(&e, -EINVAL);
@@ -654,86 +602,24 @@ static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
 		for (int i = 0; i < soft.n; i++)
 			eadd(&e, soft.v[i]);
 		expect_one_of("mmap", ret, &e);
-		cand_add(true);
+		cand_add("mmap (bad arguments)", ret);
 		return;
 	}
-	if (ret && (ein(&soft, ret) || (F.injected && ret == -ENOMEM))) {
-		cand_add(true);
-		return;
-	}
-
-	if (fixed) {
-		if ((a->flags & NOREPLACE) && !(a->flags & FIXED) &&
-		    sh_any(F.sh, a->addr, alen)) {
-			expect_ret("mmap NOREPLACE", ret, -EEXIST);
-			cand_add(true);
-			return;
-		}
-		expect_ret("mmap FIXED", ret, 0);
-		if (out != a->addr)
-			fz_fail("mmap FIXED returned %#" PRIx64
-				", not %#" PRIx64,
-				out, a->addr);
-		at = out;
-	} else {
-		uint64_t td, want[4];
-		bool have_td = sh_topdown(F.sh, alen, &td);
-		int nw = 0;
-
-		/* A hint is taken when the range there is free, else the
-		 * search runs top-down. Linux's generic code rounds the hint
-		 * up, x86's down, and both raise a hint below mmap_min_addr
-		 * (the window's base) to it; the header reads "below the
-		 * window" as "not free". Any of these is accepted. */
-		for (int round = 0; round < 2 && a->addr; round++) {
-			uint64_t h = round ? a->addr & ~(PG - 1)
-					   : (a->addr + PG - 1) & ~(PG - 1);
-
-			if (!round && a->addr > UINT64_MAX - PG + 1)
-				continue;
-			if (h < WBASE)
-				h = WBASE;
-			if (sh_free(F.sh, h, alen))
-				want[nw++] = h;
-		}
-		if (have_td && nw < 2)
-			want[nw++] = td;
-		if (have_td && a->addr && a->addr < WBASE)
-			want[nw++] = td;
-		if (!nw) {
-			expect_ret("mmap (no room)", ret, -ENOMEM);
-			cand_add(true);
-			return;
-		}
-		expect_ret("mmap", ret, 0);
-		at = UINT64_MAX;
-		for (int i = 0; i < nw; i++)
-			if (out == want[i])
-				at = out;
-		if (at == UINT64_MAX)
-			fz_fail("mmap placed the area at %#" PRIx64
-				", expected %#" PRIx64 "%s",
-				out, want[0],
-				a->addr ? " (hint taken or top-down)"
-					: " (top-down)");
-	}
-
-	memset(&t, 0, sizeof(t));
-	t.prot = (uint8_t)a->prot;
-	t.flags = type | (anon ? ANON : 0);
-	t.file_id = anon ? 0 : a->file_id;
-	t.user = a->user;
-	c = cand_add(false);
-	if (anon && type == UVMA_MAP_SHARED) {
-		t.obj = ++F.next_obj;
-		sh_set(c->sh, at, alen, &t, 0);
-		/* Linux: offsets from 0 in its own shmem object; the header's
-		 * reading: start / page size. */
-		cand_adopt(c, at, alen, 0, at / PG);
-	} else if (anon) {
-		sh_set(c->sh, at, alen, &t, at / PG);
-	} else {
-		sh_set(c->sh, at, alen, &t, a->off / PG);
+	if (soft.n)
+		cand_add("mmap (offset past the largest file)", -EOVERFLOW);
+	cand_enomem();
+	c = cand_model("mmap");
+	want = lm_mmap(&c->m, a->addr, alen, a->prot, a->flags, a->file_id,
+		       a->off, a->user, &at);
+	cand_ran(c, want, !want, at);
+	if (!fixed && !ret && (want || out != at) &&
+	    hint_allowed(a->addr, alen, out)) {
+		/* The same mapping, where uvma put it. */
+		c = cand_model("mmap (a hint read another way)");
+		want = lm_mmap(&c->m, out, alen, a->prot,
+			       (a->flags & ~NOREPLACE) | FIXED, a->file_id,
+			       a->off, a->user, &at);
+		cand_ran(c, want, true, out);
 	}
 }
 
@@ -868,21 +754,20 @@ static void op_munmap(struct rd *r, uint8_t ctl)
 
 	if (e.n) {
 		expect_one_of("munmap", ret, &e);
-		cand_add(true);
+		cand_add("munmap (bad arguments)", ret);
 		return;
 	}
-	if (F.injected && ret == -ENOMEM) {
-		cand_add(true);
-		return;
+	cand_enomem();
+	c = cand_model("munmap");
+	cand_ran(c, lm_munmap(&c->m, addr, alen), false, 0);
+	if (!in_window(addr, alen)) {
+		/* Straddles an edge of the window: the model (and uvma)
+		 * refuses it as leaving the address space; unmapping the part
+		 * inside is allowed too. */
+		c = cand_model("munmap (the part in the window)");
+		lm_clear(&c->m, addr, alen);
+		cand_ran(c, 0, false, 0);
 	}
-	if (!in_window(addr, alen) && ret == -EINVAL) {
-		/* Straddles an edge of the window: refusing is allowed. */
-		cand_add(true);
-		return;
-	}
-	expect_ret("munmap", ret, 0);
-	c = cand_add(false);
-	sh_clear(c->sh, addr, alen);
 }
 
 static void op_mprotect(struct rd *r, uint8_t ctl)
@@ -890,8 +775,7 @@ static void op_mprotect(struct rd *r, uint8_t ctl)
 	uint64_t addr = p_addr(r), len = p_len(r), alen = 0;
 	unsigned prot = p_prot(r);
 	struct errs e = { 0 };
-	struct cand *part;
-	bool hole = false;
+	struct cand *c;
 	int ret;
 
 	/* Linux: unaligned start, then len 0 (a no-op, whatever prot is),
@@ -919,111 +803,26 @@ static void op_mprotect(struct rd *r, uint8_t ctl)
 
 	if (e.n) {
 		expect_one_of("mprotect", ret, &e);
-		cand_add(true);
+		cand_add("mprotect (bad arguments)", ret);
 		return;
 	}
-	if (!len) {
-		expect_ret("mprotect len 0", ret, 0);
-		cand_add(true);
-		return;
-	}
-	/* Page by page until the first hole: those before it change. */
-	for (uint64_t p = addr; p < addr + alen; p += PG)
-		if (!in_window(p, PG) || !F.sh[pidx(p)].mapped) {
-			hole = true;
-			break;
-		}
-	if (F.injected && ret == -ENOMEM && !hole) {
-		/* Out of memory: nothing changed. */
-		cand_add(true);
-		return;
-	}
-	part = cand_add(false);
-	for (uint64_t p = addr; p < addr + alen; p += PG) {
-		if (!in_window(p, PG) || !F.sh[pidx(p)].mapped)
-			break;
-		part->sh[pidx(p)].prot = (uint8_t)prot;
-	}
-	if (hole) {
-		/* With a failure armed, the header's "nothing changed" and
-		 * the hole's partial change both end in -ENOMEM. */
-		if (F.injected)
-			cand_add(true);
-		expect_ret("mprotect over a hole", ret, -ENOMEM);
-		return;
-	}
-	expect_ret("mprotect", ret, 0);
-}
-
-/* The move of mremap: dest gets [oa, oa + keep) and, past it, more of the
- * same area; the whole old range [oa, oa + ol) goes. */
-static void model_move(struct cand *c, uint64_t oa, uint64_t ol, uint64_t nl,
-		       uint64_t dest)
-{
-	struct pst t = *pre_page(oa);
-	uint64_t pg0 = t.pgoff;
-
-	sh_clear(c->sh, dest, nl);
-	sh_clear(c->sh, oa, ol);
-	for (uint64_t i = 0; i < nl / PG; i++) {
-		struct pst *d = &c->sh[pidx(dest) + (int)i];
-
-		if (i < ol / PG && in_window(oa + i * PG, PG))
-			*d = *pre_page(oa + i * PG);
-		else
-			*d = t;
-		d->mapped = true;
-		d->pgoff = pg0 + i;
-	}
-	if (t.flags & ANON)
-		cand_adopt(c, dest, nl, pg0, dest / PG);
-}
-
-/*
- * A move of the same size with MREMAP_FIXED (Linux 6.17 and later): every
- * area of [oa, oa + len) moves, area by area, keeping its place relative to
- * oa; the destination opposite a hole of the source is left as it was.
- */
-static void model_move_all(struct cand *c, uint64_t oa, uint64_t len,
-			   uint64_t dest)
-{
-	for (size_t k = 0; k < F.pre.n; k++) {
-		const struct fz_area *ar = &F.pre.a[k];
-		uint64_t lo = ar->start > oa ? ar->start : oa;
-		uint64_t hi = ar->end < oa + len ? ar->end : oa + len;
-
-		if (lo >= hi)
-			continue;
-		sh_clear(c->sh, lo - oa + dest, hi - lo);
-		for (uint64_t p = lo; p < hi; p += PG)
-			c->sh[pidx(p - oa + dest)] = *pre_page(p);
-		if (ar->flags & ANON)
-			cand_adopt(c, lo - oa + dest, hi - lo,
-				   pre_page(lo)->pgoff, (lo - oa + dest) / PG);
-	}
-	sh_clear(c->sh, oa, len);
-}
-
-/* old_len 0 on a shared area: a second mapping of its pages from oa on,
- * new_len long, at dest; the source stays. */
-static void model_dup(struct cand *c, uint64_t oa, uint64_t nl, uint64_t dest)
-{
-	struct pst t = *pre_page(oa);
-
-	sh_clear(c->sh, dest, nl);
-	sh_set(c->sh, dest, nl, &t, t.pgoff);
+	/* (len 0 returns before anything could fail to allocate.) */
+	if (len)
+		cand_enomem();
+	c = cand_model("mprotect");
+	cand_ran(c, lm_mprotect(&c->m, addr, alen, prot), false, 0);
 }
 
 static void op_mremap(struct rd *r, uint8_t ctl)
 {
 	uint8_t k = u8(r), b;
-	uint64_t oa, ol, nl, na = 0, out = 0, keep, olr, nlr;
+	uint64_t oa, ol, nl, na = 0, out = 0, at = 0, olr, nlr;
 	unsigned fl;
 	struct errs e = { 0 };
 	const struct fz_area *A;
 	struct cand *c;
-	bool inside;
-	int ret;
+	bool inside, tail_out;
+	int ret, want;
 
 	if (F.pre.n && k < 200) {
 		const struct fz_area *ar = &F.pre.a[u8(r) % F.pre.n];
@@ -1125,178 +924,38 @@ static void op_mremap(struct rd *r, uint8_t ctl)
 		if (!A)
 			eadd(&e, -EFAULT);
 		expect_one_of("mremap", ret, &e);
-		cand_add(true);
+		cand_add("mremap (bad arguments)", ret);
 		return;
 	}
-	if (F.injected && ret == -ENOMEM) {
-		cand_add(true);
-		return;
-	}
-	if (!A) {
-		expect_ret("mremap (no area at old_addr)", ret, -EFAULT);
-		cand_add(true);
-		return;
-	}
-	ol = olr;
-	nl = nlr;
+	cand_enomem();
+	c = cand_model("mremap");
+	want = lm_mremap(&c->m, oa, olr, nlr, fl, na, &at);
+	cand_ran(c, want, !want, at);
+	if (!A)
+		return; /* -EFAULT, nothing else */
 
-	if (!ol) {
-		/* Only a shared area has a second mapping to give. */
-		uint64_t dest;
-
-		if (!(A->flags & UVMA_MAP_SHARED)) {
-			expect_ret("mremap old_len 0 of a private area", ret,
-				   -EINVAL);
-			cand_add(true);
-			return;
-		}
-		if (fl & RFIXED) {
-			/* At old_addr itself: Linux unmaps the destination,
-			 * source included, then finds no area (-EFAULT): a
-			 * second case of stopping half-way. The header's
-			 * "unchanged" is accepted too. */
-			if (na == oa && ret == -EFAULT) {
-				cand_add(true);
-				c = cand_add(false);
-				sh_clear(c->sh, na, nl);
-				return;
-			}
-			dest = na;
-		} else if (!(fl & MAYMOVE)) {
-			expect_ret("mremap old_len 0 without MAYMOVE", ret,
-				   -ENOMEM);
-			cand_add(true);
-			return;
-		} else if (!sh_topdown(F.sh, nl, &dest)) {
-			expect_ret("mremap old_len 0 (no room)", ret, -ENOMEM);
-			cand_add(true);
-			return;
-		}
-		expect_ret("mremap old_len 0 (a second mapping)", ret, 0);
-		if (out != dest)
-			fz_fail("mremap old_len 0 mapped at %#" PRIx64
-				", expected %#" PRIx64,
-				out, dest);
-		c = cand_add(false);
-		model_dup(c, oa, nl, dest);
-		return;
+	/* What the header also allows where Linux does something else. */
+	inside = olr <= A->end - oa;
+	tail_out = nlr < olr && (oa + olr < oa || oa + olr > WEND);
+	if ((fl & RFIXED) && want && !c->unchanged) {
+		/* Linux unmapped the destination and then failed (a copy
+		 * onto its own source, an old tail out of range): uvma.h's
+		 * "unchanged" is fine too. */
+		cand_add("mremap FIXED (nothing unmapped)", want);
+	} else if ((fl & RFIXED) && !want && olr && olr != nlr && !inside) {
+		/* A resizing move whose old range runs past its area: Linux
+		 * unmaps that tail and never asks; the header refuses. */
+		cand_add("mremap FIXED (old range not in one area)", -EFAULT);
+	} else if (!(fl & RFIXED) && tail_out) {
+		/* A shrink whose tail leaves the address space: Linux's
+		 * munmap refuses it (-EINVAL), the header's check -EFAULT. */
+		cand_add("mremap shrink (old tail out of range)", -EFAULT);
+	} else if (!(fl & RFIXED) && nlr <= olr && !inside &&
+		   (ret == -EFAULT || ret == -EINVAL || ret == -ENOMEM)) {
+		/* Linux shrinks without checking the old range (it unmaps
+		 * whatever lies in the tail); the header may refuse. */
+		cand_add("mremap shrink (old range not in one area)", ret);
 	}
-
-	keep = ol < nl ? ol : nl;
-	inside = ol <= A->end - oa;
-	if (fl & RFIXED) {
-		if (ol == nl) {
-			/* Same size: every area of the range moves. */
-			expect_ret("mremap FIXED (same size)", ret, 0);
-			if (out != na)
-				fz_fail("mremap FIXED returned %#" PRIx64
-					", not %#" PRIx64,
-					out, na);
-			c = cand_add(false);
-			model_move_all(c, oa, ol, na);
-			return;
-		}
-		if (keep > A->end - oa) {
-			expect_ret("mremap FIXED (resized range not in one "
-				   "area)",
-				   ret, -EFAULT);
-			cand_add(true);
-			return;
-		}
-		if (nl < ol && (oa + ol < oa || oa + ol > WEND)) {
-			/* The old tail's unmap fails its range check
-			 * (-EINVAL), and Linux has unmapped the destination
-			 * by then: half-way again; "unchanged" is fine too. */
-			expect_ret("mremap FIXED (old tail out of range)", ret,
-				   -EINVAL);
-			cand_add(true);
-			c = cand_add(false);
-			sh_clear(c->sh, na, nl);
-			return;
-		}
-		if (!inside && ret == -EFAULT) {
-			/* Linux unmaps the tail past the new length first and
-			 * never asks; the header refuses: both are fine. */
-			cand_add(true);
-			return;
-		}
-		expect_ret("mremap FIXED", ret, 0);
-		if (out != na)
-			fz_fail("mremap FIXED returned %#" PRIx64
-				", not %#" PRIx64,
-				out, na);
-		c = cand_add(false);
-		model_move(c, oa, ol, nl, na);
-		return;
-	}
-	if (nl <= ol) {
-		if (nl < ol && (oa + ol < oa || oa + ol > WEND)) {
-			/* The tail to unmap leaves the address space: Linux's
-			 * munmap refuses it (-EINVAL), the header's check
-			 * -EFAULT. */
-			struct errs w = { 0 };
-
-			eadd(&w, -EINVAL);
-			eadd(&w, -EFAULT);
-			expect_one_of("mremap shrink (old tail out of range)",
-				      ret, &w);
-			cand_add(true);
-			return;
-		}
-		if (!inside &&
-		    (ret == -EFAULT || ret == -EINVAL || ret == -ENOMEM)) {
-			/* Linux shrinks without checking the old range (it
-			 * unmaps whatever lies in the tail); the header may
-			 * refuse. */
-			cand_add(true);
-			return;
-		}
-		expect_ret("mremap shrink", ret, 0);
-		if (out != oa)
-			fz_fail("mremap shrink returned %#" PRIx64
-				", not %#" PRIx64,
-				out, oa);
-		c = cand_add(false);
-		sh_clear(c->sh, oa + nl, ol - nl);
-		return;
-	}
-	if (!inside) {
-		expect_ret("mremap grow (old range not in one area)", ret,
-			   -EFAULT);
-		cand_add(true);
-		return;
-	}
-	if (oa + ol == A->end && sh_free(F.sh, A->end, nl - ol)) {
-		struct pst t = *pre_page(A->end - PG);
-
-		expect_ret("mremap grow in place", ret, 0);
-		if (out != oa)
-			fz_fail("mremap grew in place at %#" PRIx64
-				", not %#" PRIx64,
-				out, oa);
-		c = cand_add(false);
-		sh_set(c->sh, A->end, nl - ol, &t, t.pgoff + 1);
-		return;
-	}
-	if (!(fl & MAYMOVE)) {
-		expect_ret("mremap grow without room or MAYMOVE", ret, -ENOMEM);
-		cand_add(true);
-		return;
-	}
-	uint64_t dest;
-
-	if (!sh_topdown(F.sh, nl, &dest)) {
-		expect_ret("mremap move (no room)", ret, -ENOMEM);
-		cand_add(true);
-		return;
-	}
-	expect_ret("mremap move", ret, 0);
-	if (out != dest)
-		fz_fail("mremap moved to %#" PRIx64 ", expected %#" PRIx64
-			" (top-down)",
-			out, dest);
-	c = cand_add(false);
-	model_move(c, oa, ol, nl, dest);
 }
 
 static void op_brk(struct rd *r, uint8_t ctl)
@@ -1304,11 +963,10 @@ static void op_brk(struct rd *r, uint8_t ctl)
 	static const uint64_t special[] = { UINT64_MAX, 1ull << 63, WEND,
 					    WEND + 1, UINT64_MAX - PG + 2 };
 	uint8_t k = u8(r), v = u8(r);
-	uint64_t cur = F.brk, start = F.brk_start, q, out = 0xdead;
+	uint64_t cur = F.m.brk, start = F.m.brk_start, q, out = 0xdead;
 	uint64_t oldA, newA, step = (uint64_t)(1 + v % 16) * PG;
 	struct cand *c;
-	struct pst t;
-	int ret;
+	int ret, want;
 
 	switch (k % 8) {
 	case 0:
@@ -1342,77 +1000,33 @@ static void op_brk(struct rd *r, uint8_t ctl)
 	disarm();
 	oplog_ret(ret, out);
 
+	/* The end reported is the model's after each outcome: the old one
+	 * when the call fails. */
+	c = cand_enomem();
+	if (c) {
+		c->check_out = true;
+		c->out = cur;
+	}
+	c = cand_model("brk");
+	want = lm_brk(&c->m, q);
+	cand_ran(c, want, true, c->m.brk);
 	if (!start) {
-		/* No heap: nothing to change; a query may still answer. */
-		if (ret != -ENOMEM && !(ret == 0 && q == 0 && out == 0))
-			expect_ret("brk without a heap", ret, -ENOMEM);
-		cand_add(true);
+		/* No heap: a query of 0 may fail as well. */
+		if (!q)
+			cand_add("brk without a heap", -ENOMEM);
 		return;
 	}
-	if (ret && out != cur)
-		fz_fail("brk failed with %d but reported end %#" PRIx64
-			", not the unchanged %#" PRIx64,
-			ret, out, cur);
-	if (F.injected && ret == -ENOMEM) {
-		cand_add(true);
+	if (q < start || q > UINT64_MAX - PG + 1)
 		return;
-	}
-	if (q < start) {
-		expect_ret("brk below the heap (a query)", ret, 0);
-		if (out != cur)
-			fz_fail("brk query reported %#" PRIx64
-				", the end is %#" PRIx64,
-				out, cur);
-		cand_add(true);
-		return;
-	}
-	if (q > UINT64_MAX - PG + 1) {
-		expect_ret("brk beyond everything", ret, -ENOMEM);
-		cand_add(true);
-		return;
-	}
 	newA = (q + PG - 1) & ~(PG - 1);
 	oldA = (cur + PG - 1) & ~(PG - 1);
-	if (!ret && out != q)
-		fz_fail("brk(%#" PRIx64 ") succeeded with end %#" PRIx64, q,
-			out);
-	if (newA == oldA) {
-		expect_ret("brk within the last page", ret, 0);
-		c = cand_add(true);
-		c->brk = q;
-		return;
-	}
-	if (newA < oldA) {
+	if (newA < oldA && !want) {
 		/* Linux refuses to shrink when nothing is mapped there, and
 		 * unmaps all of [newA, oldA) otherwise; uvma may refuse. */
-		if (ret == -ENOMEM) {
-			cand_add(true);
-			return;
-		}
-		expect_ret("brk shrink", ret, 0);
-		c = cand_add(false);
-		sh_clear(c->sh, newA, oldA - newA);
-		c->brk = q;
-		return;
+		c = cand_add("brk shrink refused", -ENOMEM);
+		c->check_out = true;
+		c->out = cur;
 	}
-	if (!sh_free(F.sh, oldA, newA - oldA)) {
-		expect_ret("brk grow over a mapping or out of the window", ret,
-			   -ENOMEM);
-		cand_add(true);
-		return;
-	}
-	/* Linux also wants the page after the new end free (a guard). */
-	if (newA < WEND && F.sh[pidx(newA)].mapped && ret == -ENOMEM) {
-		cand_add(true);
-		return;
-	}
-	expect_ret("brk grow", ret, 0);
-	memset(&t, 0, sizeof(t));
-	t.prot = UVMA_PROT_READ | UVMA_PROT_WRITE;
-	t.flags = UVMA_MAP_PRIVATE | ANON;
-	c = cand_add(false);
-	sh_set(c->sh, oldA, newA - oldA, &t, oldA / PG);
-	c->brk = q;
 }
 
 /* Stop a uvma_maps walk after the first area. */
@@ -1431,8 +1045,7 @@ static void op_probe(struct rd *r)
 	uint64_t addr = WBASE - PG + (uint64_t)(v % (NP + 2)) * PG +
 			(uint64_t)(w % 16) * 255;
 	unsigned access = (k & 7) | (k & 0x80 ? 0x10u : 0);
-	bool mapped = in_window(addr & ~(PG - 1), PG) &&
-		      F.sh[pidx(addr & ~(PG - 1))].mapped;
+	bool mapped = lm_mapped(&F.m, addr);
 	const struct fz_area *ar = pre_area_at(addr);
 	struct uvma_area_info info;
 	struct uvma_vma *vma;
@@ -1448,7 +1061,7 @@ static void op_probe(struct rd *r)
 	else if (!mapped)
 		want = -EFAULT;
 	else {
-		unsigned prot = F.sh[pidx(addr & ~(PG - 1))].prot;
+		unsigned prot = lm_at(&F.m, addr)->prot;
 
 		want = 0;
 		if (((access & UVMA_ACCESS_WRITE) &&
@@ -1515,7 +1128,7 @@ static void op_probe(struct rd *r)
 		fz_fail("uvma_maps with a stopping callback returned %d after "
 			"%d calls (%zu areas)",
 			ret, calls, nexp);
-	cand_add(true);
+	cand_add("probe (the map unchanged)", F.last_ret);
 }
 
 /* ---- reading the map back ------------------------------------------------ */
@@ -1599,7 +1212,8 @@ static long snap_diff(const struct snap *a, const struct snap *b)
 	return a->n == b->n && a->overflow == b->overflow ? -1 : (long)i;
 }
 
-static void pages_of(const struct snap *s, struct pst *pg)
+/* The pages of the areas s shows; id is the file id uvma_maps gives. */
+static void pages_of(const struct snap *s, struct lm_page *pg)
 {
 	memset(pg, 0, sizeof(*pg) * NP);
 	for (size_t i = 0; i < s->n; i++) {
@@ -1612,28 +1226,29 @@ static void pages_of(const struct snap *s, struct pst *pg)
 				"): empty, unaligned or outside the window",
 				a->start, a->end);
 		for (uint64_t p = a->start; p < a->end; p += PG) {
-			struct pst *x = &pg[pidx(p)];
+			struct lm_page *x = &pg[pidx(p)];
 
 			x->mapped = true;
 			x->prot = (uint8_t)a->prot;
 			x->flags = a->flags;
-			x->file_id = a->file_id;
+			x->id = a->file_id;
 			x->pgoff = a->pgoff + (p - a->start) / PG;
 			x->user = a->user;
 		}
 	}
 }
 
-/* First page where act and the model differ, or -1. */
-static int pages_diff(const struct pst *act, const struct pst *sh)
+/* First page where act and the model differ, or -1. uvma_maps shows no
+ * file for anonymous memory: the shmem id stays hidden. */
+static int pages_diff(const struct lm_page *act, const struct lm *m)
 {
 	for (int i = 0; i < NP; i++) {
-		const struct pst *a = &act[i], *s = &sh[i];
+		const struct lm_page *a = &act[i], *s = &m->pg[i];
 
 		if (a->mapped != s->mapped)
 			return i;
 		if (a->mapped && (a->prot != s->prot || a->flags != s->flags ||
-				  a->file_id != s->file_id ||
+				  a->id != (s->flags & ANON ? 0 : s->id) ||
 				  a->pgoff != s->pgoff || a->user != s->user))
 			return i;
 	}
@@ -1718,13 +1333,13 @@ static void check_brk(void)
 	uint64_t out = 0;
 	int ret;
 
-	if (!F.brk_start)
+	if (!F.m.brk_start)
 		return;
 	ret = uvma_brk(F.mm, 0, &out);
-	if (ret || out != F.brk)
+	if (ret || out != F.m.brk)
 		fz_fail("brk query: %d, end %#" PRIx64
 			"; the model says %#" PRIx64,
-			ret, out, F.brk);
+			ret, out, F.m.brk);
 }
 
 /* Only the areas in use: a whole snapshot is 28 KiB, and two copies of it
@@ -1736,14 +1351,29 @@ static void snap_copy(struct snap *dst, const struct snap *src)
 	dst->overflow = src->overflow;
 }
 
-/* After every operation: invariants, maps against tree, then the outcome
- * against the outcomes the model allowed. */
+/* The call returned what outcome c returns. */
+static bool cand_returned(const struct cand *c)
+{
+	return c->ret == F.last_ret && (!c->check_out || c->out == F.last_out);
+}
+
+/* After every operation: its result, invariants, maps against tree, then
+ * the map against the outcomes that return that result. */
 static void post_check(void)
 {
 	struct map_check_opts o = { .expect_count = -1, .only_mm = true };
-	int ok = -1;
+	int ok = -1, first = -1;
 	long d;
 
+	if (!F.nc)
+		fz_fail("model: no outcome for this operation");
+	for (int k = 0; k < F.nc && first < 0; k++)
+		if (cand_returned(&F.c[k]))
+			first = k;
+	if (first < 0)
+		fz_fail("the operation returned %d (%s), out %#" PRIx64
+			": no allowed outcome (below) returns that",
+			F.last_ret, uvma_strerror(F.last_ret), F.last_out);
 	if (check_map_invariants_ex(F.mm, &o, F.msg, sizeof(F.msg)))
 		fz_fail("map invariant: %s", F.msg);
 	snap_maps(&F.post);
@@ -1758,52 +1388,52 @@ static void post_check(void)
 	check_locked();
 	pages_of(&F.post, F.act);
 
-	if (!F.nc)
-		fz_fail("model: no outcome for this operation");
-	for (int k = 0; k < F.nc && ok < 0; k++) {
+	for (int k = first; k < F.nc && ok < 0; k++) {
 		struct cand *c = &F.c[k];
 
+		if (!cand_returned(c))
+			continue;
 		if (c->unchanged) {
 			if (snap_diff(&F.pre, &F.post) < 0)
 				ok = k;
 			continue;
 		}
-		for (int j = 0; j < c->nadopt; j++) {
-			const struct adopt *d = &c->adopt[j];
-			uint64_t x = F.act[d->lo].pgoff;
+		/* Where Linux leaves a choice, what the map shows, if it is
+		 * one of the allowed outcomes. */
+		for (unsigned j = 0; j < c->m.nchoice; j++) {
+			const struct lm_page *x =
+				&F.act[pidx(c->m.choice[j].addr)];
 
-			if (!F.act[d->lo].mapped ||
-			    (x != d->c[0] && x != d->c[1]))
-				continue;
-			for (int i = 0; i < d->n; i++)
-				c->sh[d->lo + i].pgoff = x + (uint64_t)i;
+			if (x->mapped)
+				lm_choose(&c->m, j, x->pgoff);
 		}
-		if (pages_diff(F.act, c->sh) < 0)
+		if (pages_diff(F.act, &c->m) < 0)
 			ok = k;
 	}
 	if (ok < 0) {
-		int p = F.c[0].unchanged ? -1 : pages_diff(F.act, F.c[0].sh);
+		const struct cand *c = &F.c[first];
+		int p = c->unchanged ? -1 : pages_diff(F.act, &c->m);
 
 		print_snap("map after", &F.post);
 		if (p >= 0)
 			fz_fail("page %#" PRIx64
-				" differs from the model (outcome 0)",
-				WBASE + (uint64_t)p * PG);
+				" differs from the model (outcome %d)",
+				WBASE + (uint64_t)p * PG, first);
 		fz_fail("the map changed (area %ld), but the operation must "
 			"leave it as it was",
 			snap_diff(&F.pre, &F.post));
 	}
-	memcpy(F.sh, F.c[ok].sh, sizeof(F.sh));
-	F.brk = F.c[ok].brk;
+	if (F.c[ok].model)
+		lm_copy(&F.m, &F.c[ok].m);
 
 	/* Anonymous shared mappings never merge with one another: no area
 	 * may span two of them. */
 	for (size_t i = 0; i < F.post.n; i++) {
 		const struct fz_area *a = &F.post.a[i];
-		uint32_t obj = F.sh[pidx(a->start)].obj;
+		uint64_t id = F.m.pg[pidx(a->start)].id;
 
 		for (uint64_t p = a->start; p < a->end; p += PG)
-			if (F.sh[pidx(p)].obj != obj)
+			if (F.m.pg[pidx(p)].id != id)
 				fz_fail("area [%#" PRIx64 ", %#" PRIx64
 					") joins two anonymous shared "
 					"mappings",
@@ -1880,12 +1510,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t b;
 	int ret;
 
-	memset(&F.sh, 0, sizeof(F.sh));
 	F.input = data;
 	F.input_len = size;
 	F.nops = 0;
 	F.nc = 0;
-	F.next_obj = 0;
 	F.injected = false;
 	F.pre.n = F.tpre.n = 0;
 	F.pre.overflow = F.tpre.overflow = false;
@@ -1900,8 +1528,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.brk_start = b < 32 ? 0 : WBASE + (uint64_t)b * PG;
 	if (b >= 32 && b < 64)
 		cfg.brk_start = WBASE + (uint64_t)(b - 32) * 8 * PG;
-	F.brk_start = cfg.brk_start;
-	F.brk = cfg.brk_start;
+	/* The model's shmem ids are uvma's own (hidden from uvma_maps). */
+	lm_init(&F.m, WBASE, NP, PG, OPS_SHMEM_ID_BASE);
+	lm_set_heap(&F.m, cfg.brk_start);
 	snprintf(F.log[0], LOG_LEN, "create: brk_start %#" PRIx64,
 		 cfg.brk_start);
 	ret = uvma_mm_create(&cfg, &F.mm);

@@ -26,12 +26,14 @@
  * an mmap with a hint and an mremap that may move (they may land anywhere
  * that is free). With the pages claimed, their states are exactly the map
  * there, so the mapper predicts the call's result, its address and the
- * pages' states after it (Linux's rules: merging is maximal for anonymous
- * private areas that were never touched, whose page offset is always their
- * address; an mprotect stops at the first hole; an mremap with
- * MREMAP_FIXED and the same size moves every area of its range, leaving
- * the destination opposite the holes as it was, as Linux 6.17 and later
- * do; and so on), makes the call, compares, checks the map (uvma_maps)
+ * pages' states after it with the page-level model of Linux the tests
+ * share (tests/lib/linux_model.h), loaded with the pages it owns; every
+ * other page stands there as another mapper's area, which is never free
+ * and never merges, and which the prediction may not change (that would
+ * mean a claim too small). The areas here are anonymous private ones that
+ * were never touched, whose page offset is always their address, so a
+ * page's state byte says all the model needs. Then the mapper makes the
+ * call, compares, checks the map (uvma_maps)
  * against the prediction on the pages it owns and against the words of
  * the pages it does not own that stayed stable, and publishes each owned
  * page's new state with the next even generation (one release store per
@@ -96,6 +98,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "linux_model.h"
 #include "wait.h"
 #include "futex.h"
 #include "hook.h"
@@ -122,8 +125,8 @@
 
 static _Atomic uint64_t page_words[NPAGES];
 /* The two user pointers areas get (areas with different ones never
- * merge). */
-static int users[2];
+ * merge), and the one of the pages a mapper's model does not own. */
+static int users[2], foreign;
 
 static struct uvma_mm *mm;
 
@@ -170,7 +173,7 @@ static const char *const role_names[] = { "faulter", "mapper", "maps", "main" };
 struct claim {
 	bool own[NPAGES];
 	uint64_t word[NPAGES]; /* the odd word we stored */
-	uint8_t old[NPAGES];   /* state when claimed: the map's */
+	struct lm m;	       /* the owned pages: as claimed, then predicted */
 	uint8_t after[NPAGES]; /* predicted state after the call */
 	uint64_t seen[NPAGES]; /* words of the others, just before the call */
 	unsigned lo, hi;       /* owned pages lie in [lo, hi) */
@@ -606,11 +609,39 @@ static void maps_step(struct worker *w)
 /* ---- the mappers
  * ------------------------------------------------------------- */
 
+/* The model's page for state s at page p: anonymous private, never
+ * touched, so its offset is its address. */
+static struct lm_page model_page(unsigned p, uint8_t s)
+{
+	struct lm_page g = { 0 };
+
+	if (s & S_MAPPED) {
+		g.mapped = true;
+		g.prot = s & S_PROT;
+		g.flags = AREA_FLAGS;
+		g.pgoff = addr_of(p) / G;
+		g.user = &users[s & S_USER ? 1 : 0];
+	}
+	return g;
+}
+
+/* A page this mapper does not own: some area of another's, never free,
+ * never continuing one of ours. */
+static struct lm_page foreign_page(unsigned p)
+{
+	struct lm_page g = model_page(p, S_MAPPED);
+
+	g.user = &foreign;
+	return g;
+}
+
 static void claim_reset(struct claim *c)
 {
 	memset(c->own, 0, sizeof(c->own));
 	c->lo = NPAGES;
 	c->hi = 0;
+	for (unsigned p = 0; p < NPAGES; p++)
+		c->m.pg[p] = foreign_page(p);
 }
 
 static void claim_range(struct claim *c, unsigned p, unsigned n)
@@ -625,8 +656,8 @@ static void claim_range(struct claim *c, unsigned p, unsigned n)
 
 /*
  * Make every page of the claim odd, in ascending order (two mappers never
- * wait for each other in a cycle), and read their states: from now on
- * only this mapper changes them.
+ * wait for each other in a cycle), and read their states into the model:
+ * from now on only this mapper changes them.
  */
 static void claim_take(struct worker *w, struct claim *c)
 {
@@ -652,8 +683,34 @@ static void claim_take(struct worker *w, struct claim *c)
 				cpu_relax();
 		}
 		c->word[p] = v + GEN_ONE;
-		c->old[p] = (uint8_t)(v & S_MASK);
-		c->after[p] = c->old[p];
+		c->m.pg[p] = model_page(p, (uint8_t)(v & S_MASK));
+		c->after[p] = (uint8_t)(v & S_MASK);
+	}
+}
+
+/*
+ * The model has run the operation: the states to publish for the owned
+ * pages. A page the mapper does not own must be as it was (else the claim
+ * missed a page the call may change), and an owned one must hold what a
+ * state byte can say: an area of this test, its address as offset.
+ */
+static void claim_predicted(struct claim *c)
+{
+	for (unsigned p = 0; p < NPAGES; p++) {
+		const struct lm_page *g = &c->m.pg[p];
+		struct lm_page f = foreign_page(p);
+
+		if (!c->own[p]) {
+			CHECK(lm_page_eq(g, &f));
+			continue;
+		}
+		c->after[p] = 0;
+		if (!g->mapped)
+			continue;
+		CHECK(g->flags == AREA_FLAGS && g->pgoff == addr_of(p) / G &&
+		      user_index(g->user) >= 0);
+		c->after[p] =
+			mapped_state(g->prot, (unsigned)user_index(g->user));
 	}
 }
 
@@ -670,55 +727,12 @@ static void claim_release(struct claim *c)
 	}
 }
 
-static bool page_mapped(const struct claim *c, unsigned p)
-{
-	return c->old[p] & S_MAPPED;
-}
-
 /* Just before the call: the words of the pages it must not change. */
 static void claim_see_others(struct claim *c)
 {
 	for (unsigned p = 0; p < NPAGES; p++)
 		if (!c->own[p])
 			c->seen[p] = load_word(p);
-}
-
-/* Pages [p, p + n) inside the window and all free (before the call). */
-static bool free_run(const struct claim *c, unsigned p, unsigned n)
-{
-	if (p + n > NPAGES)
-		return false;
-	for (unsigned i = p; i < p + n; i++)
-		if (page_mapped(c, i))
-			return false;
-	return true;
-}
-
-/* Pages [p, p + n) all mapped by one area: with maximal merging, all in
- * the state of the first. */
-static bool one_area(const struct claim *c, unsigned p, unsigned n)
-{
-	if (!page_mapped(c, p))
-		return false;
-	for (unsigned i = p; i < p + n; i++)
-		if (c->old[i] != c->old[p])
-			return false;
-	return true;
-}
-
-/* The highest free run of n pages (top-down placement), or -1. */
-static int top_down(const struct claim *c, unsigned n)
-{
-	for (int q = NPAGES - (int)n; q >= 0; q--)
-		if (free_run(c, (unsigned)q, n))
-			return q;
-	return -1;
-}
-
-static void set_after(struct claim *c, unsigned p, unsigned n, uint8_t s)
-{
-	for (unsigned i = p; i < p + n && i < NPAGES; i++)
-		c->after[i] = s;
 }
 
 /*
@@ -794,7 +808,7 @@ static void op_mmap(struct worker *w, struct claim *c, enum op_kind kind)
 	unsigned flags = AREA_FLAGS;
 	uint64_t hint = addr_of(p), out = 0;
 	struct expect e = { .has_out = true };
-	int q, ret;
+	int ret;
 
 	if (kind == OP_MMAP_FIXED)
 		flags |= UVMA_MAP_FIXED;
@@ -807,18 +821,9 @@ static void op_mmap(struct worker *w, struct claim *c, enum op_kind kind)
 	else
 		claim_range(c, p, len);
 	claim_take(w, c);
-
-	q = (int)p;
-	if (kind == OP_MMAP_NOREPLACE && !free_run(c, p, len))
-		q = -1;
-	if (kind == OP_MMAP_HINT && (!hint || !free_run(c, p, len)))
-		q = top_down(c, len);
-	if (q < 0) {
-		e.ret = kind == OP_MMAP_NOREPLACE ? -EEXIST : -ENOMEM;
-	} else {
-		e.out = addr_of((unsigned)q);
-		set_after(c, (unsigned)q, len, mapped_state(prot, user));
-	}
+	e.ret = lm_mmap(&c->m, hint, len * G, prot, flags, 0, 0, &users[user],
+			&e.out);
+	claim_predicted(c);
 	snprintf(w->last, sizeof(w->last),
 		 "%s %#" PRIx64 " len %u pages prot %#x user %u",
 		 kind_names[kind], hint, len, prot, user);
@@ -837,7 +842,8 @@ static void op_munmap(struct worker *w, struct claim *c)
 
 	claim_range(c, p, len);
 	claim_take(w, c);
-	set_after(c, p, len, 0);
+	e.ret = lm_munmap(&c->m, addr_of(p), len * G);
+	claim_predicted(c);
 	snprintf(w->last, sizeof(w->last), "munmap %#" PRIx64 " len %u pages",
 		 addr_of(p), len);
 	claim_see_others(c);
@@ -854,41 +860,14 @@ static void op_mprotect(struct worker *w, struct claim *c)
 
 	claim_range(c, p, len);
 	claim_take(w, c);
-	/* Up to the first hole, which makes it fail after the change. */
-	for (unsigned i = p; i < p + len; i++) {
-		if (!page_mapped(c, i)) {
-			e.ret = -ENOMEM;
-			break;
-		}
-		c->after[i] = (uint8_t)((c->old[i] & ~S_PROT) | prot);
-	}
+	e.ret = lm_mprotect(&c->m, addr_of(p), len * G, prot);
+	claim_predicted(c);
 	snprintf(w->last, sizeof(w->last),
 		 "mprotect %#" PRIx64 " len %u pages prot %#x", addr_of(p), len,
 		 prot);
 	claim_see_others(c);
 	ret = uvma_mprotect(mm, addr_of(p), len * G, prot);
 	check_call(w, c, OP_MPROTECT, ret, 0, &e);
-}
-
-/* The number of pages from p on in p's state (p mapped), at most max. */
-static unsigned run_from(const struct claim *c, unsigned p, unsigned max)
-{
-	unsigned n = 0;
-
-	while (n < max && p + n < NPAGES && c->own[p + n] &&
-	       c->old[p + n] == c->old[p])
-		n++;
-	return n;
-}
-
-/* Move [p, p + old_len) to [q, q + new_len) in the prediction. */
-static void predict_move(struct claim *c, unsigned p, unsigned old_len,
-			 unsigned q, unsigned new_len)
-{
-	uint8_t s = c->old[p];
-
-	set_after(c, p, old_len, 0);
-	set_after(c, q, new_len, s);
 }
 
 static void op_mremap(struct worker *w, struct claim *c)
@@ -921,58 +900,21 @@ static void op_mremap(struct worker *w, struct claim *c)
 	/*
 	 * Mostly an old range inside one area, so that the call works. A
 	 * shorter old range stays inside the claim, but a shrink must stay a
-	 * shrink (a growth with MAYMOVE could move anywhere).
+	 * shrink (a growth with MAYMOVE could move anywhere). The area ends
+	 * where the claim does at the latest: past it lie foreign pages.
 	 */
-	if (page_mapped(c, p) && rng_chance(3, 4)) {
+	if (lm_mapped(&c->m, addr_of(p)) && rng_chance(3, 4)) {
 		bool shrink = new_len <= old_len;
+		unsigned run = page_of(lm_area_end(&c->m, addr_of(p))) - p;
 
-		old_len = 1 + (unsigned)rng_below(run_from(c, p, old_len));
+		old_len =
+			1 + (unsigned)rng_below(run < old_len ? run : old_len);
 		if (shrink && new_len > old_len)
 			new_len = old_len;
 	}
-
-	e.out = addr_of(p);
-	if (fixed && q < p + old_len && p < q + new_len) {
-		e.ret = -EINVAL; /* the ranges overlap */
-	} else if (!page_mapped(c, p)) {
-		e.ret = -EFAULT;
-	} else if (fixed && old_len != new_len) {
-		/* A move that resizes takes one area: the part that moves
-		 * must be inside it (a shrink unmaps the rest). */
-		if (one_area(c, p, old_len < new_len ? old_len : new_len)) {
-			predict_move(c, p, old_len, q, new_len);
-			e.out = addr_of(q);
-		} else {
-			e.ret = -EFAULT;
-		}
-	} else if (fixed) {
-		/* As Linux 6.17: a move of the same size takes every area
-		 * of the range as it is, one by one; what the destination
-		 * holds opposite a hole of the source stays. */
-		for (unsigned i = 0; i < new_len; i++)
-			if (page_mapped(c, p + i))
-				c->after[q + i] = c->old[p + i];
-		set_after(c, p, old_len, 0);
-		e.out = addr_of(q);
-	} else if (new_len <= old_len) {
-		/* Shrinking only needs an area at the address. */
-		set_after(c, p + new_len, old_len - new_len, 0);
-	} else if (!one_area(c, p, old_len)) {
-		e.ret = -EFAULT;
-	} else if (free_run(c, p + old_len, new_len - old_len)) {
-		set_after(c, p + old_len, new_len - old_len, c->old[p]);
-	} else if (!(flags & UVMA_MREMAP_MAYMOVE)) {
-		e.ret = -ENOMEM;
-	} else {
-		int to = top_down(c, new_len);
-
-		if (to < 0) {
-			e.ret = -ENOMEM;
-		} else {
-			predict_move(c, p, old_len, (unsigned)to, new_len);
-			e.out = addr_of((unsigned)to);
-		}
-	}
+	e.ret = lm_mremap(&c->m, addr_of(p), old_len * G, new_len * G, flags,
+			  fixed ? addr_of(q) : 0, &e.out);
+	claim_predicted(c);
 	snprintf(w->last, sizeof(w->last),
 		 "mremap %#" PRIx64
 		 " %u pages to %u pages flags %#x new %#" PRIx64,
@@ -1240,6 +1182,8 @@ static void add_workers(enum role role, unsigned n, uint64_t seed)
 		w->role = role;
 		w->id = i;
 		w->seed = rng_derive(seed, nworkers + 1);
+		/* The window as the model of a mapper's claims sees it. */
+		lm_init(&w->claim.m, BASE, NPAGES, G, 1);
 		nworkers++;
 	}
 }

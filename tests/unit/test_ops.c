@@ -15,9 +15,10 @@
  *   does not wait for readers of areas it does not change, and does wait
  *   for readers of areas it changes; a MAP_FIXED replacement never shows a
  *   hole to a concurrent fault;
- * - a random differential run against a page-level model of the same
- *   rules (maximal merging, top-down placement, mremap as Linux 6.17 and
- *   later do it, checked against the running kernel where it was unclear).
+ * - a random differential run against the page-level model of Linux the
+ *   tests share (tests/lib/linux_model.h: maximal merging, top-down
+ *   placement, mremap as Linux 6.17 and later do it, checked against the
+ *   running kernel where it was unclear).
  *
  * Every call goes through a wrapper (x_mmap, ...) that checks the lock
  * state afterwards and, when the call failed, that the map is exactly as
@@ -34,6 +35,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "linux_model.h"
 #include "map_state.h"
 #include "mm.h"
 #include "ops.h"
@@ -1347,273 +1349,51 @@ static void case_fixed_one_step(void)
 	done_mm(mm);
 }
 
-/* ---- a random differential run against a page-level model ----------------
+/* ---- a random differential run against the model -------------------------
  *
- * The model keeps, per page of a 64-page window, what Linux would say of
- * it: mapped or not, protection, flags, backing (file id, or the hidden id
- * of an anonymous shared mapping), page offset and user pointer. Its areas
- * are the maximal runs of pages that continue each other (uvma merges as
- * far as Linux's rule allows), and its operations are the header's rules
- * at page level.
+ * tests/lib/linux_model.h keeps, per page of a 64-page window, what Linux
+ * would say of it and predicts each call's result; its areas are the
+ * maximal runs of pages that continue each other (uvma merges as far as
+ * Linux's rule allows). Where Linux leaves a choice the model's own outcome
+ * is the one uvma must give: moved anonymous areas were never touched.
  */
 
 #define MP   64
 #define MB   SB
 #define MBRK (MB + PG(4))
 
-struct mpage {
-	bool mapped;
-	unsigned prot, flags;
-	uint64_t pgoff, file_id;
-	void *user;
-};
-
-struct model {
-	struct mpage pg[MP];
-	uint64_t brk, next_shmem;
-};
-
-static bool m_continues(const struct mpage *a, const struct mpage *b)
+static struct lm *model_new(void)
 {
-	return a->mapped && b->mapped && a->prot == b->prot &&
-	       a->flags == b->flags && a->file_id == b->file_id &&
-	       a->user == b->user && a->pgoff + 1 == b->pgoff;
+	static struct lm m;
+
+	/* uvma's own first shmem id: the model's ids are the ones uvma keeps
+	 * in the VMAs. */
+	lm_init(&m, MB, MP, PAGE, OPS_SHMEM_ID_BASE);
+	lm_set_heap(&m, MBRK);
+	return &m;
 }
 
-static bool m_free(const struct model *m, uint64_t p, uint64_t n)
-{
-	if (p + n > MP)
-		return false;
-	for (uint64_t i = p; i < p + n; i++)
-		if (m->pg[i].mapped)
-			return false;
-	return true;
-}
-
-static void m_clear(struct model *m, uint64_t p, uint64_t n)
-{
-	for (uint64_t i = p; i < p + n && i < MP; i++)
-		m->pg[i].mapped = false;
-}
-
-/* The run (area) holding page p: [*rs, *re). */
-static void m_run(const struct model *m, uint64_t p, uint64_t *rs, uint64_t *re)
-{
-	uint64_t s = p, e = p + 1;
-
-	while (s > 0 && m_continues(&m->pg[s - 1], &m->pg[s]))
-		s--;
-	while (e < MP && m_continues(&m->pg[e - 1], &m->pg[e]))
-		e++;
-	*rs = s;
-	*re = e;
-}
-
-static int m_topdown(const struct model *m, uint64_t n, uint64_t *p)
-{
-	if (n > MP)
-		return -ENOMEM;
-	for (uint64_t s = MP - n + 1; s-- > 0;) {
-		if (m_free(m, s, n)) {
-			*p = s;
-			return 0;
-		}
-	}
-	return -ENOMEM;
-}
-
-static int m_mmap(struct model *m, bool fixed, bool noreplace, uint64_t p,
-		  uint64_t n, unsigned prot, unsigned flags, uint64_t fid,
-		  uint64_t off_pg, void *user, uint64_t *outp)
-{
-	uint64_t id = 0;
-	int err;
-
-	if (fixed) {
-		if (p + n > MP)
-			return -ENOMEM;
-		if (noreplace && !m_free(m, p, n))
-			return -EEXIST;
-	} else if (!(p && m_free(m, p, n))) {
-		/* (Page 0 stands for "no hint": address 0.) */
-		err = m_topdown(m, n, &p);
-		if (err)
-			return err;
-	}
-	if ((flags & AS) == AS)
-		id = OPS_SHMEM_ID_BASE + m->next_shmem++;
-	for (uint64_t i = 0; i < n; i++) {
-		struct mpage *g = &m->pg[p + i];
-
-		g->mapped = true;
-		g->prot = prot;
-		g->user = user;
-		if (flags & ANON) {
-			g->flags = (flags & (SHR | PRIV)) | ANON;
-			g->file_id = id;
-			g->pgoff = id ? i : MB / PAGE + p + i;
-		} else {
-			g->flags = flags & (SHR | PRIV);
-			g->file_id = fid;
-			g->pgoff = off_pg + i;
-		}
-	}
-	*outp = p;
-	return 0;
-}
-
-static int m_mprotect(struct model *m, uint64_t p, uint64_t n, unsigned prot)
-{
-	for (uint64_t i = p; i < p + n; i++) {
-		if (i >= MP || !m->pg[i].mapped)
-			return -ENOMEM;
-		m->pg[i].prot = prot;
-	}
-	return 0;
-}
-
-/*
- * Unmap n_old pages at p and put n_new pages at q: the first min(n_old,
- * n_new) are the source's pages; pages beyond that (a move that grows: one
- * area) continue the area. An anonymous private page's offset follows its
- * new address. A move that resizes replaces the whole destination; one of
- * the same size moves area by area, each replacing only its own part of
- * the destination: what lies there under the source's holes stays (what
- * the running kernel does).
- */
-static void m_move(struct model *m, uint64_t p, uint64_t n_old, uint64_t q,
-		   uint64_t n_new)
-{
-	struct mpage moved[MP];
-
-	for (uint64_t i = 0; i < n_new; i++) {
-		struct mpage *g = &moved[i];
-
-		if (i < n_old) {
-			*g = m->pg[p + i];
-		} else {
-			*g = moved[i - 1];
-			g->pgoff++;
-		}
-		if (g->mapped && (g->flags & AP) == AP)
-			g->pgoff = MB / PAGE + q + i;
-	}
-	m_clear(m, p, n_old);
-	if (n_new != n_old)
-		m_clear(m, q, n_new);
-	for (uint64_t i = 0; i < n_new; i++)
-		if (moved[i].mapped || n_new != n_old)
-			m->pg[q + i] = moved[i];
-}
-
-static int m_mremap(struct model *m, uint64_t p, uint64_t n_old, uint64_t n_new,
-		    unsigned flags, uint64_t q, uint64_t *outp)
-{
-	uint64_t rs, re;
-	int err;
-
-	if ((flags & UVMA_MREMAP_FIXED) && q < p + n_old && p < q + n_new)
-		return -EINVAL;
-	if (p >= MP || !m->pg[p].mapped)
-		return -EFAULT;
-	m_run(m, p, &rs, &re);
-	if (flags & UVMA_MREMAP_FIXED) {
-		/* Linux 6.17 and later: a FIXED move of the same size may
-		 * span areas and holes; one that resizes needs the part
-		 * that moves inside one area. */
-		if (n_new != n_old && (n_new < n_old ? n_new : n_old) > re - p)
-			return -EFAULT;
-		m_move(m, p, n_old, q, n_new);
-		*outp = q;
-		return 0;
-	}
-	if (n_new <= n_old) {
-		m_clear(m, p + n_new, n_old - n_new);
-		*outp = p;
-		return 0;
-	}
-	if (n_old > re - p)
-		return -EFAULT;
-	if (p + n_old == re && m_free(m, re, p + n_new - re)) {
-		for (uint64_t i = re; i < p + n_new; i++) {
-			m->pg[i] = m->pg[i - 1];
-			m->pg[i].pgoff++;
-		}
-		*outp = p;
-		return 0;
-	}
-	if (!(flags & MAY))
-		return -ENOMEM;
-	err = m_topdown(m, n_new, &q);
-	if (err)
-		return err;
-	m_move(m, p, n_old, q, n_new);
-	*outp = q;
-	return 0;
-}
-
-static uint64_t round_page(uint64_t x)
-{
-	return (x + PAGE - 1) & ~(PAGE - 1);
-}
-
-static int m_brk(struct model *m, uint64_t b)
-{
-	uint64_t old_end, new_end;
-
-	if (b < MBRK)
-		return 0;
-	old_end = round_page(m->brk);
-	new_end = round_page(b);
-	if (new_end > MB + PG(MP))
-		return -ENOMEM;
-	if (new_end < old_end) {
-		m_clear(m, (new_end - MB) / PAGE, (old_end - new_end) / PAGE);
-	} else if (new_end > old_end) {
-		uint64_t p = (old_end - MB) / PAGE,
-			 n = (new_end - old_end) / PAGE;
-
-		if (!m_free(m, p, n))
-			return -ENOMEM;
-		/* The free page Linux keeps above the heap. */
-		if (p + n < MP && m->pg[p + n].mapped)
-			return -ENOMEM;
-		for (uint64_t i = p; i < p + n; i++)
-			m->pg[i] = (struct mpage){ .mapped = true,
-						   .prot = RW,
-						   .flags = AP,
-						   .pgoff = MB / PAGE + i };
-	}
-	m->brk = b;
-	return 0;
-}
-
-/* uvma's map is the model's runs, field by field. */
-static void m_compare(struct uvma_mm *mm, const struct model *m)
+/* uvma's map is the model's areas, field by field. */
+static void m_compare(struct uvma_mm *mm, const struct lm *m)
 {
 	static struct state s;
+	uint64_t rs, re;
 	size_t k = 0;
 
 	state_take(mm, &s);
-	for (uint64_t p = 0; p < MP;) {
-		uint64_t rs, re;
-		const struct map_area *a;
+	for (uint64_t a = MB; lm_next_area(m, a, &rs, &re); a = re) {
+		const struct lm_page *p = lm_at(m, rs);
+		const struct map_area *ar;
 
-		if (!m->pg[p].mapped) {
-			p++;
-			continue;
-		}
-		m_run(m, p, &rs, &re);
 		CHECK(k < s.n);
-		a = &s.a[k++];
-		CHECK_EQ_U64(a->start, MB + PG(rs));
-		CHECK_EQ_U64(a->end, MB + PG(re));
-		CHECK_EQ_U64(a->prot, m->pg[p].prot);
-		CHECK_EQ_U64(a->flags, m->pg[p].flags);
-		CHECK_EQ_U64(a->pgoff, m->pg[p].pgoff);
-		CHECK_EQ_U64(a->file_id, m->pg[p].file_id);
-		CHECK(a->user == m->pg[p].user);
-		p = re;
+		ar = &s.a[k++];
+		CHECK_EQ_U64(ar->start, rs);
+		CHECK_EQ_U64(ar->end, re);
+		CHECK_EQ_U64(ar->prot, p->prot);
+		CHECK_EQ_U64(ar->flags, p->flags);
+		CHECK_EQ_U64(ar->pgoff, p->pgoff);
+		CHECK_EQ_U64(ar->file_id, p->id);
+		CHECK(ar->user == p->user);
 	}
 	CHECK_EQ_U64(s.n, k);
 	CHECK_EQ_U64(mm->brk, m->brk);
@@ -1637,7 +1417,7 @@ static void r_count(int kind, int r)
 }
 
 /* A page where an area starts, ends or lies, more often than not. */
-static uint64_t pick_page(const struct model *m)
+static uint64_t pick_page(const struct lm *m)
 {
 	if (rng_chance(2, 3)) {
 		uint64_t p = rng_below(MP);
@@ -1654,7 +1434,7 @@ static uint64_t pick_len(void)
 	return rng_chance(1, 8) ? rng_range(1, 40) : rng_range(1, 6);
 }
 
-static void random_step(struct uvma_mm *mm, struct model *m)
+static void random_step(struct uvma_mm *mm, struct lm *m)
 {
 	uint64_t out = 0, outp = 0, p, n, q;
 	int r, want;
@@ -1686,14 +1466,16 @@ static void random_step(struct uvma_mm *mm, struct model *m)
 			flags |= nor ? NOR : FIX;
 		else if (rng_chance(1, 3))
 			p = 0; /* no hint */
-		want = m_mmap(m, fixed, nor, p, n, prot, flags, fid, off, user,
-			      &outp);
-		r = x_mmap(mm, fixed || p ? MB + PG(p) : 0,
+		/* (Page 0 of the window stands for "no hint": address 0.) */
+		q = fixed || p ? MB + PG(p) : 0;
+		want = lm_mmap(m, q, PG(n), prot, flags, fid, PG(off), user,
+			       &outp);
+		r = x_mmap(mm, q,
 			   PG(n) - (rng_chance(1, 4) ? rng_below(PAGE) : 0),
 			   prot, flags, fid, PG(off), user, &out);
 		CHECK_ERR(r, want);
 		if (!r)
-			CHECK_EQ_U64(out, MB + PG(outp));
+			CHECK_EQ_U64(out, outp);
 		r_count(R_MMAP, r);
 		break;
 	}
@@ -1702,9 +1484,10 @@ static void random_step(struct uvma_mm *mm, struct model *m)
 		n = pick_len();
 		if (p + n > MP)
 			n = MP - p;
-		m_clear(m, p, n);
-		CHECK_ERR(x_munmap(mm, MB + PG(p), PG(n)), 0);
-		r_count(R_MUNMAP, 0);
+		want = lm_munmap(m, MB + PG(p), PG(n));
+		r = x_munmap(mm, MB + PG(p), PG(n));
+		CHECK_ERR(r, want);
+		r_count(R_MUNMAP, r);
 		break;
 	case 4:
 	case 5: { /* mprotect */
@@ -1712,7 +1495,7 @@ static void random_step(struct uvma_mm *mm, struct model *m)
 
 		p = pick_page(m);
 		n = pick_len();
-		want = m_mprotect(m, p, n, prot);
+		want = lm_mprotect(m, MB + PG(p), PG(n), prot);
 		r = x_mprotect(mm, MB + PG(p), PG(n), prot);
 		CHECK_ERR(r, want);
 		r_count(R_MPROTECT, r);
@@ -1723,13 +1506,12 @@ static void random_step(struct uvma_mm *mm, struct model *m)
 	case 8: { /* mremap */
 		static const unsigned fl[] = { 0, MAY, MAY, MFIX, MFIX };
 		unsigned flags = fl[rng_below(ARRAY(fl))];
-		uint64_t rs, re;
-
 		p = pick_page(m);
 		n = rng_range(1, 6);
 		/* Mostly a range inside its area. */
 		if (m->pg[p].mapped && rng_chance(3, 4)) {
-			m_run(m, p, &rs, &re);
+			uint64_t re = (lm_area_end(m, MB + PG(p)) - MB) / PAGE;
+
 			if (n > re - p)
 				n = re - p;
 		}
@@ -1742,13 +1524,14 @@ static void random_step(struct uvma_mm *mm, struct model *m)
 			/* FIXED destinations inside the window. */
 			if ((flags & UVMA_MREMAP_FIXED) && q + n2 > MP)
 				q = MP - n2;
-			want = m_mremap(m, p, n, n2, flags, q, &outp);
+			want = lm_mremap(m, MB + PG(p), PG(n), PG(n2), flags,
+					 MB + PG(q), &outp);
 			r = x_mremap(mm, MB + PG(p), PG(n), PG(n2), flags,
 				     MB + PG(q), &out);
 		}
 		CHECK_ERR(r, want);
 		if (!r)
-			CHECK_EQ_U64(out, MB + PG(outp));
+			CHECK_EQ_U64(out, outp);
 		r_count(R_MREMAP, r);
 		break;
 	}
@@ -1756,7 +1539,7 @@ static void random_step(struct uvma_mm *mm, struct model *m)
 		uint64_t b = rng_chance(1, 8) ? rng_below(MBRK)
 					      : MBRK + rng_below(PG(24));
 
-		want = m_brk(m, b);
+		want = lm_brk(m, b);
 		r = x_brk(mm, b, &out);
 		CHECK_ERR(r, want);
 		CHECK_EQ_U64(out, m->brk);
@@ -1772,11 +1555,11 @@ static void case_random(void)
 
 	for (uint64_t s = 0; s < seeds; s++) {
 		struct uvma_mm *mm = new_mm_cfg(MB, PG(MP), MBRK);
-		struct model m = { .brk = MBRK };
+		struct lm *m = model_new();
 
 		for (uint64_t i = 0; i < steps / seeds; i++) {
-			random_step(mm, &m);
-			m_compare(mm, &m);
+			random_step(mm, m);
+			m_compare(mm, m);
 		}
 		done_mm(mm);
 	}

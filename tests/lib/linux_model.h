@@ -1,0 +1,671 @@
+/*
+ * linux_model.h - the reference model of what Linux does to a map, page by
+ * page: the one prediction that the unit test (tests/unit/test_ops.c), the
+ * fuzz target (tests/fuzz/fuzz_ops.c) and the stress test
+ * (tests/stress/test_ops_stress.c) check uvma against. docs/semantics.md
+ * says where each rule comes from (measured on a running kernel).
+ *
+ * The model is a window of pages, [base, base + npages * page), that stands
+ * for the whole address space as uvma's window does: a range that leaves it
+ * leaves the address space. Each page holds what Linux would say of it:
+ * mapped or not, its protection, its flags (SHARED or PRIVATE, and
+ * ANONYMOUS), its backing id (the file's id; for anonymous shared memory
+ * the mapping's own id, standing for the shmem object Linux gives each
+ * such mapping; 0 for anonymous private memory), its page offset and its
+ * user pointer. An area is a maximal run of pages that continue one another
+ * (lm_continues): Linux merges as far as its rule allows, and so must uvma.
+ *
+ * The operations take arguments that passed the argument checks: addresses
+ * page aligned (a hint may be anything), lengths rounded up to pages and
+ * not 0 (mremap's old_len may be 0, mprotect's len too), known flags and
+ * protections, MREMAP_FIXED only with MREMAP_MAYMOVE. Errors that depend on
+ * the map or on the window are theirs. Each returns what the call must
+ * return, 0 (and the address in *out for mmap and mremap) or a negative
+ * errno, and leaves the model as the map must be after the call, Linux's
+ * half-done failures included.
+ *
+ * Where Linux leaves a choice, the model applies one outcome and records
+ * the other as a choice (struct lm_choice, kept until the next operation):
+ * a moved anonymous private area takes its new address as page offset
+ * while its pages were never touched (what the model, like uvma, applies)
+ * and keeps its old one once they were; an anonymous shared mapping's
+ * offsets run from 0 in its shmem object (applied), where uvma.h's
+ * description of anonymous areas (start / page size at creation) reads
+ * otherwise. A test that accepts either passes what it found to
+ * lm_choose(); the others just take the model's outcome.
+ *
+ * Header-only and static, like the other helpers of tests/lib; it needs
+ * nothing of uvma but the constants of uvma.h.
+ */
+#ifndef UVMA_TEST_LINUX_MODEL_H
+#define UVMA_TEST_LINUX_MODEL_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uvma.h"
+
+#ifndef LM_MAX_PAGES
+#define LM_MAX_PAGES 256 /* the largest window a test models */
+#endif
+
+#define LM_TYPE	     (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE)
+#define LM_ANON_PRIV (UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS)
+
+struct lm_page {
+	bool mapped;
+	uint8_t prot;	/* UVMA_PROT_* */
+	uint32_t flags; /* SHARED or PRIVATE, | ANONYMOUS */
+	uint64_t id;	/* backing: file id, anonymous shared mapping's id */
+	uint64_t pgoff; /* this page's offset */
+	void *user;
+};
+
+/* The pages [addr, addr + len) may continue from either offset; the model
+ * applied pgoff[0]. */
+struct lm_choice {
+	uint64_t addr, len;
+	uint64_t pgoff[2];
+};
+
+struct lm {
+	uint64_t base, end, page; /* the window, its page size */
+	unsigned shift, npages;
+	uint64_t brk_start, brk; /* the heap (brk_start 0: none) */
+	uint64_t next_id;	 /* the next anonymous shared mapping's id */
+	struct lm_page pg[LM_MAX_PAGES];
+	/* The choices the last operation left; last, so that lm_copy can
+	 * leave them behind. */
+	unsigned nchoice;
+	struct lm_choice choice[LM_MAX_PAGES];
+};
+
+/*
+ * An empty map over npages pages of page bytes from base. Anonymous shared
+ * mappings get ids from first_id on, one per mapping that succeeds: given
+ * uvma's own first id (OPS_SHMEM_ID_BASE), they are the ids uvma keeps in
+ * its VMAs.
+ */
+static inline void lm_init(struct lm *m, uint64_t base, unsigned npages,
+			   uint64_t page, uint64_t first_id)
+{
+	if (npages > LM_MAX_PAGES || !page || (page & (page - 1)))
+		abort(); /* a test's mistake: no model to check against */
+	m->base = base;
+	m->page = page;
+	m->shift = 0;
+	while ((UINT64_C(1) << m->shift) < page)
+		m->shift++;
+	m->npages = npages;
+	m->end = base + (uint64_t)npages * page;
+	m->brk_start = m->brk = 0;
+	m->next_id = first_id;
+	m->nchoice = 0;
+	memset(m->pg, 0, sizeof(m->pg));
+}
+
+/* dst becomes src without its choices, which belong to the operation that
+ * made them: cheaper than a copy of the whole model. */
+static inline void lm_copy(struct lm *dst, const struct lm *src)
+{
+	memcpy(dst, src, offsetof(struct lm, nchoice));
+	dst->nchoice = 0;
+}
+
+/* A heap from start on (uvma_mm_config.brk_start; 0: none). */
+static inline void lm_set_heap(struct lm *m, uint64_t start)
+{
+	m->brk_start = m->brk = start;
+}
+
+/* ---- pages --------------------------------------------------------------- */
+
+/* [addr, addr + len) lies in the window; no sum here can wrap. */
+static inline bool lm_in_window(const struct lm *m, uint64_t addr, uint64_t len)
+{
+	return addr >= m->base && addr <= m->end && len <= m->end - addr;
+}
+
+static inline unsigned lm_index(const struct lm *m, uint64_t addr)
+{
+	return (unsigned)((addr - m->base) >> m->shift);
+}
+
+static inline uint64_t lm_addr(const struct lm *m, unsigned i)
+{
+	return m->base + ((uint64_t)i << m->shift);
+}
+
+/* The page holding addr, or NULL outside the window. */
+static inline const struct lm_page *lm_at(const struct lm *m, uint64_t addr)
+{
+	return addr >= m->base && addr < m->end ? &m->pg[lm_index(m, addr)]
+						: NULL;
+}
+
+static inline bool lm_mapped(const struct lm *m, uint64_t addr)
+{
+	const struct lm_page *p = lm_at(m, addr);
+
+	return p && p->mapped;
+}
+
+/* b continues a: both would be one area (Linux's merge rule at page
+ * level). */
+static inline bool lm_continues(const struct lm_page *a,
+				const struct lm_page *b)
+{
+	return a->mapped && b->mapped && a->prot == b->prot &&
+	       a->flags == b->flags && a->id == b->id && a->user == b->user &&
+	       a->pgoff + 1 == b->pgoff;
+}
+
+/* The same page, as far as the map shows it. */
+static inline bool lm_page_eq(const struct lm_page *a, const struct lm_page *b)
+{
+	if (a->mapped != b->mapped)
+		return false;
+	return !a->mapped ||
+	       (a->prot == b->prot && a->flags == b->flags && a->id == b->id &&
+		a->pgoff == b->pgoff && a->user == b->user);
+}
+
+/* Two models with the same pages (the heap's end aside). */
+static inline bool lm_same_pages(const struct lm *a, const struct lm *b)
+{
+	for (unsigned i = 0; i < a->npages; i++)
+		if (!lm_page_eq(&a->pg[i], &b->pg[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The end of the area holding the mapped page at addr. It only looks at
+ * the area's pages from addr on and at the page after it, so that a test
+ * that knows part of the map (the stress test's claimed pages) can ask.
+ */
+static inline uint64_t lm_area_end(const struct lm *m, uint64_t addr)
+{
+	unsigned i = lm_index(m, addr);
+
+	while (i + 1 < m->npages && lm_continues(&m->pg[i], &m->pg[i + 1]))
+		i++;
+	return lm_addr(m, i + 1);
+}
+
+static inline uint64_t lm_area_start(const struct lm *m, uint64_t addr)
+{
+	unsigned i = lm_index(m, addr);
+
+	while (i > 0 && lm_continues(&m->pg[i - 1], &m->pg[i]))
+		i--;
+	return lm_addr(m, i);
+}
+
+/* The first area that ends after addr: [*start, *end); false if none. A
+ * walk: for (a = 0; lm_next_area(m, a, &s, &e); a = e). */
+static inline bool lm_next_area(const struct lm *m, uint64_t addr,
+				uint64_t *start, uint64_t *end)
+{
+	if (addr < m->base)
+		addr = m->base;
+	for (; addr < m->end; addr += m->page) {
+		if (!m->pg[lm_index(m, addr)].mapped)
+			continue;
+		*start = lm_area_start(m, addr);
+		*end = lm_area_end(m, addr);
+		return true;
+	}
+	return false;
+}
+
+/* [addr, addr + len) lies in the window and nothing is mapped there. */
+static inline bool lm_free(const struct lm *m, uint64_t addr, uint64_t len)
+{
+	if (!lm_in_window(m, addr, len))
+		return false;
+	for (uint64_t a = addr; a < addr + len; a += m->page)
+		if (m->pg[lm_index(m, a)].mapped)
+			return false;
+	return true;
+}
+
+/* The pages of [addr, addr + len) (page aligned) that lie in the window:
+ * [*first, *last). Only the window has pages. */
+static inline void lm_clip(const struct lm *m, uint64_t addr, uint64_t len,
+			   unsigned *first, unsigned *last)
+{
+	uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
+
+	if (addr < m->base)
+		addr = m->base;
+	if (end > m->end)
+		end = m->end;
+	*first = *last = 0;
+	if (addr < end) {
+		*first = lm_index(m, addr);
+		*last = lm_index(m, end);
+	}
+}
+
+/* Anything mapped in [addr, addr + len)? */
+static inline bool lm_any(const struct lm *m, uint64_t addr, uint64_t len)
+{
+	unsigned i, last;
+
+	for (lm_clip(m, addr, len, &i, &last); i < last; i++)
+		if (m->pg[i].mapped)
+			return true;
+	return false;
+}
+
+/* Unmap the pages of [addr, addr + len) that lie in the window. */
+static inline void lm_clear(struct lm *m, uint64_t addr, uint64_t len)
+{
+	unsigned i, last;
+
+	for (lm_clip(m, addr, len, &i, &last); i < last; i++)
+		memset(&m->pg[i], 0, sizeof(m->pg[i]));
+}
+
+/* Pages [addr, addr + len), in the window, become t with offsets from
+ * pgoff on. */
+static inline void lm_set(struct lm *m, uint64_t addr, uint64_t len,
+			  const struct lm_page *t, uint64_t pgoff)
+{
+	unsigned first = lm_index(m, addr), n = (unsigned)(len >> m->shift);
+
+	for (unsigned k = 0; k < n; k++) {
+		struct lm_page *p = &m->pg[first + k];
+
+		*p = *t;
+		p->mapped = true;
+		p->pgoff = pgoff + k;
+	}
+}
+
+/* ---- choices ------------------------------------------------------------- */
+
+static inline void lm_choice_add(struct lm *m, uint64_t addr, uint64_t len,
+				 uint64_t other)
+{
+	struct lm_choice *c;
+
+	if (m->nchoice == LM_MAX_PAGES)
+		abort(); /* one per area an operation makes: cannot happen */
+	c = &m->choice[m->nchoice++];
+	c->addr = addr;
+	c->len = len;
+	c->pgoff[0] = m->pg[lm_index(m, addr)].pgoff;
+	c->pgoff[1] = other;
+}
+
+/*
+ * Take the outcome of choice k whose first page has offset pgoff (what the
+ * map shows). False, with the model unchanged, when pgoff is none of the
+ * allowed ones: the model's own outcome then stands, and the comparison
+ * with the map fails.
+ */
+static inline bool lm_choose(struct lm *m, unsigned k, uint64_t pgoff)
+{
+	const struct lm_choice *c = &m->choice[k];
+	unsigned first = lm_index(m, c->addr);
+
+	if (pgoff != c->pgoff[0] && pgoff != c->pgoff[1])
+		return false;
+	for (unsigned i = 0; i < (unsigned)(c->len >> m->shift); i++)
+		m->pg[first + i].pgoff = pgoff + i;
+	return true;
+}
+
+/* ---- placement ----------------------------------------------------------- */
+
+/* A top-down search for len bytes: the top of the highest gap that holds
+ * them (Linux's default layout; uvma's window stands for it). */
+static inline int lm_topdown(const struct lm *m, uint64_t len, uint64_t *out)
+{
+	uint64_t need = len >> m->shift, run = 0;
+
+	if (!len || len > m->end - m->base)
+		return -ENOMEM;
+	for (unsigned i = m->npages; i-- > 0;) {
+		run = m->pg[i].mapped ? 0 : run + 1;
+		if (run == need) {
+			*out = lm_addr(m, i);
+			return 0;
+		}
+	}
+	return -ENOMEM;
+}
+
+/*
+ * mmap's placement without MAP_FIXED: the hint, rounded down to its page
+ * (x86's round_hint_to_min masks it) and raised to the window's base
+ * (mmap_min_addr), when the range there is free; else top-down.
+ */
+static inline int lm_place(const struct lm *m, uint64_t hint, uint64_t len,
+			   uint64_t *out)
+{
+	uint64_t h = hint & ~(m->page - 1);
+
+	if (h && h < m->base)
+		h = m->base;
+	if (h && lm_free(m, h, len)) {
+		*out = h;
+		return 0;
+	}
+	return lm_topdown(m, len, out);
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+/*
+ * mmap: MAP_FIXED replaces whatever is in the range, MAP_FIXED_NOREPLACE
+ * fails with -EEXIST over anything, both need the range in the window
+ * (-ENOMEM, Linux's answer past TASK_SIZE); without them addr is a hint
+ * (lm_place). Anonymous private pages take their address as offset; an
+ * anonymous shared mapping is a new shmem object, offsets from 0; a file
+ * mapping's offsets follow offset.
+ */
+static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
+			  unsigned prot, unsigned flags, uint64_t file_id,
+			  uint64_t offset, void *user, uint64_t *out)
+{
+	struct lm_page t = { .mapped = true, .prot = (uint8_t)prot };
+	uint64_t at = addr;
+	int err;
+
+	m->nchoice = 0;
+	if (flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE)) {
+		if (!lm_in_window(m, addr, len))
+			return -ENOMEM;
+		if ((flags & UVMA_MAP_FIXED_NOREPLACE) && lm_any(m, addr, len))
+			return -EEXIST;
+	} else {
+		err = lm_place(m, addr, len, &at);
+		if (err)
+			return err;
+	}
+	t.flags = flags & LM_TYPE;
+	t.user = user;
+	if (!(flags & UVMA_MAP_ANONYMOUS)) {
+		t.id = file_id;
+		lm_set(m, at, len, &t, offset >> m->shift);
+	} else if (flags & UVMA_MAP_SHARED) {
+		t.flags |= UVMA_MAP_ANONYMOUS;
+		t.id = m->next_id++;
+		lm_set(m, at, len, &t, 0);
+		lm_choice_add(m, at, len, at >> m->shift);
+	} else {
+		t.flags |= UVMA_MAP_ANONYMOUS;
+		lm_set(m, at, len, &t, at >> m->shift);
+	}
+	*out = at;
+	return 0;
+}
+
+/* munmap: holes are fine; a range that leaves the window (the address
+ * space) is -EINVAL. */
+static inline int lm_munmap(struct lm *m, uint64_t addr, uint64_t len)
+{
+	m->nchoice = 0;
+	if (!lm_in_window(m, addr, len))
+		return -EINVAL;
+	lm_clear(m, addr, len);
+	return 0;
+}
+
+/*
+ * mprotect: len 0 does nothing; an end that wraps is -ENOMEM; page by page
+ * up to the first hole (or the window's end), which fails with -ENOMEM
+ * after what came before it changed: Linux stops half-way.
+ */
+static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
+			      unsigned prot)
+{
+	m->nchoice = 0;
+	if (!len)
+		return 0;
+	if (addr + len < addr)
+		return -ENOMEM;
+	for (uint64_t a = addr; a < addr + len; a += m->page) {
+		if (!lm_mapped(m, a))
+			return -ENOMEM;
+		m->pg[lm_index(m, a)].prot = (uint8_t)prot;
+	}
+	return 0;
+}
+
+/*
+ * A moved piece lands at to: t's pages, offsets from pgoff on, replacing
+ * what is there. An anonymous private piece takes its new address as
+ * offset (never touched: Linux has no anon_vma for it yet), or keeps its
+ * own; an anonymous shared one keeps its offsets in its shmem object, or
+ * reads as uvma.h's start / page size.
+ */
+static inline void lm_put(struct lm *m, const struct lm_page *t, uint64_t pgoff,
+			  uint64_t to, uint64_t len)
+{
+	uint64_t here = to >> m->shift;
+
+	if ((t->flags & LM_ANON_PRIV) == LM_ANON_PRIV) {
+		lm_set(m, to, len, t, here);
+		lm_choice_add(m, to, len, pgoff);
+	} else {
+		lm_set(m, to, len, t, pgoff);
+		if (t->flags & UVMA_MAP_ANONYMOUS)
+			lm_choice_add(m, to, len, here);
+	}
+}
+
+/* A move that may resize: [addr, addr + old_len) lies in one area, whose
+ * first min(old_len, new_len) bytes go to [to, to + new_len) and continue
+ * there (growing); the whole old range goes. */
+static inline void lm_move(struct lm *m, uint64_t addr, uint64_t old_len,
+			   uint64_t to, uint64_t new_len)
+{
+	struct lm_page t = *lm_at(m, addr);
+
+	lm_clear(m, addr, old_len);
+	lm_put(m, &t, t.pgoff, to, new_len);
+}
+
+/*
+ * A move of the same size (MREMAP_FIXED, Linux 6.17 and later): every area
+ * of [addr, addr + len), clipped to the window (Linux looks only at the
+ * areas in the range), moves to the same offset from to, piece by piece;
+ * what the destination holds opposite a hole of the source stays. The
+ * ranges do not overlap, so the pieces are read before the old range goes.
+ */
+static inline void lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
+			       uint64_t to)
+{
+	uint64_t end = len > m->end - addr ? m->end : addr + len;
+
+	for (uint64_t a = addr; a < end;) {
+		struct lm_page t = m->pg[lm_index(m, a)];
+		uint64_t e;
+
+		if (!t.mapped) {
+			a += m->page;
+			continue;
+		}
+		e = lm_area_end(m, a);
+		if (e > end)
+			e = end;
+		lm_put(m, &t, t.pgoff, a - addr + to, e - a);
+		a = e;
+	}
+	lm_clear(m, addr, end - addr);
+}
+
+/* old_len 0: a second mapping of the shared area's pages from addr on,
+ * len long, at to (replacing what is there); the source stays. */
+static inline void lm_dup(struct lm *m, uint64_t addr, uint64_t to,
+			  uint64_t len)
+{
+	struct lm_page t = *lm_at(m, addr);
+
+	lm_set(m, to, len, &t, t.pgoff);
+}
+
+/*
+ * mremap, as Linux 6.17 and later (docs/semantics.md, "mremap"):
+ * - before any area: new_len past the address space, a FIXED destination
+ *   outside it or overlapping the old range (in Linux's wrapping sums):
+ *   -EINVAL;
+ * - no area at addr: -EFAULT; old_len 0 of a private area: -EINVAL;
+ * - FIXED: old_len 0 copies the shared area to new_addr (onto its own
+ *   address: the destination's unmap takes the source, -EFAULT); the same
+ *   size moves every area of the range; a resize moves one area (the part
+ *   that moves must lie in it: -EFAULT), unmapping the old tail too, whose
+ *   range must not leave the address space (-EINVAL, with the destination
+ *   already unmapped);
+ * - shrinking unmaps the tail whatever is there (its range checked as
+ *   munmap's: -EINVAL);
+ * - growing needs the old range in one area (-EFAULT); in place when it
+ *   ends the area and the space after it is free, else MAYMOVE moves it
+ *   top-down (-ENOMEM without MAYMOVE or room).
+ */
+static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
+			    uint64_t new_len, unsigned flags, uint64_t new_addr,
+			    uint64_t *out)
+{
+	bool fixed = flags & UVMA_MREMAP_FIXED;
+	bool tail_out = new_len < old_len &&
+			(addr + old_len < addr || addr + old_len > m->end);
+	uint64_t keep = old_len < new_len ? old_len : new_len, area_end, to;
+	int err;
+
+	m->nchoice = 0;
+	if (new_len > m->end)
+		return -EINVAL;
+	if (fixed && (!lm_in_window(m, new_addr, new_len) ||
+		      (new_addr < addr + old_len && addr < new_addr + new_len)))
+		return -EINVAL;
+	if (!lm_mapped(m, addr))
+		return -EFAULT;
+	if (!old_len && !(lm_at(m, addr)->flags & UVMA_MAP_SHARED))
+		return -EINVAL;
+	area_end = lm_area_end(m, addr);
+	if (fixed) {
+		if (!old_len) {
+			if (new_addr <= addr && addr < new_addr + new_len) {
+				lm_clear(m, new_addr, new_len);
+				return -EFAULT;
+			}
+			lm_dup(m, addr, new_addr, new_len);
+		} else if (old_len == new_len) {
+			lm_move_all(m, addr, old_len, new_addr);
+		} else if (keep > area_end - addr) {
+			return -EFAULT;
+		} else if (tail_out) {
+			lm_clear(m, new_addr, new_len);
+			return -EINVAL;
+		} else {
+			lm_move(m, addr, old_len, new_addr, new_len);
+		}
+		*out = new_addr;
+		return 0;
+	}
+	if (new_len <= old_len) {
+		if (tail_out)
+			return -EINVAL;
+		lm_clear(m, addr + new_len, old_len - new_len);
+		*out = addr;
+		return 0;
+	}
+	if (old_len > area_end - addr)
+		return -EFAULT;
+	if (addr + old_len == area_end &&
+	    lm_free(m, area_end, addr + new_len - area_end)) {
+		struct lm_page t = *lm_at(m, area_end - m->page);
+
+		lm_set(m, area_end, addr + new_len - area_end, &t, t.pgoff + 1);
+		*out = addr;
+		return 0;
+	}
+	if (!(flags & UVMA_MREMAP_MAYMOVE))
+		return -ENOMEM;
+	err = lm_topdown(m, new_len, &to);
+	if (err)
+		return err;
+	if (old_len)
+		lm_move(m, addr, old_len, to, new_len);
+	else
+		lm_dup(m, addr, to, new_len);
+	*out = to;
+	return 0;
+}
+
+/*
+ * brk: below the heap's start only a query (0, nothing changes); the end
+ * rounded up to pages must stay in the window; shrinking unmaps what the
+ * heap gave up, growing needs the range free and, as Linux keeps it, the
+ * page after the new end free too (a guard). The heap is anonymous private
+ * read-write memory. Without a heap (uvma's brk_start 0) everything but a
+ * query of 0 is -ENOMEM. The end to report afterwards is m->brk.
+ * One difference from Linux, uvma's: Linux keeps the old end when nothing
+ * is mapped where the heap shrinks, uvma (and the model) shrinks all the
+ * same; the fuzz target accepts both.
+ */
+static inline int lm_brk(struct lm *m, uint64_t brk)
+{
+	uint64_t mask = m->page - 1, old_end, new_end;
+	struct lm_page t = {
+		.mapped = true,
+		.prot = UVMA_PROT_READ | UVMA_PROT_WRITE,
+		.flags = LM_ANON_PRIV,
+	};
+
+	m->nchoice = 0;
+	if (!m->brk_start)
+		return brk ? -ENOMEM : 0;
+	if (brk < m->brk_start)
+		return 0;
+	old_end = (m->brk + mask) & ~mask;
+	new_end = brk > UINT64_MAX - mask ? 0 : (brk + mask) & ~mask;
+	if (!new_end || new_end > m->end)
+		return -ENOMEM;
+	if (new_end < old_end) {
+		lm_clear(m, new_end, old_end - new_end);
+	} else if (new_end > old_end) {
+		if (!lm_free(m, old_end, new_end - old_end) ||
+		    lm_mapped(m, new_end))
+			return -ENOMEM;
+		lm_set(m, old_end, new_end - old_end, &t, old_end >> m->shift);
+	}
+	m->brk = brk;
+	return 0;
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+static inline void lm_print(FILE *out, const char *title, const struct lm *m)
+{
+	uint64_t s, e;
+
+	fprintf(out, "%s (brk %#" PRIx64 "):\n", title, m->brk);
+	for (uint64_t a = m->base; lm_next_area(m, a, &s, &e); a = e) {
+		const struct lm_page *p = lm_at(m, s);
+
+		fprintf(out,
+			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x "
+			"id %#" PRIx64 " pgoff %#" PRIx64 " user %p\n",
+			s, e, p->prot, p->flags, p->id, p->pgoff, p->user);
+	}
+	for (unsigned k = 0; k < m->nchoice; k++)
+		fprintf(out,
+			"  choice: [%#" PRIx64 ", %#" PRIx64 ") from pgoff "
+			"%#" PRIx64 " or %#" PRIx64 "\n",
+			m->choice[k].addr, m->choice[k].addr + m->choice[k].len,
+			m->choice[k].pgoff[0], m->choice[k].pgoff[1]);
+}
+
+#endif
