@@ -1,6 +1,6 @@
 /*
- * bench.h - `uvma bench`: the scenarios, the one pipeline their results go
- * through, and what they share with the worker processes (worker/).
+ * bench.h - `uvma bench`: the scenarios and the one pipeline their results
+ * go through.
  *
  * A scenario measures and files every run into the rows of a struct
  * bench_report (bench_row, bench_run); bench_main then reduces each row to
@@ -40,11 +40,10 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
 		     uint64_t *sizes);
 
 /*
- * What a row measures. The design comparison's metrics come first, in the
- * order of its JSON objects, named by bench_metric_keys in a worker's
- * result line too; tree, lock and ops measure ns per operation. BM_FLOOR is
- * what a run's ratio divides its headline by: a micro-benchmark's floor,
- * or the comparison's reference run (bench_designs.c).
+ * What a row measures: the design comparison's metrics, in the order of
+ * its JSON objects, then ns per operation for tree, lock and ops. BM_FLOOR
+ * is what a run's ratio divides its headline by: a micro-benchmark's
+ * floor, or the comparison's reference run (bench_designs.c).
  */
 enum bench_metric {
 	BM_FAULTS,
@@ -62,9 +61,8 @@ enum bench_metric {
 	BM_FLOOR,
 	BM_N
 };
-extern const char *const bench_metric_keys[BM_N];
 
-#define BENCH_MAX_RUNS 32 /* of a row: --repeat 16, two threads each */
+#define BENCH_MAX_RUNS 16 /* --repeat */
 #define BENCH_MAX_ROWS 160
 
 /* One configuration measured: a line of the table, an object of the JSON. */
@@ -95,9 +93,9 @@ struct bench_row *bench_row(struct bench_report *rep, const char *scenario,
 			    const char *name, unsigned threads, uint64_t size);
 void bench_run(struct bench_row *r, const double *v); /* v[BM_N] */
 /* A micro-benchmark's run: ns per operation, against a floor (< 0: none);
- * 0 or -ENOSPC. */
+ * 0 or -1. */
 int bench_run_ns(struct bench_report *rep, const char *scenario, const char *op,
-		 unsigned threads, uint64_t size, double ns, double floor);
+		 uint64_t size, double ns, double floor);
 void bench_reduce(struct bench_report *rep);
 /* A row with runs matching the arguments (0 or NULL: any), or NULL. */
 const struct bench_row *bench_find(const struct bench_report *rep,
@@ -108,9 +106,6 @@ __attribute__((format(printf, 2, 3))) void bench_note(struct bench_report *rep,
 #define BENCH_VERDICT(met) ((met) ? "met" : "NOT met")
 void bench_print(const struct bench_report *rep);
 int bench_json(const char *path, const struct bench_report *rep);
-/* Draws the data file into out with bench.gp; 0 or -1 after saying why. */
-int bench_gnuplot(const char *data, const char *out);
-int bench_self_dir(char *dir, size_t len); /* of the program: 0 or -1 */
 
 /* The scenarios: 0, or nonzero after saying on stderr what failed. */
 int bench_designs(const struct bench_opts *o, struct bench_report *rep);
@@ -131,8 +126,5 @@ double bench_median(double *v, size_t n); /* n >= 1; reorders v */
 uint64_t bench_rand(uint64_t *state);
 uint64_t bench_rand_below(uint64_t *state, uint64_t n); /* [0, n) */
 __attribute__((format(printf, 1, 2))) void bench_progress(const char *fmt, ...);
-/* Comma-separated counts with k and M suffixes into out[0 .. max - 1];
- * how many, or -EINVAL. */
-int bench_parse_counts(const char *s, uint64_t *out, size_t max);
 
 #endif

@@ -47,91 +47,61 @@ static const char usage_text[] =
 	"usage: uvma bench [options]\n"
 	"  --scenario NAME  what to measure (default all: the design "
 	"comparison)\n"
-	"  --design LIST    designs to compare: refcount, rwsem, global,\n"
-	"                   kernel, comma-separated (default all)\n"
+	"  --design LIST    of refcount,rwsem,global,kernel (default all)\n"
 	"  --threads N      fault threads (default: one per core)\n"
-	"  --areas LIST     areas mapped, comma-separated, k and M suffixes\n"
-	"                   allowed (default fault/churn/hot 1000; scale\n"
-	"                   1k,10k,100k,1M; memory 100k; tree 1k,100k,1M;\n"
-	"                   ops 1k,1M; lock 10k); --sizes is the same flag\n"
-	"  --seconds S      each timed phase of the design comparison "
-	"(default 0.5)\n"
+	"  --areas LIST     areas, comma-separated, k and M suffixes allowed\n"
+	"                   (defaults: fault/churn/hot 1k; scale 1k,10k,100k,"
+	"1M;\n"
+	"                   memory 100k; tree 1k,100k,1M; ops 1k,1M; lock "
+	"10k);\n"
+	"                   --sizes is the same flag\n"
+	"  --seconds S      each timed phase of the comparison (default 0.5)\n"
 	"  --ops N          tree/lock/ops: operations per measurement "
 	"(default\n"
-	"                   1000000; stores and erases use min(N, 100000))\n"
-	"  --repeat R       measurements per row, median reported (default 3\n"
-	"                   for the design comparison, 5 for the others; at\n"
-	"                   most 16)\n"
+	"                   1M; stores and erases use min(N, 100k))\n"
+	"  --repeat R       runs per row, 1 to 16, the median reported "
+	"(default\n"
+	"                   3 for the comparison, 5 for the others)\n"
 	"  --seed N         seed of every random choice (default 1)\n"
 	"  --json FILE      also write the rows as a JSON array\n"
-	"  --plot FILE      design comparison: draw it (.svg or .png, "
-	"gnuplot)\n"
+	"  --plot FILE      comparison: draw it (.svg or .png, gnuplot)\n"
 	"  --help           this text\n"
 	"scenarios:\n";
+
+#define NSCENARIOS (sizeof(scenarios) / sizeof(*scenarios))
 
 static void usage(FILE *f)
 {
 	fputs(usage_text, f);
-	for (size_t i = 0; i < sizeof(scenarios) / sizeof(*scenarios); i++)
+	for (size_t i = 0; i < NSCENARIOS; i++)
 		fprintf(f, "  %-16s %s\n", scenarios[i].name,
 			scenarios[i].what);
 }
 
-/* The scenario, and a picture it can draw, checked before a minute of
- * measuring rather than after. */
-static const struct scenario *check(const struct bench_opts *o)
+/* The scenario of the flags, and a picture it can draw, checked before a
+ * minute of measuring rather than after; NULL after saying why not. */
+static const struct scenario *find(const struct bench_opts *o)
 {
-	const char *dot = o->plot_path ? strrchr(o->plot_path, '.') : NULL;
+	const char *dot = o->plot_path ? strrchr(o->plot_path, '.') : ".svg";
+	const struct scenario *sc = scenarios;
 
-	for (size_t i = 0; i < sizeof(scenarios) / sizeof(*scenarios); i++) {
-		const struct scenario *sc = &scenarios[i];
-
-		if (strcmp(sc->name, o->scenario))
-			continue;
-		if (!o->plot_path)
-			return sc;
-		if (!sc->plot)
-			fputs("bench: --plot: only the design comparison "
-			      "draws a picture\n",
-			      stderr);
-		else if (!dot ||
-			 (strcasecmp(dot, ".svg") && strcasecmp(dot, ".png")))
-			fputs("bench: --plot: the picture must be a .svg or "
-			      ".png file\n",
-			      stderr);
-		else
-			return sc;
-		return NULL;
-	}
-	fprintf(stderr, "bench: unknown scenario: %s\n", o->scenario);
+	while (sc < scenarios + NSCENARIOS && strcmp(sc->name, o->scenario))
+		sc++;
+	if (sc == scenarios + NSCENARIOS)
+		fprintf(stderr, "bench: unknown scenario: %s\n", o->scenario);
+	else if ((o->plot_path && !sc->plot) || !dot ||
+		 (strcasecmp(dot, ".svg") && strcasecmp(dot, ".png")))
+		fputs("bench: --plot takes FILE.svg or FILE.png, for the "
+		      "design comparison\n",
+		      stderr);
+	else
+		return sc;
 	return NULL;
-}
-
-/* Prints what was measured even after a failure, so that a long run that
- * dies at its last size still shows the sizes before it. */
-static int finish(const struct bench_opts *o, const struct scenario *sc,
-		  const struct bench_report *rep)
-{
-	int err = 0;
-
-	bench_print(rep);
-	if (o->json_path && bench_json(o->json_path, rep)) {
-		fprintf(stderr, "bench: cannot write %s\n", o->json_path);
-		err = 1;
-	} else if (o->json_path) {
-		bench_progress("wrote %s", o->json_path);
-	}
-	if (o->plot_path && sc->plot(o->plot_path, rep))
-		err = 1;
-	else if (o->plot_path)
-		bench_progress("wrote %s", o->plot_path);
-	return err;
 }
 
 int bench_main(int argc, char **argv)
 {
-	/* Rows keep every run: too big for the stack. */
-	static struct bench_report rep;
+	static struct bench_report rep; /* every run: too big for a stack */
 	uint64_t sizes[BENCH_MAX_SIZES];
 	const struct scenario *sc = NULL;
 	struct bench_opts o;
@@ -142,17 +112,27 @@ int bench_main(int argc, char **argv)
 		return 0;
 	}
 	if (!err)
-		sc = check(&o);
+		sc = find(&o);
 	if (!sc) {
 		usage(stderr);
 		return 2;
 	}
-	if (!o.repeat)
-		o.repeat = sc->repeat;
+	o.repeat = o.repeat ? o.repeat : sc->repeat;
 	memset(&rep, 0, sizeof(rep));
 	rep.kind = sc->kind;
 	err = sc->run(&o, &rep);
 	bench_reduce(&rep);
 	sc->goals(&o, &rep);
-	return finish(&o, sc, &rep) || err ? 1 : 0;
+	/* Even after a failure, so that a long run that dies at its last size
+	 * still shows the sizes before it. */
+	bench_print(&rep);
+	if (o.json_path && !bench_json(o.json_path, &rep))
+		bench_progress("wrote %s", o.json_path);
+	else if (o.json_path)
+		err = 1;
+	if (o.plot_path && !sc->plot(o.plot_path, &rep))
+		bench_progress("wrote %s", o.plot_path);
+	else if (o.plot_path)
+		err = 1;
+	return err ? 1 : 0;
 }

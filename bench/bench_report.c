@@ -1,21 +1,22 @@
 /*
  * bench_report.c - the one pipeline of `uvma bench` (bench.h): rows and
- * their runs, medians and ratios, the tables, the JSON, and gnuplot.
+ * their runs, medians and ratios, the tables and the JSON.
  */
-#define _GNU_SOURCE /* memrchr */
 #include "bench.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-extern char **environ;
+/* The metrics' JSON keys. */
+static const char *const keys[BM_N] = {
+	"faults_per_s",	   "base_faults_per_s", "ops_per_s",	    "p50_ns",
+	"p99_ns",	   "fallbacks",		"retries",	    "errors",
+	"bytes_per_vma",   "lock_bytes",	"rcu_cbs_per_free", "ns_per_op",
+	"floor_ns_per_op",
+};
 
 /* A column of a table: a metric, or one of the BC_ values. */
 struct bench_col {
@@ -105,16 +106,16 @@ void bench_run(struct bench_row *r, const double *v)
 }
 
 int bench_run_ns(struct bench_report *rep, const char *scenario, const char *op,
-		 unsigned threads, uint64_t size, double ns, double floor)
+		 uint64_t size, double ns, double floor)
 {
-	struct bench_row *r = bench_row(rep, scenario, op, threads, size);
+	struct bench_row *r = bench_row(rep, scenario, op, 1, size);
 	double v[BM_N];
 
 	for (int m = 0; m < BM_N; m++)
 		v[m] = m == BM_NS ? ns : m == BM_FLOOR ? floor : -1;
 	if (r)
 		bench_run(r, v);
-	return r ? 0 : -ENOSPC;
+	return r ? 0 : -1;
 }
 
 /*
@@ -272,11 +273,11 @@ static void json_row(FILE *f, const struct bench_kind *k,
 		r->scenario, k->name_key, r->name, r->threads, k->size_key,
 		r->size);
 	for (int m = k->first; m < k->last; m++) {
-		fprintf(f, ", \"%s\": ", bench_metric_keys[m]);
+		fprintf(f, ", \"%s\": ", keys[m]);
 		json_number(f, "", r->v[m]);
 	}
 	json_number(f, ", \"ratio\": ", r->ratio);
-	fprintf(f, ", \"%s_runs\": [", bench_metric_keys[k->first]);
+	fprintf(f, ", \"%s_runs\": [", keys[k->first]);
 	for (unsigned i = 0; i < r->nruns; i++)
 		json_number(f, i ? ", " : "", r->run[i][k->first]);
 	fprintf(f, "], \"repeats\": %u}", r->nruns);
@@ -300,68 +301,4 @@ int bench_json(const char *path, const struct bench_report *rep)
 		fprintf(stderr, "bench: cannot write %s: %s\n", path,
 			strerror(err));
 	return err ? -1 : 0;
-}
-
-/* ---- gnuplot ------------------------------------------------------------- */
-
-int bench_self_dir(char *dir, size_t len)
-{
-	ssize_t n = readlink("/proc/self/exe", dir, len - 1);
-	char *slash = n > 0 ? memrchr(dir, '/', (size_t)n) : NULL;
-
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	return 0;
-}
-
-/*
- * bench.gp: installed relative to this program (so that an installed tree
- * can move), beside the sources for a program in the build tree, or where
- * it was to be installed; bench/CMakeLists.txt passes the paths.
- */
-static const char *find_script(char *buf, size_t len)
-{
-	char dir[PATH_MAX];
-
-	if (!bench_self_dir(dir, sizeof(dir)) &&
-	    (size_t)snprintf(buf, len, "%s/%s", dir, UVMA_BENCH_GP_FROM_BIN) <
-		    len &&
-	    !access(buf, R_OK))
-		return buf;
-	if (!access(UVMA_BENCH_GP_SOURCE, R_OK))
-		return UVMA_BENCH_GP_SOURCE;
-	if (!access(UVMA_BENCH_GP_INSTALL, R_OK))
-		return UVMA_BENCH_GP_INSTALL;
-	fprintf(stderr, "bench: no %s beside the program, no %s, no %s\n",
-		UVMA_BENCH_GP_FROM_BIN, UVMA_BENCH_GP_SOURCE,
-		UVMA_BENCH_GP_INSTALL);
-	return NULL;
-}
-
-/* Without a shell, so that nothing in the paths is interpreted. */
-int bench_gnuplot(const char *data, const char *out)
-{
-	char buf[PATH_MAX];
-	const char *gp = find_script(buf, sizeof(buf));
-	char *argv[] = { "gnuplot",    "-c",	    (char *)gp,
-			 (char *)data, (char *)out, NULL };
-	int status = -1, err;
-	pid_t pid;
-
-	if (!gp)
-		return -1;
-	err = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
-	if (err) {
-		fprintf(stderr, "bench: cannot run gnuplot: %s%s\n",
-			strerror(err),
-			err == ENOENT ? " (apt-get install gnuplot-nox)" : "");
-		return -1;
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (status >= 0 && WIFEXITED(status) && !WEXITSTATUS(status))
-		return 0;
-	fprintf(stderr, "bench: gnuplot -c %s %s %s failed\n", gp, data, out);
-	return -1;
 }

@@ -1,6 +1,6 @@
 /*
  * bench_util.c - what `uvma bench` shares with its worker processes: the
- * flags, the metrics' names, the clock, medians and random numbers.
+ * flags, the clock, medians and random numbers.
  */
 #include "bench.h"
 
@@ -9,14 +9,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <time.h>
-
-/* The JSON keys, and the names in a worker's result line. */
-const char *const bench_metric_keys[BM_N] = {
-	"faults_per_s",	   "base_faults_per_s", "ops_per_s",	    "p50_ns",
-	"p99_ns",	   "fallbacks",		"retries",	    "errors",
-	"bytes_per_vma",   "lock_bytes",	"rcu_cbs_per_free", "ns_per_op",
-	"floor_ns_per_op",
-};
 
 uint64_t bench_now_ns(void)
 {
@@ -66,38 +58,31 @@ void bench_progress(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* A decimal count with an optional k (thousand) or M (million) suffix, so
- * that sizes read as they are spoken; *s moves past it. */
-static int parse_count(const char **s, uint64_t *out)
-{
-	uint64_t v = 0, mul = 1;
-	const char *p = *s;
-
-	if (*p < '0' || *p > '9')
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	if (*p == 'k' || *p == 'K')
-		mul = 1000;
-	else if (*p == 'm' || *p == 'M')
-		mul = 1000000;
-	if (v > UINT64_MAX / mul)
-		return -EINVAL;
-	*out = v * mul;
-	*s = mul > 1 ? p + 1 : p;
-	return 0;
-}
-
-int bench_parse_counts(const char *s, uint64_t *out, size_t max)
+/* Comma-separated decimal counts with optional k (thousand) or M (million)
+ * suffixes, so that sizes read as they are spoken, each in [lo, hi], into
+ * out[0 .. max - 1]: how many, or -EINVAL. */
+static int parse_counts(const char *s, uint64_t *out, size_t max, uint64_t lo,
+			uint64_t hi)
 {
 	size_t n = 0;
 
 	for (;;) {
-		if (n == max || parse_count(&s, &out[n++]))
+		uint64_t v = 0, mul;
+
+		if (n == max || *s < '0' || *s > '9')
 			return -EINVAL;
+		for (; *s >= '0' && *s <= '9'; s++) {
+			if (v > (UINT64_MAX - 9) / 10)
+				return -EINVAL;
+			v = v * 10 + (uint64_t)(*s - '0');
+		}
+		mul = *s == 'k' || *s == 'K'   ? 1000
+		      : *s == 'm' || *s == 'M' ? 1000000
+					       : 1;
+		s += mul > 1;
+		if (v > UINT64_MAX / mul || v * mul < lo || v * mul > hi)
+			return -EINVAL;
+		out[n++] = v * mul;
 		if (!*s)
 			return (int)n;
 		if (*s++ != ',')
@@ -108,12 +93,7 @@ int bench_parse_counts(const char *s, uint64_t *out, size_t max)
 /* One count in [lo, hi] into *out. */
 static int count_in(uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	uint64_t v;
-
-	if (bench_parse_counts(optarg, &v, 1) != 1 || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	return parse_counts(optarg, out, 1, lo, hi) == 1 ? 0 : -EINVAL;
 }
 
 /* Applies one flag: 0, 1 for --help, or -EINVAL. */
@@ -137,22 +117,15 @@ static int apply_opt(int c, struct bench_opts *o, uint64_t *sizes)
 		o->plot_path = optarg;
 		return 0;
 	case 'a':
-		n = bench_parse_counts(optarg, sizes, BENCH_MAX_SIZES);
+		n = parse_counts(optarg, sizes, BENCH_MAX_SIZES, 1, UINT64_MAX);
 		o->nsizes = n > 0 ? (size_t)n : 0;
-		for (int i = 0; i < n; i++)
-			if (!sizes[i])
-				return -EINVAL;
 		return n > 0 ? 0 : -EINVAL;
 	case 'r':
-		if (count_in(1, BENCH_MAX_RUNS / 2, &v))
-			return -EINVAL;
-		o->repeat = (unsigned)v;
-		return 0;
+		o->repeat = count_in(1, BENCH_MAX_RUNS, &v) ? 0 : (unsigned)v;
+		return o->repeat ? 0 : -EINVAL;
 	case 't':
-		if (count_in(1, 256, &v))
-			return -EINVAL;
-		o->threads = (unsigned)v;
-		return 0;
+		o->threads = count_in(1, 256, &v) ? 0 : (unsigned)v;
+		return o->threads ? 0 : -EINVAL;
 	case 'T':
 		o->seconds = strtod(optarg, &end);
 		return *end || !(o->seconds >= 0.01 && o->seconds <= 600)
@@ -186,7 +159,7 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, i = -1, err;
+	int c, i = 0, err;
 
 	*o = (struct bench_opts){ .scenario = "all",
 				  .sizes = sizes,

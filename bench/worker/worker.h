@@ -2,25 +2,21 @@
  * worker.h - one measurement of the design comparison (`uvma bench
  * --scenario fault|churn|hot|scale|memory`), in a process of its own.
  *
- * The driver (bench/bench_designs.c, inside `uvma bench`) starts one worker
- * process per (design, repeat): build/uvma-bench-refcount, -rwsem and
- * -global are the same worker sources linked with the library built three
- * ways (src/design.h); the kernel design runs in uvma-bench-refcount with
- * --design kernel and never touches the library. A fresh process per
- * measurement keeps one design's heap, pool and RCU threads from weighing
- * on the next. The flags are `uvma bench`'s (bench_parse_opts).
+ * The driver (bench_designs.c) starts a worker per (design, repeat):
+ * build/uvma-bench-refcount, -rwsem and -global are the same sources linked
+ * with the library built three ways (src/design.h); the kernel design runs
+ * in uvma-bench-refcount and never touches the library. A fresh process
+ * per measurement keeps one design's heap, pool and RCU threads from
+ * weighing on the next. The flags are `uvma bench`'s; the results go to
+ * stdout as struct wk_result records (the same sources build both ends),
+ * diagnostics to stderr; exit status 0, 1 when a measurement failed, 2 on
+ * a usage error.
  *
- * A worker prints a line per result on stdout, every metric of the
- * comparison named as in the JSON, negative when not measured:
- *   result areas=N faults_per_s=X base_faults_per_s=X ops_per_s=X ...
- * and progress or diagnostics on stderr. Exit status 0, 1 when a
- * measurement failed, 2 on a usage error.
- *
- * worker_main.c runs the threads and the timed phases the same way for
- * both sides, the library as linked (worker_uvma.c) and the running kernel
+ * worker_main.c runs the threads and timed phases alike for both sides,
+ * the library as linked (worker_uvma.c) and the running kernel
  * (worker_kernel.c); a side builds its address space and says what a
- * fault, a map change and an mmap+munmap pair are. The ops scenario of
- * `uvma bench` (bench_ops.c) runs both sides' map changes in-process.
+ * fault, a map change and an mmap+munmap pair are. The ops scenario
+ * (bench_ops.c) runs both sides' map changes in-process.
  */
 #ifndef UVMA_BENCH_WORKER_H
 #define UVMA_BENCH_WORKER_H
@@ -49,8 +45,8 @@ static inline void wk_result_init(struct wk_result *r, uint64_t areas)
 				  : -1;
 }
 
-/* The area a scale (and ops) space grows by: pages, then a one-page
- * hole. ops splits an area at its middle page. */
+/* The pages of the areas a scale (and ops) space grows by; ops splits an
+ * area at its middle page. */
 static inline unsigned wk_grow_pages(const struct bench_opts *p)
 {
 	return strcmp(p->scenario, "ops") ? 1 : 3;
@@ -95,29 +91,26 @@ struct wk_thread {
 	void *own; /* the side's per-thread state */
 } __attribute__((aligned(64)));
 
-/* A side. The int functions return 0, or nonzero after saying on stderr
- * what failed. */
+/* A side. The int functions return 0, or nonzero after saying why. */
 struct wk_side {
 	/* fault, churn, hot: the fault areas and room for the churn mapper;
 	 * *areas: how many (hot maps one) */
 	int (*build)(const struct bench_opts *p, void **space, uint64_t *areas);
-	/* scale: the space (NULL: a new one) grown to n one-page areas; > 0:
-	 * no room for n, the sizes from n on are not measured */
+	/* scale, ops: the space (NULL: a new one) grown to n areas; > 0: no
+	 * room for n */
 	int (*grow)(const struct bench_opts *p, void **space, uint64_t n);
 	void (*destroy)(void *space);		 /* NULL: nothing */
 	int (*thread_init)(struct wk_thread *t); /* may be NULL */
 	void (*thread_free)(struct wk_thread *t);
 	void (*faults)(struct wk_thread *t); /* until wk_stopped */
-	/* map, split by mprotect, unmap a slot: the calls that failed */
+	/* Map changes, each returning the calls that failed: churn maps,
+	 * splits by mprotect and unmaps a slot; pair maps a page into the
+	 * hole after area i and unmaps it; split cuts area i in three by
+	 * mprotect of its middle page and merges it back. */
 	unsigned (*churn)(void *space, unsigned slot);
-	/* a page into the hole after area i and out: the calls that failed */
 	unsigned (*pair)(void *space, uint64_t i);
-	/* area i split in three by mprotect of its middle page, and merged
-	 * back: the calls that failed */
 	unsigned (*split)(void *space, uint64_t i);
-	long (*count)(void *space); /* VMAs among the areas, or -1 */
-	/* fallbacks and retries since the last call or the build (NULL:
-	 * not counted) */
+	/* fallbacks and retries since the last call (NULL: not counted) */
 	void (*counters)(void *space, double *v);
 	int (*memory)(const struct bench_opts *p, struct wk_result *r);
 };

@@ -1,7 +1,6 @@
 /*
- * worker_main.c - the worker processes (worker.h): parses the flags the
- * driver passes, runs the scenario's timed phases with the threads of
- * either side, prints the results.
+ * worker_main.c - the worker processes (worker.h): the scenario's timed
+ * phases, run with the threads of either side, and their results.
  *
  * Built once per library design (uvma-bench-refcount, -rwsem, -global);
  * UVMA_DESIGN (src/design.h) says which, and a worker refuses to measure a
@@ -11,11 +10,8 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,66 +19,27 @@
 
 #define LAT_CAP (1u << 20) /* latency samples per thread and phase */
 
-/*
- * Thread i of a measurement always on CPU i % (CPUs online), fault threads
- * first, then the churn mapper: with as many threads as CPUs each has one
- * of its own, and the result does not depend on where the scheduler
- * happened to put them. Best effort: a refused affinity leaves the thread
- * where it is.
- */
-static void pin(unsigned index)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
-
-	if (n <= 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET((int)(index % (unsigned)n), &set);
-	(void)sched_setaffinity(0, sizeof(set), &set);
-}
-
-/* ---- latency ------------------------------------------------------------- */
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* p50 and p99 over every sample of the threads; -1 when none. */
-static void percentiles(const struct wk_thread *ts, unsigned n, double *v)
-{
-	size_t total = 0, at = 0;
-	uint32_t *all;
-
-	for (unsigned i = 0; i < n; i++)
-		total += ts[i].lat.n;
-	all = total ? malloc(total * sizeof(*all)) : NULL;
-	if (!all)
-		return;
-	for (unsigned i = 0; i < n; i++) {
-		memcpy(all + at, ts[i].lat.ns, ts[i].lat.n * sizeof(*all));
-		at += ts[i].lat.n;
-	}
-	qsort(all, total, sizeof(*all), cmp_u32);
-	v[BM_P50] = all[total / 2];
-	v[BM_P99] = all[(size_t)((double)(total - 1) * 0.99)];
-	free(all);
-}
-
-/* ---- the threads of a timed phase ---------------------------------------- */
-
 struct mapper {
 	pthread_t tid;
 	struct wk_phase *ph;
 	uint64_t ops, errors, ns;
 };
 
-/* Every thread starts at once, when all are ready. */
-static void gate(struct wk_phase *ph)
+/*
+ * Thread i of a measurement always on CPU i % (CPUs online), fault threads
+ * first, then the churn mapper: with as many threads as CPUs each has one
+ * of its own, and the result does not depend on where the scheduler
+ * happened to put them. Best effort. Then every thread starts at once,
+ * when all are ready.
+ */
+static void pin_and_wait(struct wk_phase *ph, unsigned index)
 {
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET((int)(index % (unsigned)(n > 0 ? n : 1)), &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
 	atomic_fetch_add_explicit(&ph->ready, 1, memory_order_relaxed);
 	while (!atomic_load_explicit(&ph->go, memory_order_acquire))
 		sched_yield();
@@ -93,8 +50,7 @@ static void *fault_main(void *arg)
 	struct wk_thread *t = arg;
 	uint64_t t0;
 
-	pin(t->index);
-	gate(t->ph);
+	pin_and_wait(t->ph, t->index);
 	t0 = bench_now_ns();
 	t->ph->side->faults(t);
 	if (!t->ns)
@@ -109,8 +65,7 @@ static void *mapper_main(void *arg)
 	struct wk_phase *ph = m->ph;
 	uint64_t t0;
 
-	pin(ph->nthreads);
-	gate(ph);
+	pin_and_wait(ph, ph->nthreads);
 	t0 = bench_now_ns();
 	for (unsigned s = 0; !wk_stopped(ph); s = (s + 1) % WK_CHURN_SLOTS) {
 		m->errors += ph->side->churn(ph->space, s);
@@ -120,51 +75,66 @@ static void *mapper_main(void *arg)
 	return NULL;
 }
 
-/* The main thread's part: start them all at once, stop them on time. */
-static void time_phase(struct wk_phase *ph, unsigned nthreads, double seconds)
+static int cmp_u32(const void *a, const void *b)
 {
-	struct timespec ts = { .tv_sec = (time_t)seconds };
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
-	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-	while (atomic_load_explicit(&ph->ready, memory_order_relaxed) <
-	       nthreads)
-		sched_yield();
-	atomic_store_explicit(&ph->go, true, memory_order_release);
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	return (x > y) - (x < y);
 }
 
-/* Starts the fault threads, then the mapper when m is not NULL: 0, or
- * -EAGAIN after saying so, with *n and *m_on telling which run. */
-static int start(struct wk_phase *ph, struct wk_thread *ts, struct mapper *m,
-		 unsigned *n, bool *m_on)
+/* The rates, the errors, and p50 and p99 over every thread's samples. */
+static void gather(const struct wk_thread *ts, unsigned n,
+		   const struct mapper *m, struct wk_result *r)
 {
+	size_t total = 0;
+	uint32_t *all;
+
+	r->v[BM_FAULTS] = 0;
+	for (unsigned i = 0; i < n; i++) {
+		r->v[BM_FAULTS] +=
+			(double)ts[i].faults / (double)ts[i].ns * 1e9;
+		r->v[BM_ERRORS] += (double)ts[i].errors;
+		total += ts[i].lat.n;
+	}
+	if (m) {
+		r->v[BM_OPS] = (double)m->ops / (double)m->ns * 1e9;
+		r->v[BM_ERRORS] += (double)m->errors;
+	}
+	if (!total || !(all = malloc(total * sizeof(*all))))
+		return;
+	for (unsigned i = 0, at = 0; i < n; at += ts[i++].lat.n)
+		memcpy(all + at, ts[i].lat.ns, ts[i].lat.n * sizeof(*all));
+	qsort(all, total, sizeof(*all), cmp_u32);
+	r->v[BM_P50] = all[total / 2];
+	r->v[BM_P99] = all[(size_t)((double)(total - 1) * 0.99)];
+	free(all);
+}
+
+/* Starts the threads, all at once when ready, and stops them on time:
+ * 0, or -EAGAIN after saying so, with *n and *m_on telling which ran. */
+static int run_threads(struct wk_phase *ph, struct wk_thread *ts,
+		       struct mapper *m, double seconds, unsigned *n,
+		       bool *m_on)
+{
+	struct timespec sleep = { .tv_sec = (time_t)seconds };
+
+	sleep.tv_nsec = (long)((seconds - (double)sleep.tv_sec) * 1e9);
 	for (*n = 0; *n < ph->nthreads; ++*n)
 		if (pthread_create(&ts[*n].tid, NULL, fault_main, &ts[*n]))
 			break;
 	*m_on = *n == ph->nthreads && m &&
 		!pthread_create(&m->tid, NULL, mapper_main, m);
-	if (*n == ph->nthreads && (!m || *m_on))
-		return 0;
-	fputs("worker: cannot start a thread\n", stderr);
-	return -EAGAIN;
-}
-
-static void gather(const struct wk_thread *ts, unsigned n,
-		   const struct mapper *m, struct wk_result *r)
-{
-	r->v[BM_FAULTS] = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (ts[i].ns)
-			r->v[BM_FAULTS] +=
-				(double)ts[i].faults / ((double)ts[i].ns / 1e9);
-		r->v[BM_ERRORS] += (double)ts[i].errors;
+	if (*n < ph->nthreads || (m && !*m_on)) {
+		fputs("worker: cannot start a thread\n", stderr);
+		return -EAGAIN;
 	}
-	percentiles(ts, n, r->v);
-	if (m && m->ns) {
-		r->v[BM_OPS] = (double)m->ops / ((double)m->ns / 1e9);
-		r->v[BM_ERRORS] += (double)m->errors;
-	}
+	while (atomic_load_explicit(&ph->ready, memory_order_relaxed) <
+	       *n + *m_on)
+		sched_yield();
+	atomic_store_explicit(&ph->go, true, memory_order_release);
+	while (nanosleep(&sleep, &sleep) && errno == EINTR)
+		;
+	return 0;
 }
 
 /* One timed phase of the fault threads, with the churn mapper or without,
@@ -178,13 +148,11 @@ static int phase(const struct wk_side *side, void *space,
 			       .nthreads = p->threads };
 	struct wk_thread *ts = aligned_alloc(64, p->threads * sizeof(*ts));
 	struct mapper m = { .ph = &ph };
-	unsigned n = 0;
+	unsigned n = 0, i;
 	bool m_on = false;
 	int err = ts ? 0 : -ENOMEM;
 
-	if (ts)
-		memset(ts, 0, p->threads * sizeof(*ts));
-	for (unsigned i = 0; i < p->threads && !err; i++) {
+	for (i = 0; i < p->threads && !err; i++) {
 		ts[i] = (struct wk_thread){ .ph = &ph, .index = i };
 		ts[i].rng = p->seed * 1000003u + i;
 		ts[i].lat.cap = LAT_CAP;
@@ -193,19 +161,20 @@ static int phase(const struct wk_side *side, void *space,
 		if (!err && side->thread_init)
 			err = side->thread_init(&ts[i]);
 	}
+	if (err)
+		fputs("worker: cannot set up the threads\n", stderr);
 	if (!err)
-		err = start(&ph, ts, churn ? &m : NULL, &n, &m_on);
-	if (!err)
-		time_phase(&ph, n + m_on, seconds);
+		err = run_threads(&ph, ts, churn ? &m : NULL, seconds, &n,
+				  &m_on);
 	atomic_store(&ph.stop, true);
 	atomic_store(&ph.go, true);
-	for (unsigned i = 0; i < n; i++)
-		pthread_join(ts[i].tid, NULL);
+	while (n)
+		pthread_join(ts[--n].tid, NULL);
 	if (m_on)
 		pthread_join(m.tid, NULL);
 	if (!err)
-		gather(ts, n, churn ? &m : NULL, r);
-	for (unsigned i = 0; ts && i < p->threads; i++) {
+		gather(ts, p->threads, churn ? &m : NULL, r);
+	while (ts && i--) {
 		if (side->thread_free)
 			side->thread_free(&ts[i]);
 		free(ts[i].lat.ns);
@@ -213,8 +182,6 @@ static int phase(const struct wk_side *side, void *space,
 	free(ts);
 	return err;
 }
-
-/* ---- the scenarios ------------------------------------------------------- */
 
 /* fault, churn and hot: one timed phase over a fresh space (churn: two,
  * without the mapper and with it). */
@@ -241,92 +208,69 @@ static int run_faults(const struct wk_side *side, const struct bench_opts *p,
 	return err;
 }
 
-/* mmap + munmap pairs at random holes of the n areas. */
-static void pairs(const struct wk_side *side, void *space, uint64_t n,
-		  double seconds, uint64_t *rng, struct wk_result *r)
-{
-	uint64_t t0 = bench_now_ns(), now, done = 0;
-
-	do {
-		/* The clock is read once per 64 pairs, not per pair. */
-		for (int i = 0; i < 64; i++)
-			r->v[BM_ERRORS] +=
-				side->pair(space, bench_rand_below(rng, n));
-		done += 64;
-		now = bench_now_ns();
-	} while ((double)(now - t0) < seconds * 1e9);
-	r->v[BM_OPS] = (double)done / ((double)(now - t0) / 1e9);
-}
-
-/* scale: the map grown size after size; at each, mmap+munmap pairs for
- * half the phase, then faults on random areas. */
+/* scale: the map grown size after size; at each, mmap+munmap pairs at
+ * random holes for half the phase (the clock read once per 64 pairs), then
+ * faults on random areas. */
 static int run_scale(const struct wk_side *side, const struct bench_opts *p,
 		     struct wk_result *res, size_t *nres)
 {
 	struct bench_opts half = *p;
 	void *space = NULL;
-	uint64_t rng = p->seed;
+	uint64_t rng = p->seed, t0, now, done;
 	int err = 0;
 
 	half.seconds = p->seconds / 2;
 	for (size_t i = 0; !err && i < p->nsizes; i++) {
-		wk_result_init(&res[i], p->sizes[i]);
-		err = side->grow(p, &space, p->sizes[i]);
-		if (err > 0) {
-			/* Not one size fitted: nothing measured fails. */
+		struct wk_result *r = &res[i];
+
+		wk_result_init(r, p->sizes[i]);
+		err = side->grow(p, &space, r->areas);
+		if (err > 0) /* no room: nothing measured at all fails */
 			err = i ? 0 : -1;
+		if (err)
 			break;
+		t0 = now = bench_now_ns();
+		for (done = 0; (double)(now - t0) < half.seconds * 1e9;
+		     done += 64) {
+			for (int k = 0; k < 64; k++)
+				r->v[BM_ERRORS] += side->pair(
+					space,
+					bench_rand_below(&rng, r->areas));
+			now = bench_now_ns();
 		}
-		if (!err)
-			pairs(side, space, p->sizes[i], half.seconds, &rng,
-			      &res[i]);
+		r->v[BM_OPS] = (double)done / (double)(now - t0) * 1e9;
 		half.seed = bench_rand(&rng);
-		if (!err)
-			err = phase(side, space, &half, half.seconds, false,
-				    &res[i]);
+		err = phase(side, space, &half, half.seconds, false, r);
 		if (!err && side->counters)
-			side->counters(space, res[i].v);
-		if (!err)
-			*nres = i + 1;
+			side->counters(space, r->v);
+		*nres = i + (err ? 0 : 1);
 	}
 	side->destroy(space);
 	return err;
 }
 
-/* ---- the command line ---------------------------------------------------- */
-
-/* The flags are bench_parse_opts'; the driver passes every one. */
-static bool usable(const struct bench_opts *p)
-{
-	static const char *const scenarios[] = { "fault", "churn", "hot",
-						 "scale", "memory" };
-	bool known = false;
-
-	for (size_t i = 0; i < sizeof(scenarios) / sizeof(*scenarios); i++)
-		known |= !strcmp(p->scenario, scenarios[i]);
-	for (size_t i = 1; i < p->nsizes; i++)
-		known &= p->sizes[i] > p->sizes[i - 1];
-	return known && p->designs && p->threads && p->nsizes &&
-	       (!strcmp(p->designs, UVMA_DESIGN_NAME) ||
-		!strcmp(p->designs, "kernel"));
-}
-
 int main(int argc, char **argv)
 {
+	static const char *const scenarios = " fault churn hot scale memory ";
 	struct wk_result res[BENCH_MAX_SIZES];
 	uint64_t sizes[BENCH_MAX_SIZES];
 	const struct wk_side *side;
 	struct bench_opts p;
+	char word[32];
 	size_t nres = 1;
-	int err;
+	int err = bench_parse_opts(argc, argv, &p, sizes);
 
-	if (bench_parse_opts(argc, argv, &p, sizes) || !usable(&p)) {
+	snprintf(word, sizeof(word), " %s ", p.scenario);
+	for (size_t i = 1; !err && i < p.nsizes; i++)
+		err = p.sizes[i] <= p.sizes[i - 1];
+	if (err || !strstr(scenarios, word) || !p.designs || !p.threads ||
+	    !p.nsizes ||
+	    (strcmp(p.designs, UVMA_DESIGN_NAME) &&
+	     strcmp(p.designs, "kernel"))) {
 		fputs("usage: uvma-bench-" UVMA_DESIGN_NAME
-		      " --scenario fault|churn|hot|scale|memory "
-		      "--design " UVMA_DESIGN_NAME
-		      "|kernel --threads N --areas N[,N...] "
-		      "(ascending) --seconds S --seed N (run by `uvma "
-		      "bench`)\n",
+		      " --scenario=S --design=" UVMA_DESIGN_NAME
+		      "|kernel --threads=N --areas=N[,N...] (ascending) "
+		      "--seconds=S --seed=N: run by `uvma bench`\n",
 		      stderr);
 		return 2;
 	}
@@ -339,12 +283,8 @@ int main(int argc, char **argv)
 	} else {
 		err = run_faults(side, &p, res);
 	}
-	for (size_t i = 0; i < nres; i++) {
-		printf("result areas=%" PRIu64, res[i].areas);
-		for (int m = 0; m < BM_NS; m++)
-			printf(" %s=%.6g", bench_metric_keys[m], res[i].v[m]);
-		putchar('\n');
-	}
-	fflush(stdout);
+	/* The results as they are: the driver is built from these sources. */
+	if (fwrite(res, sizeof(*res), nres, stdout) != nres || fflush(stdout))
+		err = -EIO;
 	return err ? 1 : 0;
 }

@@ -4,19 +4,17 @@
  * code runs for refcount, rwsem and global, only the library underneath
  * differs.
  *
- * Layout of the space: fault areas of AREA_PAGES pages (scale and memory:
- * one page), each followed by a one-page hole so that no two merge (one
- * VMA per area), from FAULT_BASE; the churn mapper's slots far above them,
- * so the fault threads never touch what the mapper changes. The fault
- * handler does nothing: what is measured is the lookup and the lock, which
- * is what the designs change.
+ * Areas of some pages, each followed by a one-page hole so that no two
+ * merge (one VMA per area), from BASE; the churn mapper's slots far above
+ * them, so the fault threads never touch what the mapper changes. The
+ * fault handler does nothing: what is measured is the lookup and the
+ * lock, which is what the designs change.
  */
 #include "worker.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <inttypes.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "rcu.h"
 #include "uvma.h"
@@ -24,14 +22,15 @@
 
 #define PAGE	    4096ull
 #define AREA_PAGES  16ull
-#define FAULT_BASE  (1ull << 32)
+#define BASE	    (1ull << 32)
 #define CHURN_BASE  (1ull << 44)
 #define SLOT_PAGES  4ull
 #define SLOT_STRIDE ((SLOT_PAGES + 1) * PAGE)
+#define RW	    (UVMA_PROT_READ | UVMA_PROT_WRITE)
 
 struct space {
 	struct uvma_mm *mm;
-	uint64_t stride, pages, areas; /* area i at FAULT_BASE + i * stride */
+	uint64_t stride, pages, areas; /* area i at BASE + i * stride */
 	struct uvma_fault_stats since; /* the counters at the last look */
 };
 
@@ -49,43 +48,28 @@ static int map_at(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 			 0, 0, NULL, NULL);
 }
 
-static int space_new(uint64_t pages, void **out)
+/* The space (NULL: a new one, of areas of pages) with areas up to n. */
+static int map_areas(void **space, uint64_t pages, uint64_t n)
 {
 	struct uvma_mm_config cfg;
-	struct space *s = calloc(1, sizeof(*s));
-	int err = s ? 0 : -ENOMEM;
+	struct space *s = *space;
+	int err = 0;
 
 	uvma_mm_config_init(&cfg);
 	cfg.fault = nothing_to_do;
-	if (!err)
+	if (!s && (s = *space = calloc(1, sizeof(*s)))) {
+		s->pages = pages;
+		s->stride = (pages + 1) * PAGE;
 		err = uvma_mm_create(&cfg, &s->mm);
-	if (err) {
-		fprintf(stderr, "uvma: mm_create: %s\n", uvma_strerror(err));
-		free(s);
-		return err;
 	}
-	s->pages = pages;
-	s->stride = (pages + 1) * PAGE;
-	*out = s;
-	return 0;
-}
-
-/* Maps areas up to n; 0 or the first error. */
-static int map_areas(struct space *s, uint64_t n)
-{
-	for (; s->areas < n; s->areas++) {
-		int err = map_at(s->mm, FAULT_BASE + s->areas * s->stride,
-				 s->pages * PAGE,
-				 UVMA_PROT_READ | UVMA_PROT_WRITE);
-
-		if (err) {
-			fprintf(stderr, "uvma: mmap of area %llu: %s\n",
-				(unsigned long long)s->areas,
-				uvma_strerror(err));
-			return err;
-		}
-	}
-	return 0;
+	for (; s && !err && s->areas < n; s->areas++)
+		err = map_at(s->mm, BASE + s->areas * s->stride,
+			     s->pages * PAGE, RW);
+	if (s && !err)
+		return 0;
+	fprintf(stderr, "uvma: areas up to %" PRIu64 ": %s\n", n,
+		uvma_strerror(s ? err : -ENOMEM));
+	return -1;
 }
 
 /* hot: one area, as many pages as the threads would have among them in
@@ -93,24 +77,22 @@ static int map_areas(struct space *s, uint64_t n)
 static int build(const struct bench_opts *p, void **space, uint64_t *areas)
 {
 	bool hot = !strcmp(p->scenario, "hot");
-	int err = space_new(hot ? AREA_PAGES * p->threads : AREA_PAGES, space);
 
 	*areas = hot ? 1 : p->sizes[0];
-	return err ? err : map_areas(*space, *areas);
+	return map_areas(space, hot ? AREA_PAGES * p->threads : AREA_PAGES,
+			 *areas);
 }
 
 static int grow(const struct bench_opts *p, void **space, uint64_t n)
 {
-	int err = *space ? 0 : space_new(wk_grow_pages(p), space);
-
-	return err ? err : map_areas(*space, n);
+	return map_areas(space, wk_grow_pages(p), n);
 }
 
 static void destroy(void *space)
 {
 	struct space *s = space;
 
-	if (s)
+	if (s && s->mm)
 		uvma_mm_destroy(s->mm);
 	free(s);
 }
@@ -126,7 +108,7 @@ static void faults(struct wk_thread *t)
 	while (!wk_stopped(t->ph)) {
 		for (unsigned i = 0; i < 4 * WK_SAMPLE_EVERY; i++, n++) {
 			uint64_t addr =
-				FAULT_BASE +
+				BASE +
 				bench_rand_below(&rng, s->areas) * s->stride +
 				bench_rand_below(&rng, s->pages) * PAGE;
 			bool timed = n % WK_SAMPLE_EVERY == 0;
@@ -144,20 +126,19 @@ static void faults(struct wk_thread *t)
 static unsigned churn(void *space, unsigned slot)
 {
 	struct uvma_mm *mm = ((struct space *)space)->mm;
-	uint64_t addr = CHURN_BASE + slot * SLOT_STRIDE;
+	uint64_t at = CHURN_BASE + slot * SLOT_STRIDE;
 
-	return (map_at(mm, addr, SLOT_PAGES * PAGE,
-		       UVMA_PROT_READ | UVMA_PROT_WRITE) != 0) +
-	       (uvma_mprotect(mm, addr, SLOT_PAGES / 2 * PAGE,
-			      UVMA_PROT_READ) != 0) +
-	       (uvma_munmap(mm, addr, SLOT_PAGES * PAGE) != 0);
+	return (map_at(mm, at, SLOT_PAGES * PAGE, RW) != 0) +
+	       (uvma_mprotect(mm, at, SLOT_PAGES / 2 * PAGE, UVMA_PROT_READ) !=
+		0) +
+	       (uvma_munmap(mm, at, SLOT_PAGES * PAGE) != 0);
 }
 
 /* Read-only, so that it merges with neither neighbour. */
 static unsigned pair(void *space, uint64_t i)
 {
 	struct space *s = space;
-	uint64_t hole = FAULT_BASE + i * s->stride + s->pages * PAGE;
+	uint64_t hole = BASE + i * s->stride + s->pages * PAGE;
 
 	return (map_at(s->mm, hole, PAGE, UVMA_PROT_READ) != 0) +
 	       (uvma_munmap(s->mm, hole, PAGE) != 0);
@@ -166,29 +147,10 @@ static unsigned pair(void *space, uint64_t i)
 static unsigned split(void *space, uint64_t i)
 {
 	struct space *s = space;
-	uint64_t mid = FAULT_BASE + i * s->stride + PAGE;
+	uint64_t mid = BASE + i * s->stride + PAGE;
 
 	return (uvma_mprotect(s->mm, mid, PAGE, UVMA_PROT_READ) != 0) +
-	       (uvma_mprotect(s->mm, mid, PAGE,
-			      UVMA_PROT_READ | UVMA_PROT_WRITE) != 0);
-}
-
-static int count_one(const struct uvma_area_info *a, void *arg)
-{
-	(void)a;
-	++*(long *)arg;
-	return 0;
-}
-
-static long count(void *space)
-{
-	struct space *s = space;
-	long n = 0;
-
-	return uvma_maps(s->mm, FAULT_BASE, FAULT_BASE + s->areas * s->stride,
-			 count_one, &n)
-		       ? -1
-		       : n;
+	       (uvma_mprotect(s->mm, mid, PAGE, RW) != 0);
 }
 
 static void counters(void *space, double *v)
@@ -204,38 +166,33 @@ static void counters(void *space, double *v)
 }
 
 /*
- * memory: pool memory in use per VMA while n areas are mapped (the object
- * as the pool hands it out, alignment included), and RCU callbacks per VMA
- * freed by one munmap of all of them. The callback count is every callback
- * uvma queues (rcu.c counts them), so the tree's retired nodes are in it
- * too; one munmap of many VMAs makes those few per VMA.
+ * memory: pool memory in use per VMA while n one-page areas are mapped
+ * (objects in use as the pool hands them out, alignment included, not
+ * chunks: a chunk's unused tail is for the next areas, not these), and RCU
+ * callbacks per VMA freed by one munmap of all of them. The callback count
+ * is every callback uvma queues (rcu.c counts them), so the tree's retired
+ * nodes are in it too; one munmap of many VMAs makes those few per VMA.
  */
 static int memory(const struct bench_opts *p, struct wk_result *r)
 {
-	uint64_t n = p->sizes[0], cbs, used;
+	uint64_t n = p->sizes[0], cbs;
 	struct vma_pool_stats before, after;
 	void *space = NULL;
 	int err;
 
 	wk_result_init(r, n);
 	vma_pool_stats(&before);
-	err = grow(p, &space, n);
+	err = map_areas(&space, 1, n);
 	vma_pool_stats(&after);
 	if (!err) {
-		/* Objects in use, not chunks: a chunk's unused tail is for
-		 * the next areas, not these. */
-		used = (after.objects - after.free) -
-		       (before.objects - before.free);
-		r->v[BM_BYTES] =
-			(double)(used * after.object_bytes) / (double)n;
+		r->v[BM_BYTES] = (double)(after.objects - after.free -
+					  before.objects + before.free) *
+				 (double)after.object_bytes / (double)n;
 		r->v[BM_LOCK] = (double)VMA_LOCK_BYTES;
 		cbs = rcu_defer_count();
-		err = uvma_munmap(((struct space *)space)->mm, FAULT_BASE,
+		err = uvma_munmap(((struct space *)space)->mm, BASE,
 				  n * 2 * PAGE);
 		r->v[BM_RCU] = (double)(rcu_defer_count() - cbs) / (double)n;
-		if (err)
-			fprintf(stderr, "uvma: munmap: %s\n",
-				uvma_strerror(err));
 	}
 	destroy(space);
 	return err;
@@ -249,7 +206,6 @@ const struct wk_side wk_uvma = {
 	.churn = churn,
 	.pair = pair,
 	.split = split,
-	.count = count,
 	.counters = counters,
 	.memory = memory,
 };
