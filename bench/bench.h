@@ -1,14 +1,10 @@
 /*
- * bench.h - `uvma bench`: the scenarios and the one pipeline their results
- * go through.
- *
- * A scenario measures and files every run into the rows of a struct
- * bench_report (bench_row, bench_run); bench_main then reduces each row to
- * the medians of its runs and a ratio (bench_reduce), has the scenario
- * check its goals on the rows, prints the tables and writes the JSON and
- * the picture (bench_report.c). The design comparison (bench_designs.c)
- * and the micro-benchmarks tree, lock and ops differ only in their metrics
- * and columns: the report's kind.
+ * bench.h - `uvma bench`: a scenario files every run into the rows of a
+ * struct bench_report; bench_main reduces each row to the medians of its
+ * runs and a ratio, has the scenario check its goals, prints the tables
+ * and writes the JSON (bench_report.c) and the picture. The design
+ * comparison (bench_designs.c) and the micro-benchmarks tree, lock and ops
+ * differ only in their metrics and columns: the report's kind.
  */
 #ifndef UVMA_BENCH_H
 #define UVMA_BENCH_H

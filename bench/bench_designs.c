@@ -1,11 +1,9 @@
 /*
- * bench_designs.c - the design comparison (DESIGN.md section 8,
- * docs/bench.md): the scenarios fault, churn, hot, scale and memory for the
- * designs refcount, rwsem, global and kernel, each measurement in a worker
- * process of its own (worker/worker.h). The repeats interleave the designs,
- * so that a drift of the machine touches every design alike. Every run
- * goes into the report's rows (bench.h); the goals are checked on their
- * medians, and bench.gp draws the picture from the data written here.
+ * bench_designs.c - the design comparison (docs/bench.md): fault, churn,
+ * hot, scale and memory for refcount, rwsem, global and kernel, each run
+ * in a worker process (worker/worker.h), the designs interleaved in every
+ * repeat so that a drift of the machine touches them alike; the goals on
+ * the medians, and the data bench.gp draws.
  */
 #define _GNU_SOURCE /* pipe2, memrchr */
 #include "bench.h"
@@ -29,23 +27,18 @@ extern char **environ;
 static const char *const design_names[NDESIGNS] = { "refcount", "rwsem",
 						    "global", "kernel" };
 
-/* One thing to measure, for every chosen design. */
+/* The run, and the configuration measured for every chosen design. */
 struct config {
+	const struct bench_opts *o;
+	struct bench_report *rep;
+	bool on[NDESIGNS];
+	char workers[PATH_MAX]; /* directory of the worker programs */
 	const char *scenario;
 	unsigned threads;
 	uint64_t areas[MAX_SCALE];
 	size_t nareas;
 	struct bench_row *rows[NDESIGNS][MAX_SCALE];
 };
-
-struct plan {
-	const struct bench_opts *o;
-	struct bench_report *rep;
-	bool on[NDESIGNS];
-	char workers[PATH_MAX]; /* directory of the worker programs */
-};
-
-/* ---- programs ------------------------------------------------------------ */
 
 static int self_dir(char *dir, size_t len)
 {
@@ -95,29 +88,25 @@ static int reap(pid_t pid, const char *what)
 	return -1;
 }
 
-/* ---- running the workers ------------------------------------------------- */
-
 /* Run k of design d, its results filed into their rows: one size takes
  * whatever the worker reports (hot maps one area), several (scale) the
  * size each names. The kernel runs in the refcount worker: it never
  * touches the library. */
-static int run_worker(const struct plan *pl, const struct config *c, int d,
-		      unsigned k)
+static int run_worker(const struct config *c, int d, unsigned k)
 {
 	char path[PATH_MAX + 32], a[6][200];
 	char *argv[] = { path, a[0], a[1], a[2], a[3], a[4], a[5], NULL };
 	struct wk_result r;
-	double v[BM_N];
 	int fd = -1;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "%s/uvma-bench-%s", pl->workers,
+	snprintf(path, sizeof(path), "%s/uvma-bench-%s", c->workers,
 		 design_names[d == 3 ? 0 : d]);
 	snprintf(a[0], 200, "--scenario=%s", c->scenario);
 	snprintf(a[1], 200, "--design=%s", design_names[d]);
 	snprintf(a[2], 200, "--threads=%u", c->threads);
-	snprintf(a[3], 200, "--seconds=%g", pl->o->seconds);
-	snprintf(a[4], 200, "--seed=%" PRIu64, pl->o->seed + k);
+	snprintf(a[3], 200, "--seconds=%g", c->o->seconds);
+	snprintf(a[4], 200, "--seed=%" PRIu64, c->o->seed + k);
 	for (size_t i = 0, at = 0; i < c->nareas; i++)
 		at += (size_t)snprintf(a[5] + at, 200 - at, "%s%" PRIu64,
 				       i ? "," : "--areas=", c->areas[i]);
@@ -127,11 +116,9 @@ static int run_worker(const struct plan *pl, const struct config *c, int d,
 
 		while (c->nareas > 1 && i < c->nareas && c->areas[i] != r.areas)
 			i++;
-		for (int m = 0; m < BM_N; m++)
-			v[m] = m < BM_NS ? r.v[m] : -1;
 		if (i < c->nareas) {
 			c->rows[d][i]->size = r.areas;
-			bench_run(c->rows[d][i], v);
+			bench_run(c->rows[d][i], r.v);
 		}
 	}
 	close(fd);
@@ -144,39 +131,38 @@ static int run_worker(const struct plan *pl, const struct config *c, int d,
  * just before it (base_faults_per_s); for the others, refcount's run of
  * the same repeat, which ran seconds apart.
  */
-static int run_config(const struct plan *pl, struct config *c)
+static int run_config(struct config *c)
 {
 	const struct bench_row *ref;
 	int failed = 0;
 
 	for (int d = 0; d < NDESIGNS; d++)
-		for (size_t i = 0; pl->on[d] && i < c->nareas; i++)
+		for (size_t i = 0; c->on[d] && i < c->nareas; i++)
 			if (!(c->rows[d][i] = bench_row(
-				      pl->rep, c->scenario, design_names[d],
+				      c->rep, c->scenario, design_names[d],
 				      c->threads, c->areas[i])))
 				return -1;
-	for (unsigned k = 0; k < pl->o->repeat; k++)
+	for (unsigned k = 0; k < c->o->repeat; k++)
 		for (int d = 0; d < NDESIGNS; d++) {
-			if (!pl->on[d])
+			if (!c->on[d])
 				continue;
-			failed |= run_worker(pl, c, d, k);
+			failed |= run_worker(c, d, k);
 			bench_progress("%s %ut %s run %u/%u done", c->scenario,
 				       c->threads, design_names[d], k + 1,
-				       pl->o->repeat);
+				       c->o->repeat);
 		}
 	for (int d = 0; d < NDESIGNS; d++)
-		for (size_t i = 0; pl->on[d] && i < c->nareas; i++) {
-			struct bench_row *r = c->rows[d][i];
+		for (size_t i = 0; c->on[d] && i < c->nareas; i++)
+			for (unsigned k = 0; k < c->rows[d][i]->nruns; k++) {
+				double *run = c->rows[d][i]->run[k];
 
-			ref = c->rows[0][i];
-			for (unsigned k = 0; k < r->nruns; k++)
-				r->run[k][BM_FLOOR] =
-					!strcmp(c->scenario, "churn")
-						? r->run[k][BM_BASE]
-					: ref && k < ref->nruns
-						? ref->run[k][BM_FAULTS]
-						: -1;
-		}
+				ref = c->rows[0][i];
+				run[BM_FLOOR] = !strcmp(c->scenario, "churn")
+							? run[BM_BASE]
+						: ref && k < ref->nruns
+							? ref->run[k][BM_FAULTS]
+							: -1;
+			}
 	return failed;
 }
 
@@ -188,26 +174,23 @@ static int run_config(const struct plan *pl, struct config *c)
  * count; scale and memory run one thread, the cost per fault being what
  * they are about. Areas: --areas (scale: every size), or the default.
  */
-static int run_scenario(const struct plan *pl, const char *scenario, unsigned t)
+static int run_scenario(struct config *c, const char *scenario, unsigned t)
 {
 	static const uint64_t scale[] = { 1000, 10000, 100000, 1000000 };
-	const struct bench_opts *o = pl->o;
-	struct config c = { .scenario = scenario, .nareas = 1 };
+	const struct bench_opts *o = c->o;
 	unsigned churn_t = o->threads ? t : (t > 1 ? t - 1 : 1);
 	unsigned ts[3] = { t }, nt = 1;
 	int failed = 0;
 
-	if (!strcmp(scenario, "scale")) {
-		c.nareas = !o->nsizes		   ? 4
-			   : o->nsizes < MAX_SCALE ? o->nsizes
-						   : MAX_SCALE;
-		memcpy(c.areas, o->nsizes ? o->sizes : scale,
-		       c.nareas * sizeof(*c.areas));
-	} else {
-		c.areas[0] = o->nsizes			   ? o->sizes[0]
-			     : !strcmp(scenario, "memory") ? 100000
-							   : 1000;
-	}
+	c->scenario = scenario;
+	c->nareas = strcmp(scenario, "scale") ? 1
+		    : !o->nsizes	      ? 4
+		    : o->nsizes < MAX_SCALE   ? o->nsizes
+					      : MAX_SCALE;
+	memcpy(c->areas, o->nsizes ? o->sizes : scale,
+	       c->nareas * sizeof(*c->areas));
+	if (!o->nsizes && c->nareas == 1)
+		c->areas[0] = strcmp(scenario, "memory") ? 1000 : 100000;
 	if (!strcmp(scenario, "fault") && !o->threads && t > 1) {
 		ts[0] = 1;
 		if (churn_t != 1 && churn_t != t)
@@ -220,8 +203,8 @@ static int run_scenario(const struct plan *pl, const char *scenario, unsigned t)
 		ts[0] = 1;
 	}
 	for (unsigned i = 0; i < nt; i++) {
-		c.threads = ts[i];
-		failed |= run_config(pl, &c);
+		c->threads = ts[i];
+		failed |= run_config(c);
 	}
 	return failed;
 }
@@ -230,22 +213,24 @@ int bench_designs(const struct bench_opts *o, struct bench_report *rep)
 {
 	static const char *const scenarios[] = { "fault", "churn", "hot",
 						 "scale", "memory" };
-	struct plan pl = { .o = o, .rep = rep };
+	static struct config c;
 	char probe[PATH_MAX + 32], list[128] = "", *save = NULL, *tok;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned t = o->threads ? o->threads : cpus > 0 ? (unsigned)cpus : 1;
 	int failed = 0, d;
 
+	c.o = o;
+	c.rep = rep;
 	/* The workers: beside this program (the build tree), or in
 	 * ../libexec/uvma (an installed tree). */
-	if (self_dir(pl.workers, sizeof(pl.workers) - 20))
+	if (self_dir(c.workers, sizeof(c.workers) - 20))
 		return -1;
-	snprintf(probe, sizeof(probe), "%s/uvma-bench-refcount", pl.workers);
+	snprintf(probe, sizeof(probe), "%s/uvma-bench-refcount", c.workers);
 	if (access(probe, X_OK))
-		strcat(pl.workers, "/../libexec/uvma");
+		strcat(c.workers, "/../libexec/uvma");
 	snprintf(list, sizeof(list), "%s", o->designs ? o->designs : "");
 	for (d = 0; d < NDESIGNS; d++)
-		pl.on[d] = !o->designs;
+		c.on[d] = !o->designs;
 	for (tok = strtok_r(list, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		for (d = 0; d < NDESIGNS && strcmp(tok, design_names[d]); d++)
@@ -254,16 +239,14 @@ int bench_designs(const struct bench_opts *o, struct bench_report *rep)
 			fprintf(stderr, "bench: unknown design: %s\n", tok);
 			return -1;
 		}
-		pl.on[d] = true;
+		c.on[d] = true;
 	}
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(*scenarios); i++)
 		if (!strcmp(o->scenario, "all") ||
 		    !strcmp(o->scenario, scenarios[i]))
-			failed |= run_scenario(&pl, scenarios[i], t);
+			failed |= run_scenario(&c, scenarios[i], t);
 	return failed;
 }
-
-/* ---- goals --------------------------------------------------------------- */
 
 void bench_designs_goals(const struct bench_opts *o, struct bench_report *rep)
 {
@@ -320,58 +303,50 @@ void bench_designs_goals(const struct bench_opts *o, struct bench_report *rep)
 			BENCH_VERDICT(lo->v[BM_OPS] <= 2 * hi->v[BM_OPS]));
 }
 
-/* ---- the picture --------------------------------------------------------- */
-
-/* The bars: fault, churn and hot; or the scale curves. */
-static bool in_block(const char *scenario, bool bars)
-{
-	if (!bars)
-		return !strcmp(scenario, "scale");
-	return !strcmp(scenario, "fault") || !strcmp(scenario, "churn") ||
-	       !strcmp(scenario, "hot");
-}
-
 /*
- * A line per configuration of a block (bars: x and label; scale: areas),
- * the rows of the first design planned standing for them, then the
- * medians of every design; NaN: not measured.
+ * The block of design d in the data (bench.gp says what it holds): its
+ * name, then a line per configuration of the bars (x, the same for every
+ * design, and a label) or of the scale curve (areas), with its medians;
+ * NaN: not measured.
  */
-static void put_block(FILE *f, const struct bench_report *rep, bool bars)
+static void put_block(FILE *f, const struct bench_report *rep, int d, bool bars)
 {
 	static const int ms[2][3] = { { BM_FAULTS, BM_OPS },
 				      { BM_FAULTS, BM_P50, BM_P99 } };
-	const char *lead = NULL;
+	const struct bench_row *prev = NULL;
 	size_t x = 0;
 
+	fprintf(f, bars ? "x scenario %s p50 p99\n" : "areas %s pairs\n",
+		design_names[d]);
 	for (const struct bench_row *r = rep->rows; r < rep->rows + rep->nrows;
 	     r++) {
-		if (!in_block(r->scenario, bars))
+		/* the bars: fault, churn and hot; else the scale curves */
+		if (bars ? strcmp(r->scenario, "fault") &&
+				    strcmp(r->scenario, "churn") &&
+				    strcmp(r->scenario, "hot")
+			 : strcmp(r->scenario, "scale"))
 			continue;
-		lead = lead ? lead : r->name;
-		if (strcmp(r->name, lead))
+		x += prev && (prev->threads != r->threads ||
+			      strcmp(prev->scenario, r->scenario));
+		prev = r;
+		if (strcmp(r->name, design_names[d]))
 			continue;
 		if (bars)
-			fprintf(f, "%zu \"%s %ut%s\"", x++, r->scenario,
+			fprintf(f, "%zu \"%s %ut%s\"", x, r->scenario,
 				r->threads,
 				strcmp(r->scenario, "churn") ? "" : "+mapper");
 		else
 			fprintf(f, "%" PRIu64, r->size);
-		for (int d = 0; d < NDESIGNS; d++) {
-			const struct bench_row *b = bench_find(
-				rep, r->scenario, design_names[d],
-				bars ? r->threads : 0, bars ? 0 : r->size);
-
-			for (int i = 0; i < 2 + bars; i++)
-				if (b && b->v[ms[bars][i]] >= 0)
-					fprintf(f, " %.6g", b->v[ms[bars][i]]);
-				else
-					fputs(" NaN", f);
-		}
+		for (int i = 0; i < 2 + bars; i++)
+			if (r->v[ms[bars][i]] >= 0)
+				fprintf(f, " %.6g", r->v[ms[bars][i]]);
+			else
+				fputs(" NaN", f);
 		fputc('\n', f);
 	}
+	fputs(bars || d < NDESIGNS - 1 ? "\n\n" : "", f);
 }
 
-/* The data, blocks found by the names in their first lines. */
 static int put_data(const char *dat, const struct bench_report *rep)
 {
 	FILE *f = fopen(dat, "w");
@@ -379,22 +354,11 @@ static int put_data(const char *dat, const struct bench_report *rep)
 
 	if (!f)
 		return -1;
-	fputs("# uvma bench: the medians of the design comparison (NaN: not "
-	      "measured),\n# drawn by bench.gp: gnuplot -c bench.gp "
-	      "THIS_FILE OUT.svg\n\n\n# bars: faults/s, p50 and p99 ns of "
-	      "every design per fault scenario\nx scenario",
+	fputs("# uvma bench: the medians of the design comparison, drawn by "
+	      "bench.gp\n",
 	      f);
-	for (int d = 0; d < NDESIGNS; d++)
-		fprintf(f, " %s p50 p99", design_names[d]);
-	fputc('\n', f);
-	put_block(f, rep, true);
-	fputs("\n\n# scale: faults/s and mmap+munmap pairs/s of every design "
-	      "per number of areas\nareas",
-	      f);
-	for (int d = 0; d < NDESIGNS; d++)
-		fprintf(f, " %s pairs", design_names[d]);
-	fputc('\n', f);
-	put_block(f, rep, false);
+	for (int i = 0; i < 2 * NDESIGNS; i++)
+		put_block(f, rep, i % NDESIGNS, i < NDESIGNS);
 	err = ferror(f);
 	return fclose(f) || err ? -1 : 0;
 }

@@ -1,8 +1,6 @@
 /*
- * bench_main.c - `uvma bench`: the table of scenarios, and the pipeline
- * every scenario goes through (bench.h): measure, reduce, check the goals,
- * print, write the JSON and the picture. A new scenario is a function and
- * a row of the table.
+ * bench_main.c - `uvma bench`: the table of scenarios and the pipeline
+ * every one goes through (bench.h). A new scenario is a row of the table.
  */
 #include "bench.h"
 
@@ -45,23 +43,18 @@ static const struct scenario scenarios[] = {
 
 static const char usage_text[] =
 	"usage: uvma bench [options]\n"
-	"  --scenario NAME  what to measure (default all: the design "
-	"comparison)\n"
+	"  --scenario NAME  what to measure (default all, the comparison)\n"
 	"  --design LIST    of refcount,rwsem,global,kernel (default all)\n"
 	"  --threads N      fault threads (default: one per core)\n"
-	"  --areas LIST     areas, comma-separated, k and M suffixes allowed\n"
-	"                   (defaults: fault/churn/hot 1k; scale 1k,10k,100k,"
-	"1M;\n"
-	"                   memory 100k; tree 1k,100k,1M; ops 1k,1M; lock "
-	"10k);\n"
-	"                   --sizes is the same flag\n"
-	"  --seconds S      each timed phase of the comparison (default 0.5)\n"
-	"  --ops N          tree/lock/ops: operations per measurement "
-	"(default\n"
-	"                   1M; stores and erases use min(N, 100k))\n"
-	"  --repeat R       runs per row, 1 to 16, the median reported "
-	"(default\n"
-	"                   3 for the comparison, 5 for the others)\n"
+	"  --areas LIST     areas, k and M suffixes allowed (--sizes too;\n"
+	"                   defaults: fault/churn/hot 1k; scale 1k,10k,\n"
+	"                   100k,1M; memory 100k; tree 1k,100k,1M;\n"
+	"                   ops 1k,1M; lock 10k)\n"
+	"  --seconds S      each timed phase of the comparison (0.5)\n"
+	"  --ops N          tree/lock/ops: operations a measurement (1M;\n"
+	"                   stores and erases: at most 100k)\n"
+	"  --repeat R       runs per row, 1 to 16, the median reported\n"
+	"                   (3 for the comparison, 5 for the others)\n"
 	"  --seed N         seed of every random choice (default 1)\n"
 	"  --json FILE      also write the rows as a JSON array\n"
 	"  --plot FILE      comparison: draw it (.svg or .png, gnuplot)\n"

@@ -1,18 +1,12 @@
 /*
  * bench_ops.c - the "ops" scenario: what a map change costs among N areas
- * (default 1000 and 1000000) of 3 pages and a hole, uvma (the refcount
- * design) against the running kernel, with the two sides of the design
- * comparison's workers (worker/worker.h) in-process. An operation picks a
- * random area:
- *   map    a page mapped into the hole after it and unmapped: the scale
- *          scenario's pair
- *   mprot  mprotect of its middle page (the area splits in three) and back
- *          (the three merge again)
- * Rows report ns per pair of calls; a uvma row's floor is the kernel's run
- * of the same repeat, so that its ratio is uvma's time over the kernel's.
- * The repeats alternate between the sides, so that a drift of the machine
- * hits both alike. --ops N: min(N, 100000) pairs a measurement for uvma,
- * min(N, 50000) for the kernel.
+ * of 3 pages and a hole, uvma (refcount) against the running kernel, with
+ * the sides of the comparison's workers (worker/worker.h) in-process, on a
+ * random area: "map" maps a page into the hole after it and unmaps it (the
+ * scale scenario's pair), "mprot" mprotects its middle page (the area
+ * splits in three) and back (they merge again). A uvma row's floor is the
+ * kernel's run of the same repeat; the repeats alternate the sides, so
+ * that a drift of the machine hits both alike.
  */
 #include "bench.h"
 #include "worker.h"
@@ -22,11 +16,11 @@
 #define UVMA_OPS_MAX   100000u
 #define KERNEL_OPS_MAX 50000u
 
-/* Odd rows are the kernel's, the last two mprotect's. */
 enum { MAP_UVMA, MAP_KERNEL, MPROT_UVMA, MPROT_KERNEL, NROWS };
 static const char *const row_names[NROWS] = { "map uvma", "map kernel",
 					      "mprot uvma", "mprot kernel" };
 
+/* Pairs a measurement: --ops, at most 100000 (kernel: 50000). */
 static uint64_t pairs_of(const struct bench_opts *o, bool kernel)
 {
 	uint64_t max = kernel ? KERNEL_OPS_MAX : UVMA_OPS_MAX;
@@ -77,6 +71,7 @@ static int measure(const struct bench_opts *o, struct bench_report *rep,
 
 void bench_ops_goals(const struct bench_opts *o, struct bench_report *rep)
 {
+	(void)o;
 	for (int k = MAP_UVMA; k < NROWS; k += 2) {
 		const char *op = k == MAP_UVMA ? "map" : "mprot";
 		const struct bench_row *u =
@@ -98,9 +93,6 @@ void bench_ops_goals(const struct bench_opts *o, struct bench_report *rep)
 				   BENCH_VERDICT(u1m->v[BM_NS] <=
 						 2 * u->v[BM_NS]));
 	}
-	bench_note(rep,
-		   "pairs per measurement: uvma %" PRIu64 ", kernel %" PRIu64,
-		   pairs_of(o, false), pairs_of(o, true));
 }
 
 int bench_ops(const struct bench_opts *o, struct bench_report *rep)
@@ -116,15 +108,16 @@ int bench_ops(const struct bench_opts *o, struct bench_report *rep)
 	}
 	snprintf(rep->title, sizeof(rep->title),
 		 "ops: ns per pair of calls (map: mmap+munmap, mprot: split+"
-		 "merge), median of %u; floor = kernel",
-		 o->repeat);
+		 "merge), median of %u runs of %" PRIu64 " (kernel %" PRIu64
+		 "); floor = kernel",
+		 o->repeat, pairs_of(o, false), pairs_of(o, true));
 	for (size_t i = 0; i < p.nsizes && !err; i++) {
 		void *spaces[2] = { NULL, NULL };
 		uint64_t n = p.sizes[i];
 
 		bench_progress("ops: %" PRIu64 " areas", n);
-		err = wk_uvma.grow(&p, &spaces[0], n) ||
-		      wk_kernel.grow(&p, &spaces[1], n) ||
+		err = wk_uvma.map(&p, &spaces[0], &n) ||
+		      wk_kernel.map(&p, &spaces[1], &n) ||
 		      measure(&p, rep, spaces, n, &rng);
 		wk_uvma.destroy(spaces[0]);
 		wk_kernel.destroy(spaces[1]);

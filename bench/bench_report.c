@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The metrics' JSON keys. */
 static const char *const keys[BM_N] = {
 	"faults_per_s",	   "base_faults_per_s", "ops_per_s",	    "p50_ns",
 	"p99_ns",	   "fallbacks",		"retries",	    "errors",
@@ -27,7 +26,6 @@ struct bench_col {
 };
 enum { BC_SCENARIO = BM_N, BC_NAME, BC_THREADS, BC_SIZE, BC_RATIO };
 
-/* How a scenario's rows are written. */
 struct bench_kind {
 	int first, last; /* the metrics in JSON; the first is the headline */
 	const char *name_key, *size_key;
@@ -75,8 +73,6 @@ const struct bench_kind bench_kind_designs = {
 const struct bench_kind bench_kind_micro = {
 	BM_NS, BM_N, "op", "size", { micro_cols, NULL }, NULL
 };
-
-/* ---- rows ---------------------------------------------------------------- */
 
 struct bench_row *bench_row(struct bench_report *rep, const char *scenario,
 			    const char *name, unsigned threads, uint64_t size)
@@ -176,8 +172,6 @@ void bench_note(struct bench_report *rep, const char *fmt, ...)
 		strcat(rep->notes, "\n");
 }
 
-/* ---- the tables ---------------------------------------------------------- */
-
 /* A rate as it is read: 23.13M, 40.9k. */
 static void print_rate(double v, int width)
 {
@@ -250,8 +244,6 @@ void bench_print(const struct bench_report *rep)
 	fputs(rep->notes, stdout);
 	fflush(stdout);
 }
-
-/* ---- JSON ---------------------------------------------------------------- */
 
 /* Not applicable (negative) is null. */
 static void json_number(FILE *f, const char *sep, double v)

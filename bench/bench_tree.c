@@ -1,13 +1,11 @@
 /*
  * bench_tree.c - the "tree" scenario: the range tree against the simplest
  * structure that answers the same question, a sorted array of ranges
- * searched by bisection. The array is the floor: a lookup in a structure
- * that also supports RCU readers, gap search and O(log n) updates cannot
- * reasonably beat it, so ratio = tree / floor says what those features cost.
- *
- * Per size N: N ranges of 1..16 pages separated by gaps of 1..16 pages (about
- * half of the span is mapped), random lookups over the whole span (hits and
- * misses), then 1-page stores into distinct gaps and their erases.
+ * searched by bisection: the floor, which a structure that also supports
+ * RCU readers, gap search and O(log n) updates cannot reasonably beat. Per
+ * size N: N ranges of 1..16 pages after gaps of 1..16 pages, random
+ * lookups over the span (hits and misses), then 1-page stores into
+ * distinct gaps and their erases.
  */
 #include "bench.h"
 #include "rcu.h"
@@ -25,13 +23,11 @@
 #define BASE	      (UINT64_C(1) << 32)
 #define BATCH	      1024   /* lookups per read-side section */
 #define MAX_STORE_OPS 100000 /* stores (and erases) per measurement */
-#define CHECK_SAMPLE  10000  /* lookups compared before timing */
 
 struct range {
 	uint64_t start, end;
 };
 
-/* Everything one size needs; set up before any timing. */
 struct tree_run {
 	size_t n, k;	      /* ranges; gaps stored into, k per round */
 	uint64_t nops;	      /* lookups per measurement */
@@ -45,8 +41,7 @@ struct tree_run {
 	double nodes; /* written per store + erase, last measurement */
 };
 
-static volatile uint64_t sink; /* keeps results alive past the optimizer */
-static char store_mark;	       /* what stores put into gaps: not in ranges[] */
+static char store_mark; /* what stores put into gaps: not in ranges[] */
 
 static uint64_t rand_pages(struct tree_run *run)
 {
@@ -122,33 +117,14 @@ static const struct range *floor_find(const struct range *r, size_t n,
 	return r->start <= addr && addr < r->end ? r : NULL;
 }
 
-/* The tree is sound and whole, and gives the floor's answers to the first
- * lookups, or the ratio means nothing. */
-static int check(struct tree_run *run, uint64_t lookups)
+/* The tree is sound and whole. */
+static int check(struct tree_run *run)
 {
-	struct tree_entry e;
 	struct tree_stats st;
 	char msg[256] = "wrong size";
 	int err = tree_check(&run->t, msg, sizeof(msg));
 
 	tree_stats(&run->t, &st);
-	for (uint64_t i = 0; !err && i < lookups; i++) {
-		const struct range *want =
-			floor_find(run->ranges, run->n, run->addrs[i]);
-		bool found;
-
-		rcu_read_enter();
-		found = tree_find(&run->t, run->addrs[i], &e);
-		rcu_read_exit();
-		err = found != !!want ||
-		      (want && (e.ptr != want || e.start != want->start ||
-				e.end != want->end));
-		if (err)
-			snprintf(msg, sizeof(msg),
-				 "tree_find(%#" PRIx64 ") disagrees with the "
-				 "sorted array",
-				 run->addrs[i]);
-	}
 	if (!err && st.entries == run->n)
 		return 0;
 	fprintf(stderr, "bench: tree of %zu entries: %s\n", run->n, msg);
@@ -156,10 +132,12 @@ static int check(struct tree_run *run, uint64_t lookups)
 }
 
 /* ns per lookup over every address: batch lookups per read-side section
- * (1: what a fault handler pays), or the floor's (batch 0). */
-static double time_lookup(struct tree_run *run, uint64_t batch)
+ * (1: what a fault handler pays), or the floor's (batch 0); *sum adds up
+ * what they found, which must be the same for the tree and the floor, or
+ * the ratio means nothing. */
+static double time_lookup(struct tree_run *run, uint64_t batch, uint64_t *sum)
 {
-	uint64_t t0 = bench_now_ns(), sum = 0, n = run->nops;
+	uint64_t t0 = bench_now_ns(), n = run->nops, acc = 0;
 	const struct range *hit;
 	struct tree_entry e;
 
@@ -168,13 +146,13 @@ static double time_lookup(struct tree_run *run, uint64_t batch)
 		rcu_read_enter();
 		for (j = i; j < end; j++)
 			if (tree_find(&run->t, run->addrs[j], &e))
-				sum += e.start + (uintptr_t)e.ptr;
+				acc += e.start + (uintptr_t)e.ptr;
 		rcu_read_exit();
 	}
 	for (uint64_t i = 0; !batch && i < n; i++)
 		if ((hit = floor_find(run->ranges, run->n, run->addrs[i])))
-			sum += hit->start + (uintptr_t)hit;
-	sink += sum;
+			acc += hit->start + (uintptr_t)hit;
+	*sum = acc;
 	return (double)(bench_now_ns() - t0) / (double)n;
 }
 
@@ -224,6 +202,7 @@ static int run_size(const struct bench_opts *o, size_t n,
 	uint64_t stores = o->ops < MAX_STORE_OPS ? o->ops : MAX_STORE_OPS;
 	struct tree_run run = { .n = n, .nops = o->ops, .rng = o->seed ^ n };
 	double l, lr, f, ns[2];
+	uint64_t sums[3];
 	struct tree_stats st;
 	int err = tree_init(&run.t, GRANULE);
 
@@ -236,29 +215,32 @@ static int run_size(const struct bench_opts *o, size_t n,
 	run.gaps = malloc(run.k * sizeof(*run.gaps));
 	run.perm = malloc(n * sizeof(*run.perm));
 	err = !run.ranges || !run.addrs || !run.gaps || !run.perm ||
-	      build(&run) ||
-	      check(&run, o->ops < CHECK_SAMPLE ? o->ops : CHECK_SAMPLE);
+	      build(&run) || check(&run);
 	tree_stats(&run.t, &st);
 	for (unsigned r = 0; r < o->repeat && !err; r++) {
-		l = time_lookup(&run, BATCH);
-		lr = time_lookup(&run, 1);
-		f = time_lookup(&run, 0);
+		l = time_lookup(&run, BATCH, &sums[0]);
+		lr = time_lookup(&run, 1, &sums[1]);
+		f = time_lookup(&run, 0, &sums[2]);
 		err = bench_run_ns(rep, "tree", "lookup", n, l, f) ||
 		      bench_run_ns(rep, "tree", "lookup+rcu", n, lr, f);
+		if (sums[0] != sums[2] || sums[1] != sums[2]) {
+			fputs("bench: the tree's lookups disagree with the "
+			      "sorted array's\n",
+			      stderr);
+			err = -EUCLEAN;
+		}
 	}
 	for (unsigned r = 0; r < o->repeat && !err; r++)
 		err = time_store_erase(&run, ns) ||
 		      bench_run_ns(rep, "tree", "store", n, ns[0], -1) ||
 		      bench_run_ns(rep, "tree", "erase", n, ns[1], -1);
-	if (!err && !(err = check(&run, 0))) {
-		bench_note(rep,
-			   "nodes written per store+erase at %zu entries: %.2f",
-			   n, run.nodes);
-		bench_note(rep,
-			   "memory at %zu entries: %.1f bytes/entry (%zu nodes "
-			   "of %zu bytes, height %u)",
-			   n, (double)st.bytes / (double)n, st.nodes,
-			   tree_node_bytes(), st.height);
+	if (!err && !(err = check(&run))) {
+		bench_note(
+			rep,
+			"at %zu entries: %.2f nodes written per store+erase, "
+			"%.1f bytes/entry (%zu nodes of %zu bytes, height %u)",
+			n, run.nodes, (double)st.bytes / (double)n, st.nodes,
+			tree_node_bytes(), st.height);
 	}
 	tree_destroy(&run.t);
 	free(run.ranges);

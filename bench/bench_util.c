@@ -90,7 +90,6 @@ static int parse_counts(const char *s, uint64_t *out, size_t max, uint64_t lo,
 	}
 }
 
-/* One count in [lo, hi] into *out. */
 static int count_in(uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	return parse_counts(optarg, out, 1, lo, hi) == 1 ? 0 : -EINVAL;

@@ -1,22 +1,14 @@
 /*
- * worker.h - one measurement of the design comparison (`uvma bench
- * --scenario fault|churn|hot|scale|memory`), in a process of its own.
- *
- * The driver (bench_designs.c) starts a worker per (design, repeat):
- * build/uvma-bench-refcount, -rwsem and -global are the same sources linked
- * with the library built three ways (src/design.h); the kernel design runs
- * in uvma-bench-refcount and never touches the library. A fresh process
- * per measurement keeps one design's heap, pool and RCU threads from
- * weighing on the next. The flags are `uvma bench`'s; the results go to
- * stdout as struct wk_result records (the same sources build both ends),
- * diagnostics to stderr; exit status 0, 1 when a measurement failed, 2 on
- * a usage error.
- *
- * worker_main.c runs the threads and timed phases alike for both sides,
- * the library as linked (worker_uvma.c) and the running kernel
- * (worker_kernel.c); a side builds its address space and says what a
- * fault, a map change and an mmap+munmap pair are. The ops scenario
- * (bench_ops.c) runs both sides' map changes in-process.
+ * worker.h - a measurement of the design comparison (bench_designs.c), in
+ * a process of its own, so that one design's heap, pool and RCU threads do
+ * not weigh on the next: uvma-bench-refcount, -rwsem and -global are these
+ * sources linked with the library built three ways (src/design.h), the
+ * kernel design runs in uvma-bench-refcount. A worker takes `uvma bench`'s
+ * flags and writes struct wk_result records to stdout (the same sources
+ * build both ends); exit status 0, 1 when a measurement failed, 2 on a
+ * usage error. worker_main.c runs the threads and timed phases alike for
+ * both sides, the library (worker_uvma.c) and the running kernel
+ * (worker_kernel.c), which the ops scenario (bench_ops.c) runs in-process.
  */
 #ifndef UVMA_BENCH_WORKER_H
 #define UVMA_BENCH_WORKER_H
@@ -27,46 +19,40 @@
 
 #include "bench.h"
 
-#define WK_SAMPLE_EVERY 16 /* faults per timed one (struct wk_lat) */
+/* Each fault thread times one fault in WK_SAMPLE_EVERY (timing every one
+ * would cost more than a uvma fault), up to WK_LAT_CAP of them. */
+#define WK_SAMPLE_EVERY 16
+#define WK_LAT_CAP	(1u << 20)
 #define WK_CHURN_SLOTS	64 /* of the churn mapper, used in turn */
 
 /* A measurement: counts start at 0, the other metrics at -1. */
 struct wk_result {
 	uint64_t areas;
-	double v[BM_NS];
+	double v[BM_N];
 };
 
 static inline void wk_result_init(struct wk_result *r, uint64_t areas)
 {
 	r->areas = areas;
-	for (int m = 0; m < BM_NS; m++)
-		r->v[m] = m == BM_FALLBACKS || m == BM_RETRIES || m == BM_ERRORS
-				  ? 0
-				  : -1;
+	for (int m = 0; m < BM_N; m++)
+		r->v[m] = -1;
+	r->v[BM_FALLBACKS] = r->v[BM_RETRIES] = r->v[BM_ERRORS] = 0;
 }
 
-/* The pages of the areas a scale (and ops) space grows by; ops splits an
- * area at its middle page. */
-static inline unsigned wk_grow_pages(const struct bench_opts *p)
+/* Whether the space grows size after size (scale, memory, ops) in areas
+ * of one page, or of three for ops, read-only, which splits them at their
+ * middle page by making it writable. */
+static inline bool wk_grows(const struct bench_opts *p)
 {
-	return strcmp(p->scenario, "ops") ? 1 : 3;
+	return strcmp(p->scenario, "fault") && strcmp(p->scenario, "churn") &&
+	       strcmp(p->scenario, "hot");
 }
 
-/* Latency samples: each fault thread times one fault in WK_SAMPLE_EVERY
- * (timing every one would cost more than a uvma fault) into a buffer of
- * its own, merged at the end of the phase. */
-struct wk_lat {
-	uint32_t *ns; /* capped at UINT32_MAX */
-	size_t n, cap;
-};
-
-static inline void wk_lat_add(struct wk_lat *l, uint64_t ns)
+static inline bool wk_ops(const struct bench_opts *p)
 {
-	if (l->n < l->cap)
-		l->ns[l->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+	return !strcmp(p->scenario, "ops");
 }
 
-/* What the threads of one timed phase share. */
 struct wk_phase {
 	const struct wk_side *side;
 	void *space; /* the side's address space */
@@ -86,22 +72,27 @@ struct wk_thread {
 	struct wk_phase *ph;
 	unsigned index; /* fault threads first, then the mapper */
 	uint64_t rng, faults, errors;
-	uint64_t ns; /* of the timed part, when a side sets it; 0: the loop */
-	struct wk_lat lat;
+	uint64_t ns;   /* of the timed part, when a side sets it; 0: the loop */
+	uint32_t *lat; /* nlat samples, ns capped at UINT32_MAX */
+	size_t nlat;
 	void *own; /* the side's per-thread state */
 } __attribute__((aligned(64)));
 
+static inline void wk_lat_add(struct wk_thread *t, uint64_t ns)
+{
+	if (t->nlat < WK_LAT_CAP)
+		t->lat[t->nlat++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
 /* A side. The int functions return 0, or nonzero after saying why. */
 struct wk_side {
-	/* fault, churn, hot: the fault areas and room for the churn mapper;
-	 * *areas: how many (hot maps one) */
-	int (*build)(const struct bench_opts *p, void **space, uint64_t *areas);
-	/* scale, ops: the space (NULL: a new one) grown to n areas; > 0: no
-	 * room for n */
-	int (*grow)(const struct bench_opts *p, void **space, uint64_t n);
-	void (*destroy)(void *space);		 /* NULL: nothing */
-	int (*thread_init)(struct wk_thread *t); /* may be NULL */
-	void (*thread_free)(struct wk_thread *t);
+	/* The space (NULL: a new one) with the scenario's areas up to *n
+	 * (hot: one) and, but for wk_grows, room for the churn mapper; > 0:
+	 * no room for them. */
+	int (*map)(const struct bench_opts *p, void **space, uint64_t *n);
+	void (*destroy)(void *space); /* NULL: nothing */
+	/* t->own, which is freed after the phase; may be NULL */
+	int (*thread_init)(struct wk_thread *t);
 	void (*faults)(struct wk_thread *t); /* until wk_stopped */
 	/* Map changes, each returning the calls that failed: churn maps,
 	 * splits by mprotect and unmaps a slot; pair maps a page into the

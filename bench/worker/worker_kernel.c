@@ -1,20 +1,18 @@
 /*
- * worker_kernel.c - the design comparison's side of the running kernel
- * (worker.h): real mmap, mprotect and munmap, and real page faults; the one
- * place that maps in the kernel's window, for the workers and for ops.
- *
- * The window at WIN_BASE (80 TiB: far above the program and its heap,
- * below where the kernel maps top-down, near 128 TiB) is claimed with
- * MAP_FIXED_NOREPLACE, so that nothing else of the process is replaced.
- * vm.max_map_count is raised for the run when the areas need it (root) and
- * put back when the space goes, or on SIGINT, SIGTERM or SIGHUP.
+ * worker_kernel.c - the running kernel's side of the design comparison
+ * (worker.h): real map changes and page faults, in a window at WIN_BASE
+ * (80 TiB: above the program and its heap, below where the kernel maps
+ * top-down) claimed with MAP_FIXED_NOREPLACE, so that nothing else of the
+ * process is replaced. vm.max_map_count is raised for the run when the
+ * areas need it (root), and put back when the space goes or on SIGINT,
+ * SIGTERM and SIGHUP.
  *
  * A fault is a write to a page that is not present. Each fault thread owns
- * pages of its own (a chunk of every area, or every T-th area when areas
- * have fewer pages than there are threads), touches them in a random order
- * without repeating one, and after a batch zaps them with MADV_DONTNEED,
- * outside the timed part, so that the next touch faults again; ru_minflt
- * checks afterwards that the touches did fault.
+ * pages (a chunk of every area, or every T-th area when areas have fewer
+ * pages than there are threads), touches them in a random order without
+ * repeating one, and zaps a batch of them with MADV_DONTNEED outside the
+ * timed part, so that the next touch faults again; ru_minflt checks that
+ * the touches did fault.
  */
 #define _GNU_SOURCE /* RUSAGE_THREAD, MAP_FIXED_NOREPLACE */
 #include "worker.h"
@@ -54,6 +52,7 @@ struct space {
 	size_t stride, len;  /* len: what is ours to unmap */
 	uint64_t areas, fit; /* fit: the areas vm.max_map_count allows */
 	unsigned pages;
+	int prot;
 	char *slots; /* the churn mapper's first slot */
 };
 
@@ -74,14 +73,10 @@ static char *area_at(const struct space *s, uint64_t i)
 	return (char *)WIN_BASE + i * s->stride;
 }
 
-/* ---- vm.max_map_count ---------------------------------------------------- */
-
 /* The old limit as text, for the signal handler, which may not format;
  * empty while the limit is not raised. */
 static char limit_old[32];
 static size_t limit_old_len;
-static const int limit_signals[] = { SIGINT, SIGTERM, SIGHUP };
-static struct sigaction limit_saved[3];
 
 /* open/write/close only: the signal handler uses it too. */
 static int write_limit(const char *text, size_t len)
@@ -102,14 +97,12 @@ static void limit_on_signal(int sig)
 	raise(sig);
 }
 
+/* The processes that raise the limit start with the default actions. */
 static void limit_catch(bool on)
 {
-	struct sigaction sa = { .sa_handler = limit_on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < 3; i++)
-		sigaction(limit_signals[i], on ? &sa : &limit_saved[i],
-			  on ? &limit_saved[i] : NULL);
+	signal(SIGINT, on ? limit_on_signal : SIG_DFL);
+	signal(SIGTERM, on ? limit_on_signal : SIG_DFL);
+	signal(SIGHUP, on ? limit_on_signal : SIG_DFL);
 }
 
 /* Room for vmas more mappings: the limit raised for the run when it is too
@@ -149,27 +142,12 @@ static uint64_t limit_raise(uint64_t vmas)
 		       : 0;
 }
 
-/* ---- the space ----------------------------------------------------------- */
-
-/* A space of areas of pages, with room for vmas mappings. */
-static struct space *space_new(unsigned pages, uint64_t vmas, void **out)
-{
-	struct space *s = calloc(1, sizeof(*s));
-
-	if ((*out = s)) {
-		s->pages = pages;
-		s->stride = (pages + 1) * PAGE;
-		s->fit = limit_raise(vmas);
-	}
-	return s;
-}
-
 /*
  * Areas up to n, each a VMA of its own, and extra bytes after them found
  * free. MAP_NORESERVE: only the pages touched are ever used; no huge page,
- * which would make one fault fill many. The new mapping gets its anon_vma
- * before it is split into areas, and every area shares it: the first write
- * fault of a VMA allocates one under mmap_lock, a one-time cost that is
+ * which would make one fault fill many. A writable mapping gets its
+ * anon_vma before it is split into areas, and every area shares it: the first
+ * write fault of a VMA allocates one under mmap_lock, a one-time cost that is
  * not the steady fault path compared here, and a million of them would
  * take seconds.
  */
@@ -177,7 +155,7 @@ static int extend(struct space *s, uint64_t n, size_t extra)
 {
 	char *from = area_at(s, s->areas);
 	size_t len = (n - s->areas) * s->stride + extra;
-	void *q = mmap(from, len, PROT_READ | PROT_WRITE,
+	void *q = mmap(from, len, s->prot,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
 			       MAP_FIXED_NOREPLACE,
 		       -1, 0);
@@ -189,7 +167,8 @@ static int extend(struct space *s, uint64_t n, size_t extra)
 	if (q != from || madvise(from, len, MADV_NOHUGEPAGE) ||
 	    (extra && munmap(area_at(s, n), extra)))
 		goto fail;
-	*(volatile char *)from = 1;
+	if (s->prot & PROT_WRITE)
+		*(volatile char *)from = 1;
 	if (madvise(from, PAGE, MADV_DONTNEED))
 		goto fail;
 	for (; s->areas < n; s->areas++)
@@ -202,37 +181,40 @@ fail:
 	return -1;
 }
 
-/* The fault areas, then the mapper's slots. hot: one area, a chunk per
- * thread; elsewhere at least a page per thread in every area. */
-static int build(const struct bench_opts *p, void **space, uint64_t *areas)
+/*
+ * fault, churn, hot: the fault areas, then the mapper's slots; hot: one
+ * area, a chunk per thread; elsewhere at least a page per thread in every
+ * area. scale, ops: areas grown size after size, the limit raised once,
+ * for the largest size.
+ */
+static int map(const struct bench_opts *p, void **space, uint64_t *n)
 {
-	bool hot = !strcmp(p->scenario, "hot");
-	unsigned pages = hot			   ? HOT_CHUNK * p->threads
+	bool hot = !strcmp(p->scenario, "hot"), grows = wk_grows(p);
+	unsigned pages = grows			   ? 1 + 2 * (unsigned)wk_ops(p)
+			 : hot			   ? HOT_CHUNK * p->threads
 			 : p->threads > AREA_PAGES ? p->threads
 						   : AREA_PAGES;
-	uint64_t n = *areas = hot ? 1 : p->sizes[0];
-	struct space *s = space_new(pages, n + WK_CHURN_SLOTS, space);
-
-	if (!s || s->fit < n + WK_CHURN_SLOTS)
-		return -1;
-	s->slots = area_at(s, n) + SLOTS_GAP;
-	return extend(s, n, SLOTS_GAP + WK_CHURN_SLOTS * SLOT_STRIDE);
-}
-
-/* scale and ops: the limit is raised once, for the largest size. */
-static int grow(const struct bench_opts *p, void **space, uint64_t n)
-{
-	uint64_t largest = n;
+	uint64_t vmas = hot ? 1 : *n;
 	struct space *s = *space;
 
-	for (size_t i = 0; i < p->nsizes; i++)
-		largest = p->sizes[i] > largest ? p->sizes[i] : largest;
-	if (!s && !(s = space_new(wk_grow_pages(p), largest, space)))
+	for (size_t i = 0; grows && i < p->nsizes; i++)
+		vmas = p->sizes[i] > vmas ? p->sizes[i] : vmas;
+	if (!s && !(s = *space = calloc(1, sizeof(*s))))
 		return -1;
-	if (n <= s->fit)
-		return extend(s, n, 0);
-	fprintf(stderr, "kernel: %" PRIu64 " areas not measured\n", n);
-	return 1;
+	if (!s->stride) {
+		s->pages = pages;
+		s->stride = (pages + 1) * PAGE;
+		s->prot = wk_ops(p) ? PROT_READ : PROT_READ | PROT_WRITE;
+		s->fit = limit_raise(vmas + WK_CHURN_SLOTS);
+	}
+	*n = hot ? 1 : *n;
+	if (*n + WK_CHURN_SLOTS > s->fit) {
+		fprintf(stderr, "kernel: %" PRIu64 " areas not measured\n", *n);
+		return 1;
+	}
+	s->slots = area_at(s, *n) + SLOTS_GAP;
+	return extend(s, *n,
+		      grows ? 0 : SLOTS_GAP + WK_CHURN_SLOTS * SLOT_STRIDE);
 }
 
 /* Only what was ours: a failed claim may have met someone else's. */
@@ -252,47 +234,30 @@ static void destroy(void *space)
 	free(s);
 }
 
-/* ---- fault threads ------------------------------------------------------- */
-
+/* The thread's share, in one allocation that the engine frees. */
 static int thread_init(struct wk_thread *t)
 {
 	const struct space *s = t->ph->space;
 	unsigned nt = t->ph->nthreads, i = t->index;
-	struct own *o = calloc(1, sizeof(*o));
+	struct own sh = { .chunk = s->pages, .astep = nt, .aoff = i }, *o;
 
-	if (!(t->own = o))
+	if (s->pages >= nt)
+		sh = (struct own){ .chunk = s->pages / nt,
+				   .astep = 1,
+				   .poff = i * (s->pages / nt),
+				   .units = s->areas * (s->pages / nt) };
+	else if (s->areas > i)
+		sh.units = (s->areas - i + nt - 1) / nt * s->pages;
+	if (sh.units > UINT32_MAX ||
+	    !(o = t->own = malloc(sizeof(*o) + BATCH * sizeof(char *) +
+				  sh.units * sizeof(uint32_t))))
 		return -ENOMEM;
-	if (s->pages >= nt) {
-		o->chunk = s->pages / nt;
-		o->astep = 1;
-		o->poff = i * o->chunk;
-		o->units = s->areas * o->chunk;
-	} else {
-		o->chunk = s->pages;
-		o->astep = nt;
-		o->aoff = i;
-		o->units = s->areas > i
-				   ? (s->areas - i + nt - 1) / nt * s->pages
-				   : 0;
-	}
-	o->perm = malloc((o->units + 1) * sizeof(*o->perm));
-	o->batch = malloc(BATCH * sizeof(*o->batch));
-	if (!o->perm || !o->batch || o->units > UINT32_MAX)
-		return -ENOMEM;
+	*o = sh;
+	o->batch = (char **)(o + 1);
+	o->perm = (uint32_t *)(o->batch + BATCH);
 	for (uint64_t u = 0; u < o->units; u++)
 		o->perm[u] = (uint32_t)u;
 	return 0;
-}
-
-static void thread_free(struct wk_thread *t)
-{
-	struct own *o = t->own;
-
-	if (o) {
-		free(o->perm);
-		free(o->batch);
-	}
-	free(o);
 }
 
 /*
@@ -335,7 +300,7 @@ static size_t touch_batch(struct wk_thread *t, struct own *o, size_t k)
 			uint64_t t0 = bench_now_ns();
 
 			*(volatile char *)o->batch[i] = 1;
-			wk_lat_add(&t->lat, bench_now_ns() - t0);
+			wk_lat_add(t, bench_now_ns() - t0);
 		} else {
 			*(volatile char *)o->batch[i] = 1;
 		}
@@ -401,8 +366,6 @@ static void faults(struct wk_thread *t)
 	}
 }
 
-/* ---- map changes --------------------------------------------------------- */
-
 static unsigned churn(void *space, unsigned slot)
 {
 	char *at = ((struct space *)space)->slots + slot * SLOT_STRIDE;
@@ -413,13 +376,14 @@ static unsigned churn(void *space, unsigned slot)
 	       (mprotect(at, len / 2, PROT_READ) != 0) + (munmap(at, len) != 0);
 }
 
-/* Read-only, so that it merges with neither neighbour. */
+/* The other protection than the areas', so that the page merges with
+ * neither neighbour. */
 static unsigned pair(void *space, uint64_t i)
 {
 	const struct space *s = space;
 	char *hole = area_at(s, i) + s->pages * PAGE;
 	void *q =
-		mmap(hole, PAGE, PROT_READ,
+		mmap(hole, PAGE, s->prot ^ PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
 	if (q == hole)
@@ -431,10 +395,11 @@ static unsigned pair(void *space, uint64_t i)
 
 static unsigned split(void *space, uint64_t i)
 {
-	char *mid = area_at(space, i) + PAGE;
+	const struct space *s = space;
+	char *mid = area_at(s, i) + PAGE;
 
-	return (mprotect(mid, PAGE, PROT_READ) != 0) +
-	       (mprotect(mid, PAGE, PROT_READ | PROT_WRITE) != 0);
+	return (mprotect(mid, PAGE, s->prot ^ PROT_WRITE) != 0) +
+	       (mprotect(mid, PAGE, s->prot) != 0);
 }
 
 /* memory: the object size of vm_area_struct in /proc/slabinfo. */
@@ -459,11 +424,9 @@ static int memory(const struct bench_opts *p, struct wk_result *r)
 }
 
 const struct wk_side wk_kernel = {
-	.build = build,
-	.grow = grow,
+	.map = map,
 	.destroy = destroy,
 	.thread_init = thread_init,
-	.thread_free = thread_free,
 	.faults = faults,
 	.churn = churn,
 	.pair = pair,

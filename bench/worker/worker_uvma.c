@@ -1,14 +1,9 @@
 /*
- * worker_uvma.c - the design comparison's side of uvma (worker.h), in
- * whichever design this worker was linked with (src/design.h): the same
- * code runs for refcount, rwsem and global, only the library underneath
- * differs.
- *
- * Areas of some pages, each followed by a one-page hole so that no two
- * merge (one VMA per area), from BASE; the churn mapper's slots far above
- * them, so the fault threads never touch what the mapper changes. The
- * fault handler does nothing: what is measured is the lookup and the
- * lock, which is what the designs change.
+ * worker_uvma.c - uvma's side of the design comparison (worker.h), in the
+ * design this worker was linked with (src/design.h). Areas of some pages,
+ * each followed by a one-page hole so that no two merge, from BASE; the
+ * churn mapper's slots far above them. The fault handler does nothing:
+ * what is measured is the lookup and the lock, which the designs change.
  */
 #include "worker.h"
 
@@ -31,6 +26,7 @@
 struct space {
 	struct uvma_mm *mm;
 	uint64_t stride, pages, areas; /* area i at BASE + i * stride */
+	unsigned prot;
 	struct uvma_fault_stats since; /* the counters at the last look */
 };
 
@@ -48,44 +44,34 @@ static int map_at(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 			 0, 0, NULL, NULL);
 }
 
-/* The space (NULL: a new one, of areas of pages) with areas up to n. */
-static int map_areas(void **space, uint64_t pages, uint64_t n)
+/* hot: one area, as many pages as the threads would have among them in
+ * the other scenarios' first areas. */
+static int map(const struct bench_opts *p, void **space, uint64_t *n)
 {
+	bool hot = !strcmp(p->scenario, "hot");
 	struct uvma_mm_config cfg;
 	struct space *s = *space;
 	int err = 0;
 
+	*n = hot ? 1 : *n;
 	uvma_mm_config_init(&cfg);
 	cfg.fault = nothing_to_do;
 	if (!s && (s = *space = calloc(1, sizeof(*s)))) {
-		s->pages = pages;
-		s->stride = (pages + 1) * PAGE;
+		s->pages = wk_grows(p) ? 1 + 2 * (uint64_t)wk_ops(p)
+			   : hot       ? AREA_PAGES * p->threads
+				       : AREA_PAGES;
+		s->stride = (s->pages + 1) * PAGE;
+		s->prot = wk_ops(p) ? UVMA_PROT_READ : RW;
 		err = uvma_mm_create(&cfg, &s->mm);
 	}
-	for (; s && !err && s->areas < n; s->areas++)
+	for (; s && !err && s->areas < *n; s->areas++)
 		err = map_at(s->mm, BASE + s->areas * s->stride,
-			     s->pages * PAGE, RW);
+			     s->pages * PAGE, s->prot);
 	if (s && !err)
 		return 0;
-	fprintf(stderr, "uvma: areas up to %" PRIu64 ": %s\n", n,
+	fprintf(stderr, "uvma: areas up to %" PRIu64 ": %s\n", *n,
 		uvma_strerror(s ? err : -ENOMEM));
 	return -1;
-}
-
-/* hot: one area, as many pages as the threads would have among them in
- * the other scenarios' first areas. */
-static int build(const struct bench_opts *p, void **space, uint64_t *areas)
-{
-	bool hot = !strcmp(p->scenario, "hot");
-
-	*areas = hot ? 1 : p->sizes[0];
-	return map_areas(space, hot ? AREA_PAGES * p->threads : AREA_PAGES,
-			 *areas);
-}
-
-static int grow(const struct bench_opts *p, void **space, uint64_t n)
-{
-	return map_areas(space, wk_grow_pages(p), n);
 }
 
 static void destroy(void *space)
@@ -117,7 +103,7 @@ static void faults(struct wk_thread *t)
 			if (uvma_fault(s->mm, addr, UVMA_ACCESS_WRITE))
 				t->errors++;
 			if (timed)
-				wk_lat_add(&t->lat, bench_now_ns() - t0);
+				wk_lat_add(t, bench_now_ns() - t0);
 		}
 	}
 	t->faults = n;
@@ -134,13 +120,14 @@ static unsigned churn(void *space, unsigned slot)
 	       (uvma_munmap(mm, at, SLOT_PAGES * PAGE) != 0);
 }
 
-/* Read-only, so that it merges with neither neighbour. */
+/* The other protection than the areas', so that the page merges with
+ * neither neighbour. */
 static unsigned pair(void *space, uint64_t i)
 {
 	struct space *s = space;
 	uint64_t hole = BASE + i * s->stride + s->pages * PAGE;
 
-	return (map_at(s->mm, hole, PAGE, UVMA_PROT_READ) != 0) +
+	return (map_at(s->mm, hole, PAGE, s->prot ^ UVMA_PROT_WRITE) != 0) +
 	       (uvma_munmap(s->mm, hole, PAGE) != 0);
 }
 
@@ -149,8 +136,9 @@ static unsigned split(void *space, uint64_t i)
 	struct space *s = space;
 	uint64_t mid = BASE + i * s->stride + PAGE;
 
-	return (uvma_mprotect(s->mm, mid, PAGE, UVMA_PROT_READ) != 0) +
-	       (uvma_mprotect(s->mm, mid, PAGE, RW) != 0);
+	return (uvma_mprotect(s->mm, mid, PAGE, s->prot ^ UVMA_PROT_WRITE) !=
+		0) +
+	       (uvma_mprotect(s->mm, mid, PAGE, s->prot) != 0);
 }
 
 static void counters(void *space, double *v)
@@ -182,7 +170,7 @@ static int memory(const struct bench_opts *p, struct wk_result *r)
 
 	wk_result_init(r, n);
 	vma_pool_stats(&before);
-	err = map_areas(&space, 1, n);
+	err = map(p, &space, &n);
 	vma_pool_stats(&after);
 	if (!err) {
 		r->v[BM_BYTES] = (double)(after.objects - after.free -
@@ -199,8 +187,7 @@ static int memory(const struct bench_opts *p, struct wk_result *r)
 }
 
 const struct wk_side wk_uvma = {
-	.build = build,
-	.grow = grow,
+	.map = map,
 	.destroy = destroy,
 	.faults = faults,
 	.churn = churn,
