@@ -213,17 +213,15 @@ int bench_designs(const struct bench_opts *o, struct bench_report *rep)
 {
 	static const char *const scenarios[] = { "fault", "churn", "hot",
 						 "scale", "memory" };
-	static struct config c;
+	struct config c = { .o = o, .rep = rep };
 	char probe[PATH_MAX + 32], list[128] = "", *save = NULL, *tok;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned t = o->threads ? o->threads : cpus > 0 ? (unsigned)cpus : 1;
 	int failed = 0, d;
 
-	c.o = o;
-	c.rep = rep;
 	/* The workers: beside this program (the build tree), or in
 	 * ../libexec/uvma (an installed tree). */
-	if (self_dir(c.workers, sizeof(c.workers) - 20))
+	if (self_dir(c.workers, sizeof(c.workers) - sizeof("/../libexec/uvma")))
 		return -1;
 	snprintf(probe, sizeof(probe), "%s/uvma-bench-refcount", c.workers);
 	if (access(probe, X_OK))

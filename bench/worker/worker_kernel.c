@@ -146,10 +146,10 @@ static uint64_t limit_raise(uint64_t vmas)
  * Areas up to n, each a VMA of its own, and extra bytes after them found
  * free. MAP_NORESERVE: only the pages touched are ever used; no huge page,
  * which would make one fault fill many. A writable mapping gets its
- * anon_vma before it is split into areas, and every area shares it: the first
- * write fault of a VMA allocates one under mmap_lock, a one-time cost that is
- * not the steady fault path compared here, and a million of them would
- * take seconds.
+ * anon_vma before it is split into areas, and every area shares it: the
+ * first write fault of a VMA allocates one under mmap_lock, a one-time
+ * cost that is not the steady fault path compared here, and a million of
+ * them would take seconds.
  */
 static int extend(struct space *s, uint64_t n, size_t extra)
 {
