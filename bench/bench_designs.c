@@ -259,6 +259,8 @@ void bench_designs_goals(const struct bench_opts *o, struct bench_report *rep)
 	const struct bench_row *hi =
 		bench_find(rep, "scale", "refcount", 0, 1000000);
 
+	if (!rep->nrows)
+		return;
 	bench_note(rep,
 		   "\nratio: churn = faults/s kept against the fault phase "
 		   "the same process ran just\n"

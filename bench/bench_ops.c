@@ -13,9 +13,6 @@
 
 #include <inttypes.h>
 
-#define UVMA_OPS_MAX   100000u
-#define KERNEL_OPS_MAX 50000u
-
 enum { MAP_UVMA, MAP_KERNEL, MPROT_UVMA, MPROT_KERNEL, NROWS };
 static const char *const row_names[NROWS] = { "map uvma", "map kernel",
 					      "mprot uvma", "mprot kernel" };
@@ -23,7 +20,7 @@ static const char *const row_names[NROWS] = { "map uvma", "map kernel",
 /* Pairs a measurement: --ops, at most 100000 (kernel: 50000). */
 static uint64_t pairs_of(const struct bench_opts *o, bool kernel)
 {
-	uint64_t max = kernel ? KERNEL_OPS_MAX : UVMA_OPS_MAX;
+	uint64_t max = kernel ? 50000 : 100000;
 
 	return o->ops < max ? o->ops : max;
 }

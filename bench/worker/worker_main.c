@@ -235,7 +235,8 @@ int main(int argc, char **argv)
 	for (size_t i = 1; i < p.nsizes; i++) /* scale grows the map */
 		err |= p.sizes[i] <= p.sizes[i - 1];
 	if (err || !p.threads || !p.nsizes) {
-		fputs("uvma-bench-" UVMA_DESIGN_NAME ": run by uvma bench\n",
+		fputs("uvma-bench-" UVMA_DESIGN_NAME ": run by uvma bench "
+		      "(scale's areas ascending)\n",
 		      stderr);
 		return 2;
 	}
