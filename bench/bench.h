@@ -1,12 +1,10 @@
 /*
- * bench.h - the `uvma bench` command: named flags, a table of scenarios, and
- * the helpers the scenarios share (timing, medians, random numbers, results
- * and their JSON form).
- *
- * A scenario measures; it never prints its table. It adds one result row per
- * measurement (and free-form note lines, such as goal checks) to a
- * struct bench_report, and bench_main prints the table and writes the JSON,
- * so every scenario reports the same way.
+ * bench.h - `uvma bench`: a scenario files every run into the rows of a
+ * struct bench_report; bench_main reduces each row to the medians of its
+ * runs and a ratio, has the scenario check its goals, prints the tables
+ * and writes the JSON (bench_report.c) and the picture. The design
+ * comparison (bench_designs.c) and the micro-benchmarks tree, lock and ops
+ * differ only in their metrics and columns: the report's kind.
  */
 #ifndef UVMA_BENCH_H
 #define UVMA_BENCH_H
@@ -16,93 +14,113 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Entry point of `uvma bench ...`; argv[0] is "bench". Returns the process
- * exit status: 0, 1 when a measurement failed, 2 on a usage error. */
-int bench_main(int argc, char **argv);
+int bench_main(int argc, char **argv); /* argv[0] is "bench" */
 
-/* The flags, parsed once and read by every scenario. */
+#define BENCH_MAX_SIZES 16
+
+/* The flags (bench_parse_opts), read by every scenario and worker. */
 struct bench_opts {
 	const char *scenario;
-	const size_t *sizes; /* entry counts to measure, in the given order */
-	size_t nsizes;
-	bool sizes_given; /* --sizes was given (else scenario defaults) */
-	uint64_t ops;	  /* operations per measurement */
-	unsigned repeat;  /* measurements per row; the row reports the median */
-	uint64_t seed;	  /* for every random choice, so runs are repeatable */
-	const char *json_path; /* NULL: no JSON output */
-	bool repeat_given;
-	/* The design comparison (bench_designs.c). */
-	const char *designs;   /* comma-separated, NULL: all */
-	unsigned threads;      /* 0: one per core */
-	double seconds;	       /* each timed phase; <= 0: the default */
-	const char *plot_path; /* NULL: no picture */
+	const uint64_t *sizes; /* --sizes or --areas, in the given order */
+	size_t nsizes;	       /* 0: the scenario's defaults */
+	uint64_t ops;	       /* tree, lock, ops: operations a measurement */
+	unsigned repeat;       /* measurements per row; 0: the default */
+	uint64_t seed;	       /* of every random choice */
+	const char *json_path, *plot_path; /* NULL: none */
+	const char *designs;		   /* comma-separated; NULL: all */
+	unsigned threads;		   /* fault threads; 0: one per CPU */
+	double seconds; /* each timed phase of the comparison */
+};
+/* 0, 1 for --help, or -EINVAL after saying what was wrong. */
+int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
+		     uint64_t *sizes);
+
+/*
+ * What a row measures: the design comparison's metrics, in the order of
+ * its JSON objects, then ns per operation for tree, lock and ops. BM_FLOOR
+ * is what a run's ratio divides its headline by: a micro-benchmark's
+ * floor, or the comparison's reference run (bench_designs.c).
+ */
+enum bench_metric {
+	BM_FAULTS,
+	BM_BASE,
+	BM_OPS,
+	BM_P50,
+	BM_P99,
+	BM_FALLBACKS,
+	BM_RETRIES,
+	BM_ERRORS,
+	BM_BYTES,
+	BM_LOCK,
+	BM_RCU,
+	BM_NS,
+	BM_FLOOR,
+	BM_N
 };
 
-/* One row of the table and one object of the JSON array. */
-struct bench_result {
-	const char *scenario; /* static strings */
-	const char *op;
-	size_t size;
-	double ns_per_op;	/* median over repeats */
-	double floor_ns_per_op; /* median of the baseline, < 0 when none */
-	unsigned repeats;
+#define BENCH_MAX_RUNS 16 /* --repeat */
+#define BENCH_MAX_ROWS 160
+
+/* One configuration measured: a line of the table, an object of the JSON. */
+struct bench_row {
+	const char *scenario, *name; /* static; name: design or operation */
+	unsigned threads;
+	uint64_t size; /* areas, or entries */
+	unsigned nruns;
+	double run[BENCH_MAX_RUNS][BM_N]; /* negative: not measured */
+	double v[BM_N]; /* medians of the runs (bench_reduce) */
+	double ratio;	/* median of the runs' headline / BM_FLOOR */
 };
+
+struct bench_kind; /* bench_report.c: metrics, keys and columns */
+extern const struct bench_kind bench_kind_designs, bench_kind_micro;
 
 struct bench_report {
-	char title[128]; /* first line of the table */
-	struct bench_result *rows;
+	const struct bench_kind *kind;
+	char title[160]; /* printed above the table when set */
+	struct bench_row rows[BENCH_MAX_ROWS];
 	size_t nrows;
-	size_t cap;
-	char *notes; /* lines printed after the table */
-	size_t notes_len;
-	size_t notes_cap;
+	char notes[8192]; /* lines printed after the tables */
 };
 
-/* Scenario functions: return 0, or nonzero when the run must stop (after
- * saying why on stderr). */
+/* The row of (scenario, name, threads, size), added when missing; NULL
+ * when the report is full. */
+struct bench_row *bench_row(struct bench_report *rep, const char *scenario,
+			    const char *name, unsigned threads, uint64_t size);
+void bench_run(struct bench_row *r, const double *v); /* v[BM_N] */
+/* A micro-benchmark's run: ns per operation, against a floor (< 0: none);
+ * 0 or -1. */
+int bench_run_ns(struct bench_report *rep, const char *scenario, const char *op,
+		 uint64_t size, double ns, double floor);
+void bench_reduce(struct bench_report *rep);
+/* A row with runs matching the arguments (0 or NULL: any), or NULL. */
+const struct bench_row *bench_find(const struct bench_report *rep,
+				   const char *scenario, const char *name,
+				   unsigned threads, uint64_t size);
+__attribute__((format(printf, 2, 3))) void bench_note(struct bench_report *rep,
+						      const char *fmt, ...);
+#define BENCH_VERDICT(met) ((met) ? "met" : "NOT met")
+void bench_print(const struct bench_report *rep);
+int bench_json(const char *path, const struct bench_report *rep);
+
+/* The scenarios: 0, or nonzero after saying on stderr what failed. */
+int bench_designs(const struct bench_opts *o, struct bench_report *rep);
+void bench_designs_goals(const struct bench_opts *o, struct bench_report *rep);
+int bench_designs_plot(const char *path, const struct bench_report *rep);
 int bench_tree(const struct bench_opts *o, struct bench_report *rep);
+void bench_tree_goals(const struct bench_opts *o, struct bench_report *rep);
 int bench_lock(const struct bench_opts *o, struct bench_report *rep);
+void bench_lock_goals(const struct bench_opts *o, struct bench_report *rep);
 int bench_ops(const struct bench_opts *o, struct bench_report *rep);
-/* The design comparison prints its own tables (bench_designs.c): scenario
- * is fault, churn, hot, scale, memory or all. Returns the exit status. */
-bool bench_designs_has(const char *scenario);
-int bench_designs(const struct bench_opts *o, const char *argv0);
+void bench_ops_goals(const struct bench_opts *o, struct bench_report *rep);
 
-/* Results. add returns -ENOMEM on allocation failure. */
-int bench_report_add(struct bench_report *rep, const struct bench_result *r);
-__attribute__((format(printf, 2, 3))) int bench_note(struct bench_report *rep,
-						     const char *fmt, ...);
-void bench_report_free(struct bench_report *rep);
-/* The row for (op, size), or NULL when it was not measured. */
-const struct bench_result *bench_report_find(const struct bench_report *rep,
-					     const char *op, size_t size);
-/* ns_per_op / floor_ns_per_op, or a negative value when there is no floor. */
-double bench_ratio(const struct bench_result *r);
-/* JSON pieces: an escaped string; a number, null when negative. */
-void bench_json_string(FILE *f, const char *s);
-void bench_json_number(FILE *f, double v);
-/* Writes a JSON array of n objects, row(f, i, arg) writing the i-th; 0 or a
- * negative errno. */
-int bench_json_array(const char *path, size_t n,
-		     void (*row)(FILE *f, size_t i, const void *arg),
-		     const void *arg);
-/* The first number in a file (such as /proc/sys/vm/max_map_count), or -1. */
-long bench_read_long(const char *path);
-/* Writes every row as a JSON array of objects; 0 or a negative errno. */
-int bench_json_write(const char *path, const struct bench_report *rep);
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t bench_now_ns(void);
-/* Median of v[0..n-1] (n >= 1); reorders v. */
-double bench_median(double *v, size_t n);
-
-/* A small, fast generator (splitmix64): the benchmark's random choices must
- * not cost more than what they feed, and must repeat for a given seed. */
+/* bench_util.c, shared with the workers. */
+uint64_t bench_now_ns(void);		  /* CLOCK_MONOTONIC */
+double bench_median(double *v, size_t n); /* n >= 1; reorders v */
+/* splitmix64: the random choices must cost less than what they feed, and
+ * repeat for a given seed. */
 uint64_t bench_rand(uint64_t *state);
-/* Uniform in [0, n), n >= 1. */
-uint64_t bench_rand_below(uint64_t *state, uint64_t n);
-
-/* A progress line on stderr, prefixed with "bench: ". */
+uint64_t bench_rand_below(uint64_t *state, uint64_t n); /* [0, n) */
 __attribute__((format(printf, 1, 2))) void bench_progress(const char *fmt, ...);
 
 #endif

@@ -1,14 +1,13 @@
 /*
- * bench_util.c - helpers shared by the benchmark scenarios: timing, medians,
- * random numbers, the result report and its JSON form.
+ * bench_util.c - what `uvma bench` shares with its worker processes: the
+ * flags, the clock, medians and random numbers.
  */
 #include "bench.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 uint64_t bench_now_ns(void)
@@ -29,9 +28,7 @@ static int cmp_double(const void *a, const void *b)
 double bench_median(double *v, size_t n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
-	if (n % 2)
-		return v[n / 2];
-	return (v[n / 2 - 1] + v[n / 2]) / 2;
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 uint64_t bench_rand(uint64_t *state)
@@ -61,163 +58,126 @@ void bench_progress(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int bench_report_add(struct bench_report *rep, const struct bench_result *r)
+/* Comma-separated decimal counts with optional k (thousand) or M (million)
+ * suffixes, so that sizes read as they are spoken, each in [lo, hi], into
+ * out[0 .. max - 1]: how many, or -EINVAL. */
+static int parse_counts(const char *s, uint64_t *out, size_t max, uint64_t lo,
+			uint64_t hi)
 {
-	if (rep->nrows == rep->cap) {
-		size_t cap = rep->cap ? rep->cap * 2 : 16;
-		struct bench_result *rows;
+	size_t n = 0;
 
-		rows = realloc(rep->rows, cap * sizeof(*rows));
-		if (!rows)
-			return -ENOMEM;
-		rep->rows = rows;
-		rep->cap = cap;
+	for (;;) {
+		uint64_t v = 0, mul;
+
+		if (n == max || *s < '0' || *s > '9')
+			return -EINVAL;
+		for (; *s >= '0' && *s <= '9'; s++) {
+			if (v > (UINT64_MAX - 9) / 10)
+				return -EINVAL;
+			v = v * 10 + (uint64_t)(*s - '0');
+		}
+		mul = *s == 'k' || *s == 'K'   ? 1000
+		      : *s == 'm' || *s == 'M' ? 1000000
+					       : 1;
+		s += mul > 1;
+		if (v > UINT64_MAX / mul || v * mul < lo || v * mul > hi)
+			return -EINVAL;
+		out[n++] = v * mul;
+		if (!*s)
+			return (int)n;
+		if (*s++ != ',')
+			return -EINVAL;
 	}
-	rep->rows[rep->nrows++] = *r;
-	return 0;
 }
 
-int bench_note(struct bench_report *rep, const char *fmt, ...)
+static int count_in(uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	va_list ap;
-	int len;
+	return parse_counts(optarg, out, 1, lo, hi) == 1 ? 0 : -EINVAL;
+}
 
-	va_start(ap, fmt);
-	len = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		return -EINVAL;
-	/* Room for the line, its newline and the terminating NUL. */
-	while (rep->notes_len + (size_t)len + 2 > rep->notes_cap) {
-		size_t cap = rep->notes_cap ? rep->notes_cap * 2 : 256;
-		char *notes = realloc(rep->notes, cap);
+/* Applies one flag: 0, 1 for --help, or -EINVAL. */
+static int apply_opt(int c, struct bench_opts *o, uint64_t *sizes)
+{
+	uint64_t v;
+	char *end;
+	int n;
 
-		if (!notes)
-			return -ENOMEM;
-		rep->notes = notes;
-		rep->notes_cap = cap;
+	switch (c) {
+	case 's':
+		o->scenario = optarg;
+		return 0;
+	case 'd':
+		o->designs = optarg;
+		return 0;
+	case 'j':
+		o->json_path = optarg;
+		return 0;
+	case 'p':
+		o->plot_path = optarg;
+		return 0;
+	case 'a':
+		n = parse_counts(optarg, sizes, BENCH_MAX_SIZES, 1, UINT64_MAX);
+		o->nsizes = n > 0 ? (size_t)n : 0;
+		return n > 0 ? 0 : -EINVAL;
+	case 'r':
+		o->repeat = count_in(1, BENCH_MAX_RUNS, &v) ? 0 : (unsigned)v;
+		return o->repeat ? 0 : -EINVAL;
+	case 't':
+		o->threads = count_in(1, 256, &v) ? 0 : (unsigned)v;
+		return o->threads ? 0 : -EINVAL;
+	case 'T':
+		o->seconds = strtod(optarg, &end);
+		return *end || !(o->seconds >= 0.01 && o->seconds <= 600)
+			       ? -EINVAL
+			       : 0;
+	case 'o':
+		return count_in(1, UINT64_MAX, &o->ops);
+	case 'S':
+		return count_in(0, UINT64_MAX, &o->seed);
+	case 'h':
+		return 1;
 	}
-	va_start(ap, fmt);
-	vsnprintf(rep->notes + rep->notes_len, (size_t)len + 1, fmt, ap);
-	va_end(ap);
-	rep->notes_len += (size_t)len;
-	rep->notes[rep->notes_len++] = '\n';
-	rep->notes[rep->notes_len] = '\0';
-	return 0;
+	return -EINVAL; /* '?': getopt_long has already named the flag */
 }
 
-void bench_report_free(struct bench_report *rep)
+int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
+		     uint64_t *sizes)
 {
-	free(rep->rows);
-	free(rep->notes);
-	memset(rep, 0, sizeof(*rep));
-}
+	static const struct option opts[] = {
+		{ "scenario", required_argument, NULL, 's' },
+		{ "design", required_argument, NULL, 'd' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "plot", required_argument, NULL, 'p' },
+		{ "sizes", required_argument, NULL, 'a' },
+		{ "areas", required_argument, NULL, 'a' },
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "seconds", required_argument, NULL, 'T' },
+		{ "ops", required_argument, NULL, 'o' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, i = 0, err;
 
-const struct bench_result *bench_report_find(const struct bench_report *rep,
-					     const char *op, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i < rep->nrows; i++) {
-		if (rep->rows[i].size == size && !strcmp(rep->rows[i].op, op))
-			return &rep->rows[i];
+	*o = (struct bench_opts){ .scenario = "all",
+				  .sizes = sizes,
+				  .ops = 1000000,
+				  .seed = 1,
+				  .seconds = 0.5 };
+	/* The CLI may have run getopt on its own flags already; 0 makes glibc
+	 * start over from argv[1]. */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, &i)) != -1) {
+		err = apply_opt(c, o, sizes);
+		if (err < 0 && c != '?')
+			fprintf(stderr, "bench: bad value for --%s: %s\n",
+				opts[i].name, optarg);
+		if (err)
+			return err;
 	}
-	return NULL;
-}
-
-double bench_ratio(const struct bench_result *r)
-{
-	if (r->floor_ns_per_op <= 0)
-		return -1;
-	return r->ns_per_op / r->floor_ns_per_op;
-}
-
-/* Our strings are plain identifiers, but escape anyway so the output stays
- * valid JSON whatever a future scenario names its rows. */
-void bench_json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-/* A negative value means "not applicable", which JSON spells null. */
-void bench_json_number(FILE *f, double v)
-{
-	if (v < 0)
-		fputs("null", f);
-	else
-		fprintf(f, "%.3f", v);
-}
-
-static void json_row(FILE *f, const struct bench_result *r)
-{
-	fputs("  {\"scenario\": ", f);
-	bench_json_string(f, r->scenario);
-	fprintf(f, ", \"size\": %zu, \"op\": ", r->size);
-	bench_json_string(f, r->op);
-	fputs(", \"ns_per_op\": ", f);
-	bench_json_number(f, r->ns_per_op);
-	fputs(", \"floor_ns_per_op\": ", f);
-	bench_json_number(f, r->floor_ns_per_op);
-	fputs(", \"ratio\": ", f);
-	bench_json_number(f, bench_ratio(r));
-	fprintf(f, ", \"repeats\": %u}", r->repeats);
-}
-
-int bench_json_array(const char *path, size_t n,
-		     void (*row)(FILE *f, size_t i, const void *arg),
-		     const void *arg)
-{
-	FILE *f = fopen(path, "w");
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	fputs("[\n", f);
-	for (size_t i = 0; i < n; i++) {
-		row(f, i, arg);
-		fputs(i + 1 < n ? ",\n" : "\n", f);
-	}
-	fputs("]\n", f);
-	/* Write errors (a full disk) surface at flush time. */
-	if (ferror(f))
-		err = -EIO;
-	if (fclose(f) && !err)
-		err = -errno;
-	return err;
-}
-
-static void report_row(FILE *f, size_t i, const void *arg)
-{
-	const struct bench_report *rep = arg;
-
-	json_row(f, &rep->rows[i]);
-}
-
-int bench_json_write(const char *path, const struct bench_report *rep)
-{
-	return bench_json_array(path, rep->nrows, report_row, rep);
-}
-
-long bench_read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	if (optind == argc)
+		return 0;
+	fprintf(stderr, "bench: unexpected argument: %s\n", argv[optind]);
+	return -EINVAL;
 }

@@ -1,111 +1,110 @@
 /*
- * worker.h - one measurement of the design comparison (`uvma bench
- * --scenario fault|churn|hot|scale|memory`), run in a process of its own.
- *
- * The driver (bench/bench_designs.c, inside `uvma bench`) starts one worker
- * process per (design, repeat): build/uvma-bench-refcount, -rwsem and
- * -global are the same worker sources linked with the library built three
- * ways (src/design.h); the kernel design runs in uvma-bench-refcount with
- * --design kernel and never touches the library. A fresh process per
- * measurement keeps one design's heap, pool and RCU threads from weighing
- * on the next.
- *
- * A worker prints one line per result on stdout:
- *   result areas=N threads=T faults_per_s=X base_faults_per_s=X
- *          ops_per_s=X p50_ns=X p99_ns=X
- *          fallbacks=N retries=N errors=N bytes_per_vma=X lock_bytes=X
- *          rcu_cbs_per_free=X
- * (one line; a negative value means "not measured in this design"), and
- * progress or diagnostics on stderr. Exit status 0, 1 when a measurement
- * failed, 2 on a usage error.
+ * worker.h - a measurement of the design comparison (bench_designs.c), in
+ * a process of its own, so that one design's heap, pool and RCU threads do
+ * not weigh on the next: uvma-bench-refcount, -rwsem and -global are these
+ * sources linked with the library built three ways (src/design.h), the
+ * kernel design runs in uvma-bench-refcount. A worker takes `uvma bench`'s
+ * flags and writes struct wk_result records to stdout (the same sources
+ * build both ends); exit status 0, 1 when a measurement failed, 2 on a
+ * usage error. worker_main.c runs the threads and timed phases alike for
+ * both sides, the library (worker_uvma.c) and the running kernel
+ * (worker_kernel.c), which the ops scenario (bench_ops.c) runs in-process.
  */
 #ifndef UVMA_BENCH_WORKER_H
 #define UVMA_BENCH_WORKER_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
 
-#define WK_MAX_SIZES 8
+#include "bench.h"
 
-/* What to measure. */
-struct wk_params {
-	const char *scenario; /* fault, churn, hot, scale, memory */
-	const char *design;   /* refcount, rwsem, global, kernel */
-	unsigned threads;     /* fault threads (churn adds one mapper) */
-	uint64_t areas[WK_MAX_SIZES]; /* scale: every size, ascending;
-				       * others: areas[0] */
-	size_t nareas;
-	double seconds; /* length of each timed phase */
-	uint64_t seed;	/* every random choice */
-};
+/* Each fault thread times one fault in WK_SAMPLE_EVERY (timing every one
+ * would cost more than a uvma fault), up to WK_LAT_CAP of them. */
+#define WK_SAMPLE_EVERY 16
+#define WK_LAT_CAP	(1u << 20)
+#define WK_CHURN_SLOTS	64 /* of the churn mapper, used in turn */
 
-/* One measurement. Rates are per second of the timed phase; a field that
- * does not apply is negative (doubles) or 0 (counts). */
+/* A measurement: counts start at 0, the other metrics at -1. */
 struct wk_result {
 	uint64_t areas;
-	unsigned threads;
-	double faults_per_s;	  /* all fault threads together */
-	double base_faults_per_s; /* churn: the same threads in the same
-				   * process just before, without the mapper */
-	double ops_per_s; /* map changes: churn's mapper, scale's pairs */
-	double p50_ns;	  /* per-fault latency, sampled */
-	double p99_ns;
-	uint64_t fallbacks;   /* faults that fell back to mmap_lock */
-	uint64_t retries;     /* lookups repeated (stale VMA) or retried */
-	uint64_t errors;      /* faults or operations that failed: must be 0 */
-	double bytes_per_vma; /* memory: the VMA object as allocated */
-	double lock_bytes;    /* memory: lock state in the VMA */
-	double rcu_cbs_per_free; /* memory: RCU callbacks per freed VMA */
+	double v[BM_N];
 };
 
-/*
- * One side's scenarios: the library as linked (worker_uvma.c) or the running
- * kernel (worker_kernel.c). faults runs fault, churn and hot into *r; scale
- * fills res[0 .. *nres - 1], one per size (at most WK_MAX_SIZES); memory
- * fills *r. Each returns 0, or nonzero after saying on stderr what failed.
- */
+static inline void wk_result_init(struct wk_result *r, uint64_t areas)
+{
+	r->areas = areas;
+	for (int m = 0; m < BM_N; m++)
+		r->v[m] = -1;
+	r->v[BM_FALLBACKS] = r->v[BM_RETRIES] = r->v[BM_ERRORS] = 0;
+}
+
+/* Whether the space grows size after size (scale, memory, ops) in areas
+ * of one page, or of three for ops, read-only, which splits them at their
+ * middle page by making it writable. */
+static inline bool wk_grows(const struct bench_opts *p)
+{
+	return strcmp(p->scenario, "fault") && strcmp(p->scenario, "churn") &&
+	       strcmp(p->scenario, "hot");
+}
+
+static inline bool wk_ops(const struct bench_opts *p)
+{
+	return !strcmp(p->scenario, "ops");
+}
+
+struct wk_phase {
+	const struct wk_side *side;
+	void *space; /* the side's address space */
+	unsigned nthreads;
+	_Atomic unsigned ready;
+	_Atomic bool go, stop;
+};
+
+static inline bool wk_stopped(struct wk_phase *ph)
+{
+	return atomic_load_explicit(&ph->stop, memory_order_relaxed);
+}
+
+/* One fault thread, on cache lines of its own. */
+struct wk_thread {
+	pthread_t tid;
+	struct wk_phase *ph;
+	unsigned index; /* fault threads first, then the mapper */
+	uint64_t rng, faults, errors;
+	uint64_t ns;   /* of the timed part, when a side sets it; 0: the loop */
+	uint32_t *lat; /* nlat samples, ns capped at UINT32_MAX */
+	size_t nlat;
+	void *own; /* the side's per-thread state */
+} __attribute__((aligned(64)));
+
+static inline void wk_lat_add(struct wk_thread *t, uint64_t ns)
+{
+	if (t->nlat < WK_LAT_CAP)
+		t->lat[t->nlat++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
+/* A side. The int functions return 0, or nonzero after saying why. */
 struct wk_side {
-	int (*faults)(const struct wk_params *p, struct wk_result *r);
-	int (*scale)(const struct wk_params *p, struct wk_result *res,
-		     size_t *nres);
-	int (*memory)(const struct wk_params *p, struct wk_result *r);
+	/* The space (NULL: a new one) with the scenario's areas up to *n
+	 * (hot: one) and, but for wk_grows, room for the churn mapper; > 0:
+	 * no room for them. */
+	int (*map)(const struct bench_opts *p, void **space, uint64_t *n);
+	void (*destroy)(void *space); /* NULL: nothing */
+	/* t->own, which is freed after the phase; may be NULL */
+	int (*thread_init)(struct wk_thread *t);
+	void (*faults)(struct wk_thread *t); /* until wk_stopped */
+	/* Map changes, each returning the calls that failed: churn maps,
+	 * splits by mprotect and unmaps a slot; pair maps a page into the
+	 * hole after area i and unmaps it; split cuts area i in three by
+	 * mprotect of its middle page and merges it back. */
+	unsigned (*churn)(void *space, unsigned slot);
+	unsigned (*pair)(void *space, uint64_t i);
+	unsigned (*split)(void *space, uint64_t i);
+	/* fallbacks and retries since the last call (NULL: not counted) */
+	void (*counters)(void *space, double *v);
+	int (*memory)(const struct bench_opts *p, struct wk_result *r);
 };
 extern const struct wk_side wk_uvma, wk_kernel;
-
-/* Shared by both sides (worker_util.c). */
-void wk_result_init(struct wk_result *r, uint64_t areas, unsigned threads);
-
-/*
- * Latency samples: each fault thread times one fault in WK_SAMPLE_EVERY
- * (timing every one would cost more than a uvma fault) into a buffer of
- * its own; wk_lat_percentiles merges them.
- */
-#define WK_SAMPLE_EVERY 16
-struct wk_lat {
-	uint32_t *ns; /* capped at UINT32_MAX */
-	size_t n, cap;
-};
-/* 0 or -ENOMEM. A full buffer keeps the first cap samples. */
-int wk_lat_init(struct wk_lat *l, size_t cap);
-static inline void wk_lat_add(struct wk_lat *l, uint64_t ns)
-{
-	if (l->n < l->cap)
-		l->ns[l->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
-}
-void wk_lat_free(struct wk_lat *l);
-/* p50 and p99 over every sample of ls[0 .. n-1]; negative when none. */
-void wk_lat_percentiles(struct wk_lat *ls, size_t n, double *p50, double *p99);
-
-/*
- * Pin the calling thread to CPU index % (CPUs online): thread i of a
- * measurement always on the same CPU, fault threads first, then the churn
- * mapper, so that with as many threads as CPUs each has one of its own and
- * the result does not depend on where the scheduler happened to put them.
- * Best effort: a refused affinity leaves the thread where it is.
- */
-void wk_pin(unsigned index);
-
-/* Sleep until a deadline; the fault threads stop at a flag set then. */
-void wk_sleep_s(double seconds);
 
 #endif

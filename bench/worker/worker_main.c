@@ -1,176 +1,253 @@
 /*
- * worker_main.c - the worker processes' entry point (see worker.h): parses
- * the flags the driver passes, runs the measurement, prints the results.
- *
- * Built once per library design (uvma-bench-refcount, -rwsem, -global);
- * UVMA_DESIGN (src/design.h) says which, and a worker refuses to measure a
- * design other than its own, except kernel, which any worker can run.
+ * worker_main.c - the workers (worker.h): the timed phases of a scenario,
+ * with the threads of either side, and their results.
  */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
 #include "worker.h"
 
 #include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdbool.h>
-#include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
-#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "design.h"
 
-static const char usage_text[] =
-	"usage: uvma-bench-" UVMA_DESIGN_NAME " [options]   (run by `uvma "
-	"bench`)\n"
-	"  --scenario NAME  fault, churn, hot, scale or memory\n"
-	"  --design NAME    " UVMA_DESIGN_NAME " or kernel\n"
-	"  --threads N      fault threads (default 1)\n"
-	"  --areas LIST     areas (scale: comma-separated sizes, ascending)\n"
-	"  --seconds S      length of each timed phase (default 1)\n"
-	"  --seed N         seed of every random choice (default 1)\n";
-
-static const char *const scenario_names[] = { "fault", "churn", "hot", "scale",
-					      "memory" };
-
-static int parse_u64(const char *s, uint64_t *out)
+/*
+ * Thread i of a measurement always on CPU i % (CPUs online), fault threads
+ * first, then the churn mapper: with as many threads as CPUs each has one
+ * of its own, and the result does not depend on where the scheduler
+ * happened to put them. Best effort. Then every thread starts at once,
+ * when all are ready.
+ */
+static void pin_and_wait(struct wk_phase *ph, unsigned index)
 {
-	char *end;
-	uint64_t v;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	if (*end == 'k')
-		v *= 1000, end++;
-	else if (*end == 'M')
-		v *= 1000000, end++;
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	CPU_ZERO(&set);
+	CPU_SET((int)(index % (unsigned)(n > 0 ? n : 1)), &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
+	atomic_fetch_add_explicit(&ph->ready, 1, memory_order_relaxed);
+	while (!atomic_load_explicit(&ph->go, memory_order_acquire))
+		sched_yield();
 }
 
-static int parse_areas(char *s, struct wk_params *p)
+static void *fault_main(void *arg)
 {
-	char *save = NULL, *tok;
+	struct wk_thread *t = arg;
+	uint64_t t0;
 
-	p->nareas = 0;
-	for (tok = strtok_r(s, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (p->nareas == WK_MAX_SIZES ||
-		    parse_u64(tok, &p->areas[p->nareas]) ||
-		    p->areas[p->nareas] == 0 ||
-		    (p->nareas &&
-		     p->areas[p->nareas] <= p->areas[p->nareas - 1]))
-			return -EINVAL;
-		p->nareas++;
+	pin_and_wait(t->ph, t->index);
+	t0 = bench_now_ns();
+	t->ph->side->faults(t);
+	if (!t->ns)
+		t->ns = bench_now_ns() - t0;
+	return NULL;
+}
+
+/* The churn mapper: three map changes a cycle, slot after slot. */
+static void *mapper_main(void *arg)
+{
+	struct wk_thread *m = arg;
+	struct wk_phase *ph = m->ph;
+	uint64_t t0;
+
+	pin_and_wait(ph, m->index);
+	t0 = bench_now_ns();
+	for (unsigned s = 0; !wk_stopped(ph); s = (s + 1) % WK_CHURN_SLOTS) {
+		m->errors += ph->side->churn(ph->space, s);
+		m->faults += 3;
 	}
-	return p->nareas ? 0 : -EINVAL;
+	m->ns = bench_now_ns() - t0;
+	return NULL;
 }
 
-static bool known_scenario(const char *s)
+static int cmp_u32(const void *a, const void *b)
 {
-	for (size_t i = 0; i < sizeof(scenario_names) / sizeof(*scenario_names);
-	     i++)
-		if (!strcmp(s, scenario_names[i]))
-			return true;
-	return false;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
 }
 
-static int parse(int argc, char **argv, struct wk_params *p)
+/* The rates of the n fault threads and of the mapper after them, the
+ * errors, and p50 and p99 over every fault thread's samples. */
+static void gather(const struct wk_thread *ts, unsigned n, bool mapper,
+		   struct wk_result *r)
 {
-	static const struct option opts[] = {
-		{ "scenario", required_argument, NULL, 's' },
-		{ "design", required_argument, NULL, 'd' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "areas", required_argument, NULL, 'a' },
-		{ "seconds", required_argument, NULL, 'S' },
-		{ "seed", required_argument, NULL, 'r' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	char *end;
-	int c;
+	size_t total = 0;
+	uint32_t *all;
 
-	memset(p, 0, sizeof(*p));
-	p->scenario = "fault";
-	p->design = UVMA_DESIGN_NAME;
-	p->threads = 1;
-	p->areas[0] = 1000;
-	p->nareas = 1;
-	p->seconds = 1;
-	p->seed = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			p->scenario = optarg;
-			break;
-		case 'd':
-			p->design = optarg;
-			break;
-		case 't':
-			if (parse_u64(optarg, &v) || v == 0 || v > 1024)
-				return -EINVAL;
-			p->threads = (unsigned)v;
-			break;
-		case 'a':
-			if (parse_areas(optarg, p))
-				return -EINVAL;
-			break;
-		case 'S':
-			p->seconds = strtod(optarg, &end);
-			if (*end || !(p->seconds > 0) || p->seconds > 3600)
-				return -EINVAL;
-			break;
-		case 'r':
-			if (parse_u64(optarg, &p->seed))
-				return -EINVAL;
-			break;
-		default:
-			return -EINVAL;
-		}
+	r->v[BM_FAULTS] = 0;
+	for (unsigned i = 0; i < n; i++) {
+		r->v[BM_FAULTS] +=
+			(double)ts[i].faults / (double)ts[i].ns * 1e9;
+		r->v[BM_ERRORS] += (double)ts[i].errors;
+		total += ts[i].nlat;
 	}
-	if (optind < argc || !known_scenario(p->scenario))
-		return -EINVAL;
-	if (strcmp(p->design, UVMA_DESIGN_NAME) && strcmp(p->design, "kernel"))
-		return -EINVAL;
-	return 0;
+	if (mapper) {
+		r->v[BM_OPS] = (double)ts[n].faults / (double)ts[n].ns * 1e9;
+		r->v[BM_ERRORS] += (double)ts[n].errors;
+	}
+	if (!total || !(all = malloc(total * sizeof(*all))))
+		return;
+	for (unsigned i = 0, at = 0; i < n; at += ts[i++].nlat)
+		memcpy(all + at, ts[i].lat, ts[i].nlat * sizeof(*all));
+	qsort(all, total, sizeof(*all), cmp_u32);
+	r->v[BM_P50] = all[total / 2];
+	r->v[BM_P99] = all[(size_t)((double)(total - 1) * 0.99)];
+	free(all);
 }
 
-static void print_result(const struct wk_result *r)
+/* One timed phase of the fault threads, and the churn mapper after them
+ * when churn, into r: all start at once when all are ready, and stop on
+ * time. */
+static int phase(const struct wk_side *side, void *space,
+		 const struct bench_opts *p, double seconds, bool churn,
+		 struct wk_result *r)
 {
-	printf("result areas=%" PRIu64 " threads=%u faults_per_s=%.6g "
-	       "base_faults_per_s=%.6g ops_per_s=%.6g p50_ns=%.6g p99_ns=%.6g "
-	       "fallbacks=%" PRIu64 " retries=%" PRIu64 " errors=%" PRIu64
-	       " bytes_per_vma=%.6g "
-	       "lock_bytes=%.6g rcu_cbs_per_free=%.6g\n",
-	       r->areas, r->threads, r->faults_per_s, r->base_faults_per_s,
-	       r->ops_per_s, r->p50_ns, r->p99_ns, r->fallbacks, r->retries,
-	       r->errors, r->bytes_per_vma, r->lock_bytes, r->rcu_cbs_per_free);
+	struct wk_phase ph = { .side = side,
+			       .space = space,
+			       .nthreads = p->threads };
+	unsigned nt = p->threads + churn, n = 0, i;
+	struct wk_thread *ts = aligned_alloc(64, nt * sizeof(*ts));
+	struct timespec sleep = { .tv_sec = (time_t)seconds };
+	int err = ts ? 0 : -ENOMEM;
+
+	sleep.tv_nsec = (long)((seconds - (double)sleep.tv_sec) * 1e9);
+	for (i = 0; i < nt && !err; i++) {
+		ts[i] = (struct wk_thread){ .ph = &ph, .index = i };
+		ts[i].rng = p->seed * 1000003u + i;
+		ts[i].lat = malloc(WK_LAT_CAP * sizeof(*ts[i].lat));
+		err = ts[i].lat ? 0 : -ENOMEM;
+		if (!err && i < p->threads && side->thread_init)
+			err = side->thread_init(&ts[i]);
+	}
+	while (!err && n < nt &&
+	       !pthread_create(&ts[n].tid, NULL,
+			       n < p->threads ? fault_main : mapper_main,
+			       &ts[n]))
+		n++;
+	if (err || n < nt) {
+		fputs("worker: cannot set up the threads\n", stderr);
+		err = -EAGAIN;
+	}
+	while (!err && atomic_load(&ph.ready) < nt)
+		sched_yield();
+	atomic_store_explicit(&ph.go, true, memory_order_release);
+	while (!err && nanosleep(&sleep, &sleep) && errno == EINTR)
+		;
+	atomic_store(&ph.stop, true);
+	while (n)
+		pthread_join(ts[--n].tid, NULL);
+	if (!err)
+		gather(ts, p->threads, churn, r);
+	while (ts && i--) {
+		free(ts[i].own);
+		free(ts[i].lat);
+	}
+	free(ts);
+	return err;
 }
 
-int main(int argc, char **argv)
+/* fault, churn and hot: one timed phase over a fresh space (churn: two,
+ * without the mapper and with it). */
+static int run_faults(const struct wk_side *side, const struct bench_opts *p,
+		      struct wk_result *r)
 {
-	struct wk_result res[WK_MAX_SIZES];
-	const struct wk_side *side;
-	struct wk_params p;
-	size_t nres = 0;
+	bool churn = !strcmp(p->scenario, "churn");
+	void *space = NULL;
 	int err;
 
-	if (parse(argc, argv, &p)) {
-		fputs(usage_text, stderr);
+	wk_result_init(r, p->sizes[0]);
+	err = side->map(p, &space, &r->areas);
+	if (!err && churn) {
+		/* The reference, just before and in the same process: the
+		 * ratio then measures the mapper, not the machine's drift. */
+		err = phase(side, space, p, p->seconds, false, r);
+		r->v[BM_BASE] = r->v[BM_FAULTS];
+	}
+	if (!err)
+		err = phase(side, space, p, p->seconds, churn, r);
+	if (!err && side->counters)
+		side->counters(space, r->v);
+	side->destroy(space);
+	return err;
+}
+
+/* scale: the map grown size after size; at each, mmap+munmap pairs at
+ * random holes for half the phase (the clock read once per 64 pairs), then
+ * faults on random areas. */
+static int run_scale(const struct wk_side *side, const struct bench_opts *p,
+		     struct wk_result *res, size_t *nres)
+{
+	struct bench_opts half = *p;
+	void *space = NULL;
+	uint64_t rng = p->seed, t0, now, done;
+	int err = 0;
+
+	*nres = 0;
+	half.seconds = p->seconds / 2;
+	for (size_t i = 0; !err && i < p->nsizes; i++) {
+		struct wk_result *r = &res[i];
+
+		wk_result_init(r, p->sizes[i]);
+		err = side->map(p, &space, &r->areas);
+		if (err > 0) /* no room: nothing measured at all fails */
+			err = i ? 0 : -1;
+		if (err)
+			break;
+		t0 = now = bench_now_ns();
+		for (done = 0; (double)(now - t0) < half.seconds * 1e9;
+		     done += 64) {
+			for (int k = 0; k < 64; k++)
+				r->v[BM_ERRORS] += side->pair(
+					space,
+					bench_rand_below(&rng, r->areas));
+			now = bench_now_ns();
+		}
+		r->v[BM_OPS] = (double)done / (double)(now - t0) * 1e9;
+		half.seed = bench_rand(&rng);
+		err = phase(side, space, &half, half.seconds, false, r);
+		if (!err && side->counters)
+			side->counters(space, r->v);
+		*nres = i + !err;
+	}
+	side->destroy(space);
+	return err;
+}
+
+/* The flags are `uvma bench`'s, every one given by the driver; a worker
+ * refuses another library design than its own. */
+int main(int argc, char **argv)
+{
+	struct wk_result res[BENCH_MAX_SIZES];
+	uint64_t sizes[BENCH_MAX_SIZES];
+	const struct wk_side *side = &wk_uvma;
+	struct bench_opts p;
+	size_t nres = 1;
+	int err = bench_parse_opts(argc, argv, &p, sizes);
+
+	if (!err && p.designs && !strcmp(p.designs, "kernel"))
+		side = &wk_kernel;
+	else if (err || !p.designs || strcmp(p.designs, UVMA_DESIGN_NAME))
+		err = -1;
+	for (size_t i = 1; i < p.nsizes; i++) /* scale grows the map */
+		err |= p.sizes[i] <= p.sizes[i - 1];
+	if (err || !p.threads || !p.nsizes) {
+		fputs("uvma-bench-" UVMA_DESIGN_NAME ": run by uvma bench "
+		      "(scale's areas ascending)\n",
+		      stderr);
 		return 2;
 	}
-	side = strcmp(p.design, "kernel") ? &wk_uvma : &wk_kernel;
-	if (!strcmp(p.scenario, "scale")) {
-		err = side->scale(&p, res, &nres);
-	} else {
-		err = !strcmp(p.scenario, "memory") ? side->memory(&p, res)
-						    : side->faults(&p, res);
-		nres = 1;
-	}
-	for (size_t i = 0; i < nres; i++)
-		print_result(&res[i]);
-	fflush(stdout);
+	if (!strcmp(p.scenario, "scale"))
+		err = run_scale(side, &p, res, &nres);
+	else if (!strcmp(p.scenario, "memory"))
+		err = side->memory(&p, res);
+	else
+		err = run_faults(side, &p, res);
+	/* The results as they are: the driver is built from these sources. */
+	if (fwrite(res, sizeof(*res), nres, stdout) != nres || fflush(stdout))
+		err = -EIO;
 	return err ? 1 : 0;
 }
