@@ -1288,6 +1288,45 @@ static void check_freed(void)
 		fz_fail("%s", F.msg);
 }
 
+/* A tree snapshot's areas ordered by their VMA object, to pair the
+ * objects of before and after in one merge rather than a scan each. */
+static int area_vma_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)(*(const struct fz_area *const *)a)->vma;
+	uintptr_t y = (uintptr_t)(*(const struct fz_area *const *)b)->vma;
+
+	return x < y ? -1 : x > y;
+}
+
+static void by_vma(const struct snap *s, const struct fz_area **out)
+{
+	for (size_t i = 0; i < s->n; i++)
+		out[i] = &s->a[i];
+	qsort(out, s->n, sizeof(*out), area_vma_cmp);
+}
+
+static void check_write_locked(const struct fz_area *old,
+			       const struct fz_area *now)
+{
+	const struct fz_area *x = now ? now : old;
+	uint32_t seq;
+
+	if (old && now && area_eq(old, now))
+		return; /* untouched */
+	seq = atomic_load_explicit(&x->vma->lock_seq, memory_order_relaxed);
+	if (!(seq & 1) || seq <= F.seq_before || seq >= F.seq_after)
+		fz_fail("VMA %p [%#" PRIx64 ", %#" PRIx64
+			") was %s by the operation without being "
+			"write-locked in it (lock_seq %" PRIu32
+			", the operation's cycles lie in (%" PRIu32 ", %" PRIu32
+			"))",
+			(void *)x->vma, x->start, x->end,
+			!now   ? "removed"
+			: !old ? "created"
+			       : "changed",
+			seq, F.seq_before, F.seq_after);
+}
+
 /*
  * Every VMA the operation changed (fields rewritten, or a new object) and
  * every VMA it removed must have been write-locked by it: lock_seq set to
@@ -1297,34 +1336,20 @@ static void check_freed(void)
  */
 static void check_locked(void)
 {
-	for (size_t i = 0; i < F.tpost.n + F.tpre.n; i++) {
-		const struct fz_area *x = i < F.tpost.n
-						  ? &F.tpost.a[i]
-						  : &F.tpre.a[i - F.tpost.n];
-		const struct fz_area *old = NULL, *now = NULL;
-		uint32_t seq;
+	static const struct fz_area *pre[MAX_AREAS], *post[MAX_AREAS];
+	size_t i = 0, j = 0;
 
-		for (size_t j = 0; j < F.tpre.n && !old; j++)
-			if (F.tpre.a[j].vma == x->vma)
-				old = &F.tpre.a[j];
-		for (size_t j = 0; j < F.tpost.n && !now; j++)
-			if (F.tpost.a[j].vma == x->vma)
-				now = &F.tpost.a[j];
-		if (old && now && area_eq(old, now))
-			continue; /* untouched */
-		seq = atomic_load_explicit(&x->vma->lock_seq,
-					   memory_order_relaxed);
-		if (!(seq & 1) || seq <= F.seq_before || seq >= F.seq_after)
-			fz_fail("VMA %p [%#" PRIx64 ", %#" PRIx64
-				") was %s by the operation without being "
-				"write-locked in it (lock_seq %" PRIu32
-				", the operation's cycles lie in (%" PRIu32
-				", %" PRIu32 "))",
-				(void *)x->vma, x->start, x->end,
-				!now   ? "removed"
-				: !old ? "created"
-				       : "changed",
-				seq, F.seq_before, F.seq_after);
+	by_vma(&F.tpre, pre);
+	by_vma(&F.tpost, post);
+	while (i < F.tpre.n || j < F.tpost.n) {
+		int c = i == F.tpre.n	 ? 1
+			: j == F.tpost.n ? -1
+					 : area_vma_cmp(&pre[i], &post[j]);
+
+		check_write_locked(c <= 0 ? pre[i] : NULL,
+				   c >= 0 ? post[j] : NULL);
+		i += c <= 0;
+		j += c >= 0;
 	}
 }
 
