@@ -54,11 +54,11 @@ FUZZ_CC ?= clang-14
 FUZZ_DIR := $(BUILD_DIR)/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 20
-# Jobs in libFuzzer's fork mode (0: one process): one per core. Each input
+# Independent libFuzzer processes on one corpus: one per core. Each input
 # creates and destroys an address space; destruction never waits for RCU
 # (the tree's pending batches free themselves, src/tree.c), so a job is
 # busy all the time.
-FUZZ_FORK ?= 2
+FUZZ_JOBS ?= 2
 # -detect_leaks=0: libFuzzer's per-input leak check would run after every
 # input, because the tree's last retired nodes are freed by an RCU callback
 # after the input has returned (more mallocs than frees within the input),
@@ -67,7 +67,7 @@ FUZZ_FORK ?= 2
 # exits, and the CTest replay (unit_fuzz_ops_replay) runs under ASan's leak
 # check too.
 FUZZ_ARGS ?= -max_len=1024 -timeout=30 -rss_limit_mb=2048 \
-	-print_final_stats=1 -detect_leaks=0
+	-detect_leaks=0
 # What `make fuzz` prints at the end: inputs per second, against this goal.
 FUZZ_GOAL_PER_S ?= 2000
 
@@ -145,24 +145,11 @@ fuzz-build: deps
 
 # libFuzzer exits nonzero on a crash, a leak or a timeout, after saving the
 # input; its first corpus directory is the one it adds to.
-# The last status line of the fork mode ("#N: cov: ... time: Ts") gives
-# the inputs run and the seconds they took.
+# tests/fuzz/run_fuzz.sh runs the jobs and prints the summary line.
 fuzz: fuzz-build
-	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
-	set -o pipefail; \
-	./$(FUZZ_DIR)/tests/fuzz/fuzz_ops $(FUZZ_ARGS) -fork=$(FUZZ_FORK) \
-		-max_total_time=$(FUZZ_SECONDS) \
-		-artifact_prefix=$(FUZZ_DIR)/artifacts/ \
-		$(FUZZ_DIR)/corpus tests/fuzz/regress 2>&1 \
-		| tee $(FUZZ_DIR)/last-run.log
-	@awk -v goal=$(FUZZ_GOAL_PER_S) \
-		'/^#[0-9]+: cov:/ { n = substr($$1, 2) + 0; \
-		  for (i = 1; i < NF; i++) if ($$i == "time:") t = $$(i + 1) + 0 } \
-		 END { if (!t) { print "make fuzz: no status line"; exit } \
-		  r = n / t; verdict = (r >= goal) ? "met" : "NOT met"; \
-		  printf("make fuzz: %d inputs in %d s: %.0f inputs/s (%d " \
-		  "jobs); goal >= %d inputs/s: %s\n", n, t, r, $(FUZZ_FORK), \
-		  goal, verdict) }' $(FUZZ_DIR)/last-run.log
+	bash tests/fuzz/run_fuzz.sh ./$(FUZZ_DIR)/tests/fuzz/fuzz_ops \
+		$(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_GOAL_PER_S) \
+		$(FUZZ_ARGS)
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
