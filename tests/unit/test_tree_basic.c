@@ -685,6 +685,31 @@ static void test_graft(void)
 	tree_destroy(&t);
 }
 
+/*
+ * Destroy with batches still waiting for their grace period: tree_destroy
+ * returns at once, and the callbacks that run afterwards return their
+ * nodes to the bin, the last one freeing it. Under AddressSanitizer a
+ * callback that touched the destroyed tree, or a bin freed twice or never,
+ * is reported; the reader holding RCU meanwhile keeps the first batches
+ * from running before the destroy.
+ */
+static void test_destroy_pending(void)
+{
+	uint64_t queued = rcu_defer_count();
+	struct tree t;
+
+	CHECK_EQ_U64(tree_init(&t, G), 0);
+	rcu_read_enter();
+	for (uint64_t i = 0; i < 2000; i++)
+		CHECK_EQ_U64(tree_store(&t, K(2 * i), K(2 * i + 1), P(i % 16)),
+			     0);
+	/* Stores copy nodes, so batches were handed to RCU already. */
+	CHECK(rcu_defer_count() > queued);
+	tree_destroy(&t);
+	rcu_read_exit();
+	rcu_wait_callbacks(); /* they all ran, after the tree was gone */
+}
+
 static const struct test_case case_table[] = {
 	{ "init", test_init },
 	{ "empty", test_empty },
@@ -696,6 +721,7 @@ static const struct test_case case_table[] = {
 	{ "txn", test_txn },
 	{ "stats", test_stats },
 	{ "graft", test_graft },
+	{ "destroy_pending", test_destroy_pending },
 };
 
 int main(int argc, char **argv)
