@@ -22,9 +22,10 @@ extern "C" {
 
 /*
  * Every call of the library carries UVMA_API: the library is built with
- * hidden visibility, so these are all that libuvma.so exports, and every
- * call whose result says whether it worked is marked so that ignoring it
- * is a compiler warning (UVMA_MUST_CHECK).
+ * hidden visibility, so these are all that libuvma.so exports. The calls
+ * that create an object or change the map are marked so that ignoring
+ * their result is a compiler warning (UVMA_MUST_CHECK); uvma_fault and
+ * uvma_maps are not, since callers that count or ignore faults are common.
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define UVMA_API	__attribute__((visibility("default")))
@@ -168,7 +169,11 @@ UVMA_API UVMA_MUST_CHECK int uvma_mm_create(const struct uvma_mm_config *cfg,
  * The caller guarantees that no other thread uses mm any more (no fault,
  * no lock, no map change is running or will start on it), as Linux
  * guarantees for exit_mmap(). Must not be called from a fault handler or
- * with an area lock held. NULL is ignored.
+ * with an area lock held. NULL is ignored. It never waits for an RCU grace
+ * period, so it may run inside an RCU read-side section; the map's last
+ * retired tree nodes are freed by liburcu's callback thread afterwards. A
+ * program that unloads libuvma.so (dlclose) must first wait for those
+ * callbacks (liburcu's rcu_barrier) after its last destroy.
  */
 UVMA_API void uvma_mm_destroy(struct uvma_mm *mm);
 

@@ -71,9 +71,8 @@ void rcu_wait_grace(void);
 /* Wait until every callback queued so far has run (not from a read-side
  * section or a callback). uvma queues all its callbacks on liburcu's default
  * callback thread, which runs them in order; this queues one more and waits
- * for it. (An application that gives threads or CPUs their own callback
- * threads with create_all_cpu_call_rcu_data() must call rcu_barrier() itself
- * before destroying uvma objects.) */
+ * for it. uvma_mm_destroy does not call it: the tree's pending batches
+ * free themselves (tree.c, struct tree_bin). */
 void rcu_wait_callbacks(void);
 
 #endif

@@ -15,7 +15,12 @@ bin=${1:?usage: run_fuzz.sh BINARY DIR SECONDS JOBS GOAL [flags...]}
 dir=${2:?} secs=${3:?} jobs=${4:?} goal=${5:?}
 shift 5
 here=$(cd "$(dirname "$0")" && pwd)
+if [ "$jobs" -lt 1 ]; then
+	echo "run_fuzz: JOBS must be at least 1" >&2
+	exit 2
+fi
 mkdir -p "$dir/corpus" "$dir/artifacts"
+rm -f "$dir"/job-*.log # a smaller run must not count an older one's
 
 start=$(date +%s.%N)
 pids=()
