@@ -147,7 +147,7 @@ static void done_mm(struct uvma_mm *mm)
 	CHECK_EQ_U64(ps.objects, ps.free);
 }
 
-/* ---- snapshots (tests/lib/map_state.h) ------------------------------------ */
+/* ---- snapshots (tests/lib/map_state.h) ---------------------------------- */
 
 /* The map before the operation in progress (or the last one). */
 static struct state before_op;

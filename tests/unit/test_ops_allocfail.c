@@ -78,7 +78,7 @@ static void print_context(FILE *out)
 		cur_kind >= 0 ? inj_names[cur_kind] : "nothing", cur_n);
 }
 
-/* ---- snapshots (tests/lib/map_state.h), and the public view's count ------- */
+/* ---- snapshots (tests/lib/map_state.h), and the public view's count ----- */
 
 static int count_cb(const struct uvma_area_info *a, void *arg)
 {
