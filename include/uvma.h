@@ -134,18 +134,54 @@ typedef int (*uvma_fault_fn)(const struct uvma_fault *f);
 
 /* How to build an address space. */
 struct uvma_mm_config {
-	uint64_t base;	     /* lowest address areas may use */
-	uint64_t size;	     /* size of the window [base, base + size) */
-	uint64_t page_size;  /* a power of two, at least 4096 */
-	uvma_fault_fn fault; /* handler of every area of the space (per-area
-			      * behaviour hangs off the area's user
-			      * pointer); NULL: faults that pass the
-			      * protection check just succeed */
-	void *fault_arg;     /* passed to the handler as uvma_fault.arg */
-	uint64_t brk_start;  /* where the heap of uvma_brk() starts, page
-			      * aligned, inside the window; 0: no heap
-			      * (uvma_brk fails with -ENOMEM) */
+	uint64_t base;		/* lowest address areas may use */
+	uint64_t size;		/* size of the window [base, base + size) */
+	uint64_t page_size;	/* a power of two, at least 4096 */
+	uvma_fault_fn fault;	/* handler of every area of the space (per-area
+				 * behaviour hangs off the area's user
+				 * pointer); NULL: faults that pass the
+				 * protection check just succeed */
+	void *fault_arg;	/* passed to the handler as uvma_fault.arg */
+	uint64_t brk_start;	/* where the heap of uvma_brk() starts, page
+				 * aligned, inside the window; 0: no heap
+				 * (uvma_brk fails with -ENOMEM) */
+	unsigned flags;		/* UVMA_MM_* */
+	unsigned pager_threads; /* UVMA_MM_PAGER: fault handler threads
+				 * (0: one) */
+	/* UVMA_MM_PAGER: fills a missing page of an area from the area's
+	 * user pointer (NULL: zeros); see uvma_pager_fill_fn below. */
+	int (*pager_fill)(void *user, uint64_t addr, void *page, size_t len);
 };
+
+/*
+ * A pager's fill function: write the len bytes of the page at addr (page
+ * aligned) into page, for the area whose user pointer is user. It runs in
+ * a handler thread with only that area's read lock held (the area cannot
+ * change or go away meanwhile) and must not call the same space's map
+ * operations. Returns 0, or a negative errno: the page then stays missing
+ * and the faulting thread retries (this first pager has no SIGBUS path).
+ */
+typedef int (*uvma_pager_fill_fn)(void *user, uint64_t addr, void *page,
+				  size_t len);
+
+/*
+ * UVMA_MM_PAGER: real memory behind the window. uvma_mm_create reserves a
+ * range of the process (at base, or where the kernel chooses when base is
+ * 0) of size bytes, and the space's window becomes that range: addresses
+ * of areas are real addresses, and ordinary loads and stores by any thread
+ * touch them. An area's pages are anonymous, private and zero-filled on
+ * first touch; its real protection follows uvma_mprotect; an unmapped
+ * range is inaccessible (SIGSEGV). A missing page is filled by one of
+ * pager_threads handler threads reading userfaultfd, through uvma_fault:
+ * the fill runs with only that area's read lock held, so it can never land
+ * in a range that was unmapped or changed since the fault was taken.
+ * page_size must be the system's, fault must be NULL (the pager is the
+ * space's handler), and uvma_mremap may only resize in place (flags 0,
+ * old_len > 0; others fail with -EOPNOTSUPP). Needs userfaultfd (root, or
+ * vm.unprivileged_userfaultfd): -EPERM otherwise. No thread may touch the
+ * range once uvma_mm_destroy has started; it unmaps the range.
+ */
+#define UVMA_MM_PAGER 0x1
 
 /*
  * Fill cfg with the defaults: 4096-byte pages and the window of a 47-bit
@@ -348,6 +384,22 @@ struct uvma_fault_stats {
 	uint64_t miss;	   /* the area found was stale: looked up again */
 	uint64_t fallback; /* faults handled under mmap_lock */
 };
+
+/* What a pager space's handler threads did (UVMA_MM_PAGER). */
+struct uvma_pager_stats {
+	uint64_t messages;  /* missing-page messages read */
+	uint64_t filled;    /* pages filled */
+	uint64_t eexist;    /* fills that found the page present: done */
+	uint64_t eagain;    /* fill attempts the kernel asked to repeat */
+	uint64_t woken;	    /* faults with no area (or no right) to fill:
+			     * the thread was woken to retry and fault */
+	uint64_t duplicate; /* messages for a page already in the batch */
+};
+
+/* The pager counters of mm (all 0 for a space without UVMA_MM_PAGER).
+ * Any thread, no lock; relaxed sums. */
+UVMA_API void uvma_mm_pager_stats(struct uvma_mm *mm,
+				  struct uvma_pager_stats *out);
 
 /*
  * Sum the fault counters of mm over all threads. Any thread, no lock; the

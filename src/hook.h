@@ -30,6 +30,10 @@ enum hook_point {
 	/* plan_apply: the tree transaction is committed, the VMAs that left
 	 * the map are not detached yet (vma is NULL) */
 	HOOK_PLAN_COMMITTED,
+	/* pager (handler thread): the page at vma's fault is about to be
+	 * filled; vma is the area it was looked up in (NULL in the broken
+	 * variant, which holds no lock here) */
+	HOOK_PAGER_FILL,
 };
 
 typedef void (*hook_fn)(enum hook_point point, struct uvma_mm *mm,

@@ -15,6 +15,7 @@
 
 #include "debug.h"
 #include "mm.h"
+#include "pager.h"
 #include "plan.h"
 #include "rcu.h"
 #include "vma.h"
@@ -166,6 +167,12 @@ static int config_check(const struct uvma_mm_config *cfg)
 	    ((cfg->brk_start & (ps - 1)) || cfg->brk_start < cfg->base ||
 	     cfg->brk_start >= cfg->base + cfg->size))
 		return -EINVAL;
+	if (cfg->flags & ~(unsigned)UVMA_MM_PAGER)
+		return -EINVAL;
+	/* A pager's window is where the kernel puts it when base is 0: a
+	 * heap needs a known place. */
+	if ((cfg->flags & UVMA_MM_PAGER) && cfg->brk_start && !cfg->base)
+		return -EINVAL;
 	return 0;
 }
 
@@ -203,6 +210,14 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
 	mm->fault_arg = cfg->fault_arg;
 	mm->brk_start = cfg->brk_start;
 	mm->brk = cfg->brk_start;
+	if (cfg->flags & UVMA_MM_PAGER) {
+		err = pager_create(mm, cfg);
+		if (err) {
+			tree_destroy(&mm->tree);
+			free(mm);
+			return err;
+		}
+	}
 	*out = mm;
 	return 0;
 }
@@ -218,9 +233,11 @@ void uvma_mm_destroy(struct uvma_mm *mm)
 {
 	if (!mm)
 		return;
+	pager_quiesce(mm); /* no handler thread faults in it any more */
 	mmap_write_lock(mm);
 	__mm_teardown(mm);
 	mmap_write_unlock(mm);
 	tree_destroy(&mm->tree);
+	pager_destroy(mm);
 	free(mm);
 }

@@ -53,6 +53,9 @@ struct uvma_mm {
 	unsigned page_shift;
 	uvma_fault_fn fault;
 	void *fault_arg;
+	/* Real memory behind the window (pager.c), or NULL; set at creation,
+	 * read-only after. */
+	struct pager *pager;
 	/* The heap (uvma_brk): its start (0: none) and current end, written
 	 * under mmap_lock for writing. */
 	uint64_t brk_start;

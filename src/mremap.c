@@ -263,6 +263,10 @@ int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
 	err = mremap_check(mm, old_addr, &old_len, &new_len, flags, new_addr);
 	if (err)
 		return err;
+	/* A pager space cannot move pages yet (pager.c): only resizing in
+	 * place. */
+	if (mm->pager && (flags || !old_len))
+		return -EOPNOTSUPP;
 	mmap_write_lock(mm);
 	err = do_mremap(mm, old_addr, old_len, new_len, flags, new_addr,
 			&where);

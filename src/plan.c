@@ -22,6 +22,7 @@
 
 #include "debug.h"
 #include "hook.h"
+#include "pager.h"
 #include "plan.h"
 #include "rcu.h"
 #include "vma_lock.h"
@@ -244,6 +245,8 @@ int plan_edits(struct plan *p, const struct edit *ed, size_t ned)
 {
 	size_t i;
 
+	p->ed = ed;
+	p->ned = ned;
 	for (i = 0; i < ned; i++)
 		if (plan_collect_edit(p, &ed[i]))
 			return -ENOMEM;
@@ -496,6 +499,10 @@ int plan_apply(struct plan *p)
 		if (p->fate[i] == PLAN_REMOVED)
 			vma_mark_detached(p->old[i]);
 #endif
+	/* The real memory follows, while the changed areas are still
+	 * write-locked and the removed ones have no reader left. */
+	if (mm->pager)
+		pager_sync(mm, p);
 	return 0;
 }
 

@@ -59,6 +59,10 @@ struct plan {
 	/* The areas that replace them, in address order. */
 	struct area *areas;
 	size_t nareas, capareas;
+	/* The edits the plan was made from (plan_edits), for the pager;
+	 * none for mprotect's plans. */
+	const struct edit *ed;
+	size_t ned;
 	/* Per old VMA: PLAN_KEPT, PLAN_REUSED or PLAN_REMOVED (set by
 	 * plan_apply; NULL before). */
 	unsigned char *fate;

@@ -1,0 +1,46 @@
+/*
+ * pager.h - real memory behind an address space (pager.c; docs/design.md
+ * section 9): what the rest of the library calls.
+ *
+ * A pager space (UVMA_MM_PAGER) reserves a real range of the process, the
+ * size of its window, and registers it with userfaultfd. Handler threads
+ * turn each missing-page message into a uvma fault (uvma_fault): the page
+ * is filled by the space's fault handler, which runs with the area's read
+ * lock held, so a fill never lands in a range that has changed since the
+ * lookup.
+ */
+#ifndef UVMA_PAGER_H
+#define UVMA_PAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct uvma_mm;
+struct uvma_mm_config;
+struct plan;
+
+/*
+ * Reserve the real range and start the handler threads. Called by
+ * uvma_mm_create before the space is visible; sets mm->base and mm->end to
+ * the reserved range and mm->pager. 0, -EINVAL (page size not the
+ * system's), -ENOMEM, -EEXIST (a base given and taken), or the error of
+ * userfaultfd (-EPERM without the right to use it, -ENOSYS).
+ */
+int pager_create(struct uvma_mm *mm, const struct uvma_mm_config *cfg);
+
+/* Stop the handler threads (uvma_mm_destroy, before the areas go). */
+void pager_quiesce(struct uvma_mm *mm);
+
+/* Stop the threads, close userfaultfd, unmap the real range. */
+void pager_destroy(struct uvma_mm *mm);
+
+/*
+ * Make the real range follow a plan that was just applied: caller holds
+ * mmap_lock for writing, the plan's changed areas are write-locked and its
+ * removed VMAs detached (no fill of theirs is running or can start). What
+ * the plan's edits made holes or new mappings loses its pages; holes
+ * become inaccessible; every changed area gets its real protection.
+ */
+void pager_sync(struct uvma_mm *mm, const struct plan *p);
+
+#endif
