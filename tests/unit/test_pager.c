@@ -10,8 +10,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,26 +17,23 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "touch.h"
 #include "uvma.h"
 
-#define PAGE	 4096ull
-#define RW	 (UVMA_PROT_READ | UVMA_PROT_WRITE)
-#define ANON	 (UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS)
-#define NPAGES	 64
-#define SKIP_RET 77
+#define PAGE   4096ull
+#define RW     (UVMA_PROT_READ | UVMA_PROT_WRITE)
+#define ANON   (UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS)
+#define NPAGES 64
 
 static struct uvma_mm *new_pager(unsigned threads)
 {
 	struct uvma_mm_config cfg;
-	struct uvma_mm *mm = NULL;
 
 	uvma_mm_config_init(&cfg);
 	cfg.base = 0;
 	cfg.size = 64ull << 20;
-	cfg.flags = UVMA_MM_PAGER;
 	cfg.pager_threads = threads;
-	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
-	return mm;
+	return touch_pager_or_skip(&cfg, "test_pager");
 }
 
 static uint64_t map(struct uvma_mm *mm, uint64_t at, uint64_t pages,
@@ -58,47 +53,10 @@ static volatile uint8_t *ptr(uint64_t addr)
 	return (volatile uint8_t *)(uintptr_t)addr;
 }
 
-/* ---- catching the SIGSEGV of an access ----------------------------------- */
-
-/* volatile: the handler reads it, so its stores around the access must
- * stay where they are. */
-static _Thread_local sigjmp_buf *volatile segv_jump;
-
-static void on_segv(int sig)
-{
-	(void)sig;
-	if (segv_jump)
-		siglongjmp(*segv_jump, 1);
-	abort();
-}
-
-static void install_segv(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_segv;
-	sa.sa_flags = SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
-}
-
 /* Does a load (or a store of v) at addr fault? */
 static bool faults(uint64_t addr, bool store, uint8_t v)
 {
-	sigjmp_buf jb;
-	volatile bool hit = true;
-
-	if (sigsetjmp(jb, 1) == 0) {
-		segv_jump = &jb;
-		if (store)
-			*ptr(addr) = v;
-		else
-			(void)*ptr(addr);
-		hit = false;
-	}
-	segv_jump = NULL;
-	return hit;
+	return !touch(addr, store, v, NULL);
 }
 
 /* ---- cases --------------------------------------------------------------- */
@@ -252,24 +210,8 @@ static const struct test_case case_table[] = {
 
 int main(int argc, char **argv)
 {
-	struct uvma_mm_config cfg;
-	struct uvma_mm *mm = NULL;
-	int err;
-
-	uvma_mm_config_init(&cfg);
-	cfg.base = 0;
-	cfg.size = 1 << 20;
-	cfg.flags = UVMA_MM_PAGER;
-	err = uvma_mm_create(&cfg, &mm);
-	if (err == -EPERM || err == -ENOSYS) {
-		printf("test_pager: skipped: userfaultfd unavailable (%s); "
-		       "run as root\n",
-		       uvma_strerror(err));
-		return SKIP_RET;
-	}
-	CHECK_EQ_U64(err, 0);
-	uvma_mm_destroy(mm);
-	install_segv();
+	uvma_mm_destroy(new_pager(1)); /* or skip, before any case */
+	touch_init();
 	return test_run_cases(argc, argv, case_table,
 			      sizeof(case_table) / sizeof(case_table[0]));
 }
