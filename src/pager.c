@@ -403,7 +403,7 @@ static void real_call(int ret)
 	(void)ret;
 }
 
-void pager_sync(struct uvma_mm *mm, const struct plan *p)
+void pager_sync(const struct plan *p)
 {
 	size_t i;
 
@@ -427,7 +427,6 @@ void pager_sync(struct uvma_mm *mm, const struct plan *p)
 			real_call(mprotect((void *)(uintptr_t)a->start,
 					   a->end - a->start, (int)a->prot));
 	}
-	(void)mm;
 }
 
 void uvma_mm_pager_stats(struct uvma_mm *mm, struct uvma_pager_stats *out)

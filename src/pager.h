@@ -41,6 +41,6 @@ void pager_destroy(struct uvma_mm *mm);
  * the plan's edits made holes or new mappings loses its pages; holes
  * become inaccessible; every changed area gets its real protection.
  */
-void pager_sync(struct uvma_mm *mm, const struct plan *p);
+void pager_sync(const struct plan *p);
 
 #endif

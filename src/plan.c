@@ -502,7 +502,7 @@ int plan_apply(struct plan *p)
 	/* The real memory follows, while the changed areas are still
 	 * write-locked and the removed ones have no reader left. */
 	if (mm->pager)
-		pager_sync(mm, p);
+		pager_sync(p);
 	return 0;
 }
 
