@@ -147,19 +147,31 @@ struct uvma_mm_config {
 				 * (uvma_brk fails with -ENOMEM) */
 	unsigned flags;		/* UVMA_MM_* */
 	unsigned pager_threads; /* UVMA_MM_PAGER: fault handler threads
-				 * (0: one) */
-	/* UVMA_MM_PAGER: fills a missing page of an area from the area's
-	 * user pointer (NULL: zeros); see uvma_pager_fill_fn below. */
+				 * (0: one; ignored with UVMA_MM_PAGER_SIGBUS) */
+	/* UVMA_MM_PAGER: fault-around, in bytes (rounded to pages, at most
+	 * UVMA_PAGER_AROUND_MAX): a missing-page fault fills up to this much
+	 * of the area around the page, aligned to it, in one go (Linux's
+	 * fault_around_bytes). 0 is the default: 64 KiB for file areas, one
+	 * page (off) for anonymous ones; the page size turns it off. */
+	uint32_t pager_file_around;
+	uint32_t pager_anon_around;
+	/* UVMA_MM_PAGER: fills a missing page of an anonymous area from the
+	 * area's user pointer (NULL: zeros); see uvma_pager_fill_fn below. */
 	int (*pager_fill)(void *user, uint64_t addr, void *page, size_t len);
 };
 
 /*
- * A pager's fill function: write the len bytes of the page at addr (page
- * aligned) into page, for the area whose user pointer is user. It runs in
- * a handler thread with only that area's read lock held (the area cannot
- * change or go away meanwhile) and must not call the same space's map
- * operations. Returns 0, or a negative errno: the page then stays missing
- * and the faulting thread retries (this first pager has no SIGBUS path).
+ * A pager's fill function: write the len bytes at addr (page aligned, len
+ * a multiple of the page size: one page, or more with fault-around) into
+ * page, for the anonymous area whose user pointer is user. It runs with
+ * only that area's read lock held (the area cannot change or go away
+ * meanwhile): in a handler thread, or with UVMA_MM_PAGER_SIGBUS in a
+ * signal handler of the faulting thread (it must then not take locks the
+ * faulting code may hold, nor touch missing pages of the space). It must
+ * not call the same space's map operations. Returns 0, or a negative
+ * errno: the page stays missing and the faulting thread gets SIGBUS
+ * (BUS_ADRERR) with si_addr the faulting address, as a Linux thread does
+ * when a file page cannot be read.
  */
 typedef int (*uvma_pager_fill_fn)(void *user, uint64_t addr, void *page,
 				  size_t len);
@@ -169,19 +181,51 @@ typedef int (*uvma_pager_fill_fn)(void *user, uint64_t addr, void *page,
  * range of the process (at base, or where the kernel chooses when base is
  * 0) of size bytes, and the space's window becomes that range: addresses
  * of areas are real addresses, and ordinary loads and stores by any thread
- * touch them. An area's pages are anonymous, private and zero-filled on
- * first touch; its real protection follows uvma_mprotect; an unmapped
- * range is inaccessible (SIGSEGV). A missing page is filled by one of
- * pager_threads handler threads reading userfaultfd, through uvma_fault:
- * the fill runs with only that area's read lock held, so it can never land
- * in a range that was unmapped or changed since the fault was taken.
- * page_size must be the system's, fault must be NULL (the pager is the
- * space's handler), and uvma_mremap may only resize in place (flags 0,
- * old_len > 0; others fail with -EOPNOTSUPP). Needs userfaultfd (root, or
- * vm.unprivileged_userfaultfd): -EPERM otherwise. No thread may touch the
- * range once uvma_mm_destroy has started; it unmaps the range.
+ * touch them. What fills a missing page, per area:
+ *   - anonymous areas (private or shared; shared ones behave as private
+ *     ones, since one space has no second process to share with): zeros
+ *     (the zero page on a read), or the space's pager_fill function;
+ *   - file areas (a file_id from uvma_mm_file_add): the file's bytes at
+ *     the area's offset; a page wholly past the end of the file is SIGBUS,
+ *     the part of the last page past it reads as zeros. MAP_PRIVATE areas
+ *     are private copies. MAP_SHARED areas are written back to the file:
+ *     their pages are write-protected when filled, a write marks a page
+ *     dirty, and uvma_msync, uvma_munmap (and whatever else removes the
+ *     pages: MAP_FIXED, a shrink) and uvma_mm_destroy write the dirty pages
+ *     back. Two shared mappings of the same file page in one space are
+ *     separate copies until written back (Linux shares one page).
+ * The real protection follows the area's (uvma_mprotect); an unmapped
+ * range is inaccessible (SIGSEGV); MAP_FIXED over pages discards them;
+ * uvma_mremap moves the pages with their contents (a second mapping of a
+ * shared area, old_len 0, fails with -EOPNOTSUPP).
+ *
+ * The guarantee: a page is filled only while the area it was looked up in
+ * is read-locked (uvma_fault), so a fill can never land in a range that
+ * was unmapped, remapped or protected differently since the lookup: a map
+ * change write-locks the areas it changes, and detaches removed ones
+ * (waiting out their fills) before it discards their pages.
+ *
+ * Faults are delivered by pager_threads handler threads reading
+ * userfaultfd in batches, or, with UVMA_MM_PAGER_SIGBUS, in the faulting
+ * thread itself: a SIGBUS handler runs the fault path and returns, and the
+ * access is retried (no context switch). That handler is installed at the
+ * first such space and passes signals for other addresses to the handler
+ * that was there before: install your own SIGBUS handler first. With
+ * SIGBUS delivery, a system call that touches a missing page of the space
+ * (read(2) into it, say) fails with EFAULT instead of waiting for the page,
+ * as userfaultfd's SIGBUS mode does.
+ *
+ * page_size must be the system's and fault NULL (the pager is the space's
+ * handler). Needs userfaultfd (root, or vm.unprivileged_userfaultfd):
+ * -EPERM otherwise. No thread may touch the range once uvma_mm_destroy has
+ * started (debug builds check it); it writes back dirty shared pages, then
+ * unmaps the range.
  */
 #define UVMA_MM_PAGER 0x1
+/* With UVMA_MM_PAGER: deliver faults in the faulting thread (SIGBUS). */
+#define UVMA_MM_PAGER_SIGBUS 0x2
+/* The largest fault-around (pager_file_around, pager_anon_around). */
+#define UVMA_PAGER_AROUND_MAX (256u << 10)
 
 /*
  * Fill cfg with the defaults: 4096-byte pages and the window of a 47-bit
@@ -385,21 +429,64 @@ struct uvma_fault_stats {
 	uint64_t fallback; /* faults handled under mmap_lock */
 };
 
-/* What a pager space's handler threads did (UVMA_MM_PAGER). */
+/* What a pager space did (UVMA_MM_PAGER). */
 struct uvma_pager_stats {
-	uint64_t messages;  /* missing-page messages read */
-	uint64_t filled;    /* pages filled */
+	uint64_t messages;  /* faults delivered (messages read, or SIGBUS) */
+	uint64_t missing;   /* missing-page faults handled */
+	uint64_t wp;	    /* write-protect faults handled (a shared file
+			     * page written: now dirty) */
+	uint64_t filled;    /* pages filled, fault-around included */
+	uint64_t around;    /* of those, pages filled around a fault */
+	uint64_t retried;   /* faults run again under mmap_lock (the area
+			     * could not be read-locked at once) */
 	uint64_t eexist;    /* fills that found the page present: done */
 	uint64_t eagain;    /* fill attempts the kernel asked to repeat */
 	uint64_t woken;	    /* faults with no area (or no right) to fill:
 			     * the thread was woken to retry and fault */
+	uint64_t errors;    /* fills that failed: the thread got SIGBUS */
 	uint64_t duplicate; /* messages for a page already in the batch */
+	uint64_t written;   /* dirty pages written back to files */
+	uint64_t moved;	    /* pages moved by uvma_mremap */
+	uint64_t lat_p50_ns; /* fault latency, from delivery to the fill's */
+	uint64_t lat_p99_ns; /* end, median and 99th percentile (0: none) */
 };
 
 /* The pager counters of mm (all 0 for a space without UVMA_MM_PAGER).
  * Any thread, no lock; relaxed sums. */
 UVMA_API void uvma_mm_pager_stats(struct uvma_mm *mm,
 				  struct uvma_pager_stats *out);
+
+/*
+ * Make the open file fd available to mm's file areas (UVMA_MM_PAGER):
+ * *file_id receives the id to pass to uvma_mmap. The space keeps its own
+ * duplicate of fd (the caller may close fd) until uvma_mm_destroy. Shared
+ * writable mappings need fd open for writing (uvma_mmap: -EACCES). Takes
+ * mmap_lock for writing. 0, -EBADF (fd not open), -EINVAL (a space
+ * without UVMA_MM_PAGER), -EMFILE (too many files, or no descriptor
+ * left).
+ */
+UVMA_API UVMA_MUST_CHECK int uvma_mm_file_add(struct uvma_mm *mm, int fd,
+					      uint64_t *file_id);
+
+/* uvma_msync flags, Linux's values. */
+#define UVMA_MS_ASYNC	   0x1
+#define UVMA_MS_INVALIDATE 0x2
+#define UVMA_MS_SYNC	   0x4
+
+/*
+ * Write the dirty pages of the shared file areas in [addr, addr + len)
+ * back to their files, as Linux's msync: with UVMA_MS_SYNC also wait for
+ * them to reach the disk (fdatasync); UVMA_MS_ASYNC writes them too (a
+ * userspace pager has no later writeback to leave them to). Each page is
+ * write-protected again before it is written, so a store during the
+ * write makes it dirty again. Takes mmap_lock for reading (faults go on).
+ * 0; -EINVAL (unaligned addr, unknown flags, both ASYNC and SYNC);
+ * -ENOMEM (part of the range is unmapped: the rest is written, as on
+ * Linux); -EIO (a write to the file failed). A space without
+ * UVMA_MM_PAGER has nothing to write and checks only.
+ */
+UVMA_API UVMA_MUST_CHECK int uvma_msync(struct uvma_mm *mm, uint64_t addr,
+					uint64_t len, unsigned flags);
 
 /*
  * Sum the fault counters of mm over all threads. Any thread, no lock; the
