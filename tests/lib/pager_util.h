@@ -98,6 +98,9 @@ static inline void pager_stats_settled(struct uvma_mm *mm, uint64_t want,
 		fn();                                                          \
 	}
 #define PAGER_CASES(name, fn)                                                  \
-	{ name, fn##_threads }, { name "_sigbus", fn##_sigbus }
+	{ name, fn##_threads },                                                \
+	{                                                                      \
+		name "_sigbus", fn##_sigbus                                    \
+	}
 
 #endif
