@@ -377,8 +377,10 @@ UVMA_API UVMA_MUST_CHECK int uvma_munmap(struct uvma_mm *mm, uint64_t addr,
  * Change the protection of [addr, addr + len), splitting and merging as
  * Linux does. -EINVAL (unaligned addr, unknown prot bits), -ENOMEM (the
  * range is not fully mapped: the areas before the first hole have been
- * changed, as on Linux; or out of memory, with nothing changed). len 0 is
- * a no-op.
+ * changed, as on Linux; or out of memory, with nothing changed), -EACCES
+ * (on a pager space, PROT_WRITE for a shared file area whose file is not
+ * open for writing: the areas before it have been changed). len 0 is a
+ * no-op.
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mprotect(struct uvma_mm *mm, uint64_t addr,
 					   uint64_t len, unsigned prot);

@@ -485,6 +485,13 @@ int pager_check_file(struct uvma_mm *mm, uint64_t file_id, unsigned prot,
 	return 0;
 }
 
+bool pager_refuses_prot(struct uvma_mm *mm, const struct uvma_vma *vma,
+			unsigned prot)
+{
+	return (prot & UVMA_PROT_WRITE) && pager_vma_shared_file(vma) &&
+	       !pager_file_writable(mm->pager, vma->file_id);
+}
+
 /* ---- counters --------------------------------------------------------- */
 
 static uint64_t load(struct pager *pg, enum pager_counter c)

@@ -32,7 +32,8 @@ static inline struct uvma_mm *pager_new(struct uvma_mm_config *cfg,
 		uvma_mm_config_init(&c);
 		cfg = &c;
 	}
-	cfg->base = 0;
+	if (!cfg->brk_start) /* a heap needs the window at a known place */
+		cfg->base = 0;
 	cfg->size = 64ull << 20;
 	cfg->pager_threads = threads;
 	if (pager_sigbus)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hook.h"
@@ -461,6 +462,34 @@ static void test_churn(void)
 }
 PAGER_BOTH(test_churn)
 
+/* brk on a pager space: the heap is real memory; shrinking discards. */
+static void test_brk(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+	uint64_t base, top;
+	void *probe = mmap(NULL, 64ull << 20, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	CHECK(probe != MAP_FAILED);
+	base = (uint64_t)(uintptr_t)probe;
+	munmap(probe, 64ull << 20); /* a free place for the window */
+	uvma_mm_config_init(&cfg);
+	cfg.base = base;
+	cfg.brk_start = base + (32ull << 20);
+	mm = pager_new(&cfg, 1);
+	CHECK_EQ_U64(uvma_brk(mm, cfg.brk_start + 8 * PAGE, &top), 0);
+	CHECK_EQ_U64(top, cfg.brk_start + 8 * PAGE);
+	*ptr(cfg.brk_start + 7 * PAGE) = 9;
+	CHECK_EQ_U64(uvma_brk(mm, cfg.brk_start + 4 * PAGE, &top), 0);
+	CHECK_EQ_U64(touch_sig(cfg.brk_start + 7 * PAGE, false, 0, NULL),
+		     SIGSEGV);
+	CHECK_EQ_U64(uvma_brk(mm, cfg.brk_start + 8 * PAGE, &top), 0);
+	CHECK_EQ_U64(*ptr(cfg.brk_start + 7 * PAGE), 0);
+	uvma_mm_destroy(mm);
+}
+PAGER_BOTH(test_brk)
+
 static void test_config(void)
 {
 	struct uvma_mm_config cfg;
@@ -487,6 +516,7 @@ static const struct test_case case_table[] = {
 	PAGER_CASES("fill_error", test_fill_error),
 	{ "woken", test_woken },
 	PAGER_CASES("churn", test_churn),
+	PAGER_CASES("brk", test_brk),
 	{ "config", test_config },
 };
 

@@ -279,6 +279,11 @@ static void test_errors(void)
 		-EACCES);
 	a = map_file(mm, id, 4, UVMA_PROT_READ, UVMA_MAP_SHARED, 0);
 	CHECK_EQ_U64(*ptr(a + PAGE), pattern(2, PAGE));
+	/* Nor may mprotect make it writable (after changing what comes
+	 * before it, as Linux does). */
+	CHECK_EQ_U64(uvma_mprotect(mm, a, 4 * PAGE, RW), -EACCES);
+	CHECK_EQ_U64(uvma_mprotect(mm, a, 4 * PAGE, UVMA_PROT_NONE), 0);
+	CHECK_EQ_U64(uvma_mprotect(mm, a, 4 * PAGE, UVMA_PROT_READ), 0);
 	a = map_file(mm, id, 4, RW, UVMA_MAP_PRIVATE, 0);
 	*ptr(a) = 1;
 	CHECK_EQ_U64(file_byte(ro, 0), pattern(2, 0));
