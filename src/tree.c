@@ -1166,6 +1166,29 @@ static int single_child_diff(const struct tnode *p, const struct tnode *f)
 }
 
 /*
+ * Whether subtree b, about to replace the published subtree a, has the
+ * same first (or last) range as a: start, end and pointer. Walks down the
+ * edge while the two differ; shared nodes end it early.
+ */
+static bool same_edge(const struct tnode *a, const struct tnode *b, bool last)
+{
+	while (a != b) {
+		unsigned ia = last ? a->count - 1u : 0,
+			 ib = last ? b->count - 1u : 0;
+
+		if (a->level != b->level || !a->count || !b->count)
+			return false;
+		if (!a->level)
+			return a->u.leaf.start[ia] == b->u.leaf.start[ib] &&
+			       a->u.leaf.end[ia] == b->u.leaf.end[ib] &&
+			       a->u.leaf.ptr[ia] == b->u.leaf.ptr[ib];
+		a = a->u.br.child[ia];
+		b = b->u.br.child[ib];
+	}
+	return true;
+}
+
+/*
  * Apply f, a fresh copy of the published branch p, to p in place, so that
  * readers see one swapped child pointer deep in the tree instead of a new
  * path of nodes from the root: a writer that changes one area then takes
@@ -1174,9 +1197,21 @@ static int single_child_diff(const struct tnode *p, const struct tnode *f)
  * atomic for readers, since a new child is a complete subtree whose first
  * and last ranges are where the old one's were; a change spanning two
  * children is grafted higher up, or the root is published as before.
+ *
+ * Below the root (top false), p may also be a node of an older root that
+ * a reader still holds (a commit that published a new root shares its
+ * untouched subtrees with the old one). That reader sees the swap but not
+ * the commits since its root: its searches steer by the old summaries
+ * above p, and one that runs past the new child's first or last range
+ * returns that range. So below the root the new child must also keep
+ * those two ranges exactly (pointer included): the reader's answer is then
+ * either inside the new child, where it is the current state's, or one of
+ * the two edge ranges, which its own (older) state held too. At the root
+ * no older root can see the swap.
+ *
  * Returns false, having changed nothing, when f differs from p otherwise.
  */
-static bool graft(struct tree *t, struct tnode *p, struct tnode *f)
+static bool graft(struct tree *t, struct tnode *p, struct tnode *f, bool top)
 {
 	int i;
 
@@ -1188,10 +1223,15 @@ static bool graft(struct tree *t, struct tnode *p, struct tnode *f)
 	if (i >= 0) {
 		struct tnode *c = f->u.br.child[i], *q = p->u.br.child[i];
 
-		if (!(c->state == NODE_FRESH && c->orig == q && graft(t, q, c)))
+		if (!(c->state == NODE_FRESH && c->orig == q &&
+		      graft(t, q, c, false))) {
+			if (!top &&
+			    !(same_edge(q, c, false) && same_edge(q, c, true)))
+				return false;
 			/* Release: pairs with child_load(). */
 			__atomic_store_n(&p->u.br.child[i], c,
 					 __ATOMIC_RELEASE);
+		}
 		if (p->u.br.gap[i] != f->u.br.gap[i])
 			__atomic_store_n(&p->u.br.gap[i], f->u.br.gap[i],
 					 __ATOMIC_RELAXED);
@@ -1211,7 +1251,7 @@ void tree_commit(struct tree *t)
 
 	UVMA_ASSERT(t->in_txn);
 	if (w && pub && w != pub && w->state == NODE_FRESH && w->orig == pub &&
-	    graft(t, pub, w)) {
+	    graft(t, pub, w, true)) {
 		t->work = pub;
 		t->grafts++;
 	} else if (w != pub) {
@@ -1321,6 +1361,23 @@ void tree_stats(struct tree *t, struct tree_stats *st)
 void tree_fail_alloc_after(struct tree *t, long n)
 {
 	t->fail_countdown = n > 0 ? n : 0;
+}
+
+const void *tree_root_peek(struct tree *t)
+{
+	return read_root(t);
+}
+
+bool tree_find_below_from(const void *root, uint64_t addr,
+			  struct tree_entry *out)
+{
+	return find_below_in(root, addr, out);
+}
+
+bool tree_find_above_from(const void *root, uint64_t addr,
+			  struct tree_entry *out)
+{
+	return find_above_in(root, addr, out);
 }
 #endif
 

@@ -197,6 +197,18 @@ int tree_check(struct tree *t, char *msg, size_t msglen);
  */
 #ifdef UVMA_TEST_HOOKS
 void tree_fail_alloc_after(struct tree *t, long n);
+
+/*
+ * Test hooks: a reader that keeps the root it loaded. tree_root_peek
+ * returns the published root (caller inside an RCU read-side section,
+ * which keeps it); the _from lookups search from such a root, as a reader
+ * that loaded it before later commits would.
+ */
+const void *tree_root_peek(struct tree *t);
+bool tree_find_below_from(const void *root, uint64_t addr,
+			  struct tree_entry *out);
+bool tree_find_above_from(const void *root, uint64_t addr,
+			  struct tree_entry *out);
 #endif
 
 /* Size of one node in bytes (for reports). */
