@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -494,11 +495,6 @@ bool pager_refuses_prot(struct uvma_mm *mm, const struct uvma_vma *vma,
 
 /* ---- counters --------------------------------------------------------- */
 
-static uint64_t load(struct pager *pg, enum pager_counter c)
-{
-	return atomic_load_explicit(&pg->n[c], memory_order_relaxed);
-}
-
 /* The latency below which a fraction q of the faults fell. */
 static uint64_t lat_quantile(struct pager *pg, double q)
 {
@@ -518,6 +514,23 @@ static uint64_t lat_quantile(struct pager *pg, double q)
 	return lat_value(PAGER_LAT_BUCKETS - 1);
 }
 
+/* Where each counter goes in struct uvma_pager_stats. */
+static const size_t stat_field[PC_N] = {
+	[PC_MESSAGES] = offsetof(struct uvma_pager_stats, messages),
+	[PC_MISSING] = offsetof(struct uvma_pager_stats, missing),
+	[PC_WP] = offsetof(struct uvma_pager_stats, wp),
+	[PC_FILLED] = offsetof(struct uvma_pager_stats, filled),
+	[PC_AROUND] = offsetof(struct uvma_pager_stats, around),
+	[PC_RETRIED] = offsetof(struct uvma_pager_stats, retried),
+	[PC_EEXIST] = offsetof(struct uvma_pager_stats, eexist),
+	[PC_EAGAIN] = offsetof(struct uvma_pager_stats, eagain),
+	[PC_WOKEN] = offsetof(struct uvma_pager_stats, woken),
+	[PC_ERRORS] = offsetof(struct uvma_pager_stats, errors),
+	[PC_DUPLICATE] = offsetof(struct uvma_pager_stats, duplicate),
+	[PC_WRITTEN] = offsetof(struct uvma_pager_stats, written),
+	[PC_MOVED] = offsetof(struct uvma_pager_stats, moved),
+};
+
 void uvma_mm_pager_stats(struct uvma_mm *mm, struct uvma_pager_stats *out)
 {
 	struct pager *pg = mm->pager;
@@ -525,19 +538,12 @@ void uvma_mm_pager_stats(struct uvma_mm *mm, struct uvma_pager_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (!pg)
 		return;
-	out->messages = load(pg, PC_MESSAGES);
-	out->missing = load(pg, PC_MISSING);
-	out->wp = load(pg, PC_WP);
-	out->filled = load(pg, PC_FILLED);
-	out->around = load(pg, PC_AROUND);
-	out->retried = load(pg, PC_RETRIED);
-	out->eexist = load(pg, PC_EEXIST);
-	out->eagain = load(pg, PC_EAGAIN);
-	out->woken = load(pg, PC_WOKEN);
-	out->errors = load(pg, PC_ERRORS);
-	out->duplicate = load(pg, PC_DUPLICATE);
-	out->written = load(pg, PC_WRITTEN);
-	out->moved = load(pg, PC_MOVED);
+	for (int c = 0; c < PC_N; c++) {
+		uint64_t v =
+			atomic_load_explicit(&pg->n[c], memory_order_relaxed);
+
+		memcpy((char *)out + stat_field[c], &v, sizeof(v));
+	}
 	out->lat_p50_ns = lat_quantile(pg, 0.50);
 	out->lat_p99_ns = lat_quantile(pg, 0.99);
 }
