@@ -121,6 +121,10 @@ void bench_lock_goals(const struct bench_opts *o, struct bench_report *rep);
 int bench_ops(const struct bench_opts *o, struct bench_report *rep);
 void bench_ops_goals(const struct bench_opts *o, struct bench_report *rep);
 
+/* Draw dat into out (.svg or .png) with `gnuplot -c script dat out`, the
+ * script (bench.gp, pager.gp) found as bench_designs.c says; 0 or -1. */
+int bench_gnuplot(const char *script, const char *dat, const char *out);
+
 /* bench_util.c, shared with the workers. */
 uint64_t bench_now_ns(void);		  /* CLOCK_MONOTONIC */
 double bench_median(double *v, size_t n); /* n >= 1; reorders v */
