@@ -30,6 +30,7 @@ struct bench_opts {
 	const char *designs;		   /* comma-separated; NULL: all */
 	unsigned threads;		   /* fault threads; 0: one per CPU */
 	double seconds; /* each timed phase of the comparison */
+	uint64_t bytes; /* pager: the file and anonymous size; 0: default */
 };
 /* 0, 1 for --help, or -EINVAL after saying what was wrong. */
 int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
