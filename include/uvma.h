@@ -169,9 +169,11 @@ struct uvma_mm_config {
  * signal handler of the faulting thread (it must then not take locks the
  * faulting code may hold, nor touch missing pages of the space). It must
  * not call the same space's map operations. Returns 0, or a negative
- * errno: the page stays missing and the faulting thread gets SIGBUS
- * (BUS_ADRERR) with si_addr the faulting address, as a Linux thread does
- * when a file page cannot be read.
+ * errno: the page stays missing and the faulting thread gets SIGBUS with
+ * si_addr the faulting address, as a Linux thread does when a file page
+ * cannot be read (si_code BUS_ADRERR with UVMA_MM_PAGER_SIGBUS; SI_QUEUE
+ * from a handler thread, which the kernel does not let queue a fault's
+ * code); the access is retried if the signal handler returns.
  */
 typedef int (*uvma_pager_fill_fn)(void *user, uint64_t addr, void *page,
 				  size_t len);

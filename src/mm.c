@@ -167,7 +167,10 @@ static int config_check(const struct uvma_mm_config *cfg)
 	    ((cfg->brk_start & (ps - 1)) || cfg->brk_start < cfg->base ||
 	     cfg->brk_start >= cfg->base + cfg->size))
 		return -EINVAL;
-	if (cfg->flags & ~(unsigned)UVMA_MM_PAGER)
+	if (cfg->flags & ~(unsigned)(UVMA_MM_PAGER | UVMA_MM_PAGER_SIGBUS))
+		return -EINVAL;
+	if ((cfg->flags & UVMA_MM_PAGER_SIGBUS) &&
+	    !(cfg->flags & UVMA_MM_PAGER))
 		return -EINVAL;
 	/* A pager's window is where the kernel puts it when base is 0: a
 	 * heap needs a known place. */

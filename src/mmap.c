@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "pager.h"
 #include "plan.h"
 
 /* The largest file size Linux allows a mapping to reach. */
@@ -50,6 +51,14 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 		return 0;
 	if (file_id == 0 || file_id >= OPS_SHMEM_ID_BASE)
 		return -EBADF;
+	/* A pager space reads the file: it must be one it was given
+	 * (file ids are only added, so the check holds after it). */
+	if (mm->pager) {
+		int err = pager_check_file(mm, file_id, prot, flags);
+
+		if (err)
+			return err;
+	}
 	/* Linux's limit for a file: offset + len within the largest file
 	 * size, 2^63 - 1. */
 	if (*len > OPS_MAX_FILE_SIZE || offset > OPS_MAX_FILE_SIZE - *len)

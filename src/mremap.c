@@ -72,6 +72,8 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 		}
 		s = area_of(e.ptr);
 		s = area_clip(&s, addr, addr + src_len, shift);
+		s.from = s.start;
+		s.from_len = s.end - s.start;
 		s.start = s.start - addr + to;
 		s.end = s.end - addr + to;
 		if ((s.flags & UVMA_MAP_ANONYMOUS) &&
@@ -263,9 +265,8 @@ int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
 	err = mremap_check(mm, old_addr, &old_len, &new_len, flags, new_addr);
 	if (err)
 		return err;
-	/* A pager space cannot move pages yet (pager.c): only resizing in
-	 * place. */
-	if (mm->pager && (flags || !old_len))
+	/* A pager space has no second mapping of the same pages. */
+	if (mm->pager && !old_len)
 		return -EOPNOTSUPP;
 	mmap_write_lock(mm);
 	err = do_mremap(mm, old_addr, old_len, new_len, flags, new_addr,

@@ -1,18 +1,13 @@
 /*
  * pager.c - real memory behind an address space, through userfaultfd
- * (pager.h; docs/design.md section 9).
+ * (pager.h, pager_impl.h; docs/design.md section 9): creation and
+ * destruction, the handler threads, the files, the counters.
  *
- * Locks: a handler thread resolves a missing page with uvma_fault, so the
- * fill runs in the space's fault handler with the area's read lock held
- * (or mmap_lock for reading, on the fallback). Map changes keep the real
- * range in step from plan_apply (pager_sync), under mmap_lock for writing,
- * after the areas that go away are detached: their fills are over, and no
- * new fill can find them. The counters are atomics, written by the handler
- * threads and summed by anyone (relaxed: they are statistics).
- *
- * This first step fills anonymous private areas, with zeros or from the
- * space's fill function; moves (mremap that must move, old_len 0 copies)
- * are refused on pager spaces.
+ * Locks: a fault, however delivered, is resolved by uvma_fault, so the fill
+ * runs in the space's fault handler (pager_fill.c) with the area's read
+ * lock held (or mmap_lock for reading, on the fallback). Map changes keep
+ * the real range in step from the plan engine (pager_sync.c), under
+ * mmap_lock for writing. The counters are relaxed atomics (statistics).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,169 +15,131 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "debug.h"
-#include "hook.h"
 #include "mm.h"
 #include "pager.h"
+#include "pager_impl.h"
 #include "plan.h"
 
-#define PAGER_MAX_THREADS 64
-#define PAGER_BATCH	  16  /* messages read at once */
-#define PAGER_EAGAIN_MAX  100 /* fill attempts before giving up */
+#define PAGER_BATCH 16 /* messages read at once */
 
-enum pager_counter {
-	PC_MESSAGES,
-	PC_ZERO,
-	PC_EEXIST,
-	PC_EAGAIN,
-	PC_WOKEN,
-	PC_DUPLICATE,
-	PC_N,
-};
-
-struct pager {
-	int uffd;
-	int stop_fd; /* eventfd: the threads leave when it is readable */
-	void *base;
-	size_t size;
-	uint64_t page_size;
-	unsigned nthreads;
-	pthread_t threads[PAGER_MAX_THREADS];
-	struct uvma_mm *mm;
-	uvma_pager_fill_fn fill; /* NULL: zeros */
-	_Atomic uint64_t n[PC_N];
-};
-
-/* Each handler thread's page buffer for fill functions. */
-static _Thread_local char *fill_buf;
-
-/* One page of zeros, the source of every write fill. */
-static const char zero_page[65536] __attribute__((aligned(65536)));
-
-static void pager_count(struct pager *pg, enum pager_counter c)
+uint64_t pager_now_ns(void)
 {
-	atomic_fetch_add_explicit(&pg->n[c], 1, memory_order_relaxed);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void pager_wake(struct pager *pg, uint64_t addr)
+/* Bucket of a latency: 4 buckets per power of two. */
+static unsigned lat_bucket(uint64_t ns)
+{
+	unsigned lg, sub;
+
+	if (ns < 4)
+		return (unsigned)ns;
+	lg = 63u - (unsigned)__builtin_clzll(ns);
+	sub = (unsigned)(ns >> (lg - 2)) & 3u;
+	return lg * 4 + sub < PAGER_LAT_BUCKETS ? lg * 4 + sub
+						: PAGER_LAT_BUCKETS - 1;
+}
+
+/* The smallest latency of a bucket (the inverse of lat_bucket). */
+static uint64_t lat_value(unsigned b)
+{
+	unsigned lg = b / 4, sub = b % 4;
+
+	if (b < 4)
+		return b;
+	return (1ull << lg) + ((uint64_t)sub << (lg - 2));
+}
+
+void pager_latency(struct pager *pg, uint64_t t0)
+{
+	uint64_t t = pager_now_ns();
+
+	atomic_fetch_add_explicit(&pg->lat[lat_bucket(t > t0 ? t - t0 : 0)],
+				  1, memory_order_relaxed);
+}
+
+void pager_wake(struct pager *pg, uint64_t addr)
 {
 	struct uffdio_range r = { .start = addr, .len = pg->page_size };
 
-	/* Fails only for a range outside the registration: nothing sleeps
-	 * there. */
-	(void)ioctl(pg->uffd, UFFDIO_WAKE, &r);
-}
-
-/* A page from the fill function, copied in. */
-static int fill_user(struct pager *pg, void *user, uint64_t addr)
-{
-	struct uffdio_copy c = { .dst = addr, .len = pg->page_size };
-	int err;
-
-	if (!fill_buf) {
-		fill_buf = aligned_alloc(pg->page_size, pg->page_size);
-		if (!fill_buf)
-			return ENOMEM;
-	}
-	err = pg->fill(user, addr, fill_buf, pg->page_size);
-	if (err)
-		return -err;
-	c.src = (uint64_t)(uintptr_t)fill_buf;
-	return ioctl(pg->uffd, UFFDIO_COPY, &c) ? errno : 0;
-}
-
-/* One fill attempt: 0, or the errno of the ioctl. */
-static int fill_once(struct pager *pg, void *user, uint64_t addr, bool write)
-{
-	if (pg->fill)
-		return fill_user(pg, user, addr);
-	if (write && pg->page_size <= sizeof(zero_page)) {
-		struct uffdio_copy c = {
-			.dst = addr,
-			.src = (uint64_t)(uintptr_t)zero_page,
-			.len = pg->page_size,
-		};
-
-		return ioctl(pg->uffd, UFFDIO_COPY, &c) ? errno : 0;
-	}
-	struct uffdio_zeropage z = {
-		.range = { .start = addr, .len = pg->page_size },
-	};
-
-	return ioctl(pg->uffd, UFFDIO_ZEROPAGE, &z) ? errno : 0;
+	/* SIGBUS delivery has no sleepers; otherwise it fails only for a
+	 * range outside the registration, where nothing sleeps. */
+	if (!pg->sigbus)
+		(void)ioctl(pg->uffd, UFFDIO_WAKE, &r);
 }
 
 /*
- * The space's fault handler: runs with the area read-locked (or under
- * mmap_lock), so the area is the one the address belongs to now and cannot
- * be unmapped, moved or reprotected until we return (docs/design.md
- * section 9). A fill that finds the page present lost to another fill
- * (EEXIST): the waiter still needs waking. EAGAIN: the kernel's map is
- * changing; retried a bounded number of times.
+ * A fault with no area (or no right) to fill: a map change is under way or
+ * done. Waiting for its writer (mmap_lock for reading, briefly) means the
+ * retried access meets the real protection the change left (SIGSEGV), not
+ * a page still missing (another round).
  */
-static int pager_fill(struct pager *pg, struct uvma_vma *vma, void *user,
-		      uint64_t addr, bool write)
+static void wait_writer(struct pager *pg)
 {
-	int err = 0;
+	uvma_mm_read_lock(pg->mm);
+	uvma_mm_read_unlock(pg->mm);
+}
 
-	(void)vma; /* for the test hook only */
-	hook_run(HOOK_PAGER_FILL, pg->mm, vma);
-	for (int i = 0; i < PAGER_EAGAIN_MAX; i++) {
-		err = fill_once(pg, user, addr, write);
-		if (err != EAGAIN)
-			break;
-		pager_count(pg, PC_EAGAIN);
-		sched_yield();
-	}
-	if (!err) {
-		pager_count(pg, PC_ZERO);
-		return 0;
-	}
-	if (err == EEXIST) {
-		pager_count(pg, PC_EEXIST);
+int pager_deliver(struct pager *pg, uint64_t addr, unsigned access, bool wp)
+{
+	int ret;
+
+	UVMA_ASSERT(pg->mm->pager == pg); /* not a destroyed space */
+	pager_count(pg, PC_MESSAGES);
+	pager_delivery.wp = wp;
+	ret = uvma_fault(pg->mm, addr, access);
+#ifdef UVMA_BROKEN_FILL_UNLOCKED
+	if (!ret)
+		ret = pager_fill_deferred(pg);
+#endif
+	if (ret == -EFAULT || ret == -EACCES) {
+		pager_count(pg, PC_WOKEN);
+		wait_writer(pg);
 		pager_wake(pg, addr);
 		return 0;
 	}
-	return -err;
-}
-
-#ifdef UVMA_BROKEN_FILL_UNLOCKED
-/* The historical mistake of hand-written pagers: look the area up under
- * the lock, fill after dropping it. */
-static _Thread_local struct {
-	bool pending;
-	void *user;
-	uint64_t addr;
-	bool write;
-} deferred_fill;
-#endif
-
-static int pager_fault(const struct uvma_fault *f)
-{
-	bool write = f->access & UVMA_ACCESS_WRITE;
-
-#ifdef UVMA_BROKEN_FILL_UNLOCKED
-	deferred_fill.pending = true;
-	deferred_fill.user = f->user;
-	deferred_fill.addr = f->addr;
-	deferred_fill.write = write;
+	if (ret) {
+		pager_count(pg, PC_ERRORS);
+		return ret;
+	}
 	return 0;
-#else
-	return pager_fill(f->arg, f->vma, f->user, f->addr, write);
-#endif
 }
 
-/* A message's page, and whether this batch saw it already (one fill
- * wakes every thread waiting on the page). */
+/*
+ * A thread that faulted and whose page cannot be filled: SIGBUS at the
+ * address, then woken, so that it takes the signal before it retries.
+ * The kernel lets only a process's main thread queue a fault's si_code
+ * (BUS_ADRERR) to its other threads, so a handler thread queues SI_QUEUE,
+ * with si_addr set all the same.
+ */
+static void send_sigbus(struct pager *pg, pid_t tid, uint64_t addr)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = SI_QUEUE;
+	si.si_addr = (void *)(uintptr_t)addr;
+	(void)syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGBUS, &si);
+	pager_wake(pg, addr);
+}
+
+/* Whether this batch saw the page already (one fill wakes every thread
+ * waiting on the page). */
 static bool seen_before(const uint64_t *pages, int n, uint64_t page)
 {
 	for (int i = 0; i < n; i++)
@@ -191,41 +148,41 @@ static bool seen_before(const uint64_t *pages, int n, uint64_t page)
 	return false;
 }
 
+static void handle_message(struct pager *pg, const struct uffd_msg *m,
+			   uint64_t page)
+{
+	uint64_t t0 = pager_now_ns();
+	bool wp = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP;
+	unsigned access = (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
+				  ? UVMA_ACCESS_WRITE
+				  : UVMA_ACCESS_READ;
+
+	if (pager_deliver(pg, page, access, wp))
+		send_sigbus(pg, (pid_t)m->arg.pagefault.feat.ptid,
+			    m->arg.pagefault.address);
+	pager_latency(pg, t0);
+}
+
 static void handle_batch(struct pager *pg, const struct uffd_msg *m, int n)
 {
 	uint64_t pages[PAGER_BATCH];
 
 	for (int i = 0; i < n; i++) {
 		uint64_t page;
-		unsigned access;
 
+		pages[i] = 0;
 		if (m[i].event != UFFD_EVENT_PAGEFAULT)
 			continue;
-		pager_count(pg, PC_MESSAGES);
 		page = m[i].arg.pagefault.address & ~(pg->page_size - 1);
 		pages[i] = page;
-		if (seen_before(pages, i, page)) {
+		/* A write-protect fault after a missing one of the same page
+		 * is a second fault, not a duplicate. */
+		if (!(m[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+		    seen_before(pages, i, page)) {
 			pager_count(pg, PC_DUPLICATE);
 			continue;
 		}
-		access = (m[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE)
-				 ? UVMA_ACCESS_WRITE
-				 : UVMA_ACCESS_READ;
-		/* No area there any more, or no right to this access: the
-		 * faulting thread retries and meets the real protection
-		 * (SIGSEGV) instead of sleeping for ever. */
-		if (uvma_fault(pg->mm, page, access)) {
-			pager_count(pg, PC_WOKEN);
-			pager_wake(pg, page);
-		}
-#ifdef UVMA_BROKEN_FILL_UNLOCKED
-		if (deferred_fill.pending) {
-			deferred_fill.pending = false;
-			(void)pager_fill(pg, NULL, deferred_fill.user,
-					 deferred_fill.addr,
-					 deferred_fill.write);
-		}
-#endif
+		handle_message(pg, &m[i], page);
 	}
 }
 
@@ -250,14 +207,17 @@ static void *handler_main(void *arg)
 			continue; /* EAGAIN: another thread took them */
 		handle_batch(pg, msgs, (int)(got / (ssize_t)sizeof(msgs[0])));
 	}
-	free(fill_buf);
-	fill_buf = NULL;
 	return NULL;
 }
 
-static int uffd_open(void)
+static int uffd_open(bool sigbus)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = sigbus ? UFFD_FEATURE_SIGBUS
+				   : UFFD_FEATURE_THREAD_ID |
+					     UFFD_FEATURE_EXACT_ADDRESS,
+	};
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
@@ -289,12 +249,11 @@ static int pager_reserve(struct pager *pg, uint64_t base)
 	return 0;
 }
 
-static int pager_register(struct pager *pg)
+int pager_register(struct pager *pg, uint64_t start, uint64_t len)
 {
 	struct uffdio_register reg = {
-		.range = { .start = (uint64_t)(uintptr_t)pg->base,
-			   .len = pg->size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+		.range = { .start = start, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
 	};
 
 	return ioctl(pg->uffd, UFFDIO_REGISTER, &reg) ? -errno : 0;
@@ -311,16 +270,30 @@ static void pager_stop(struct pager *pg)
 	pg->nthreads = 0;
 }
 
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 static void pager_free(struct pager *pg)
 {
+	unsigned nfiles = atomic_load_explicit(&pg->nfiles,
+					       memory_order_relaxed);
+
 	if (pg->nthreads)
 		pager_stop(pg);
-	if (pg->uffd >= 0)
-		close(pg->uffd);
-	if (pg->stop_fd >= 0)
-		close(pg->stop_fd);
+	if (pg->sigbus)
+		pager_signal_remove(pg);
+	close_fd(pg->uffd);
+	close_fd(pg->stop_fd);
+	close_fd(pg->pagemap_fd);
+	for (unsigned i = 0; i < nfiles; i++)
+		close_fd(pg->files[i]);
 	if (pg->base)
 		munmap(pg->base, pg->size);
+	if (pg->zeros)
+		munmap((void *)pg->zeros, UVMA_PAGER_AROUND_MAX);
 	free(pg);
 }
 
@@ -337,36 +310,88 @@ static int pager_start(struct pager *pg, unsigned nthreads)
 	return 0;
 }
 
-int pager_create(struct uvma_mm *mm, const struct uvma_mm_config *cfg)
+/* Fault-around in bytes: whole pages, at most the maximum; 0 is dflt. */
+static int around_bytes(uint32_t asked, size_t dflt, uint64_t ps,
+			size_t *out)
+{
+	uint64_t b = asked ? asked : dflt;
+
+	if (b > UVMA_PAGER_AROUND_MAX)
+		return -EINVAL;
+	b = (b + ps - 1) & ~(ps - 1);
+	*out = b < ps ? ps : b;
+	return 0;
+}
+
+static int pager_config(struct pager *pg, const struct uvma_mm_config *cfg)
 {
 	unsigned nthreads = cfg->pager_threads ? cfg->pager_threads : 1;
-	struct pager *pg;
-	int err;
 
 	if ((long)cfg->page_size != sysconf(_SC_PAGESIZE) || cfg->fault ||
 	    nthreads > PAGER_MAX_THREADS || cfg->size > SIZE_MAX)
 		return -EINVAL;
-	pg = calloc(1, sizeof(*pg));
-	if (!pg)
-		return -ENOMEM;
-	pg->uffd = pg->stop_fd = -1;
 	pg->size = (size_t)cfg->size;
 	pg->page_size = cfg->page_size;
-	pg->mm = mm;
+	pg->page_shift = (unsigned)__builtin_ctzll(cfg->page_size);
 	pg->fill = cfg->pager_fill;
-	err = pager_reserve(pg, cfg->base);
+	pg->sigbus = cfg->flags & UVMA_MM_PAGER_SIGBUS;
+	if (around_bytes(cfg->pager_file_around, 64u << 10, pg->page_size,
+			 &pg->file_around) ||
+	    around_bytes(cfg->pager_anon_around, 0, pg->page_size,
+			 &pg->anon_around))
+		return -EINVAL;
+	return 0;
+}
+
+/* The read-only zero pages fills copy from, and the dirty-page map. */
+static int pager_resources(struct pager *pg)
+{
+	void *z = mmap(NULL, UVMA_PAGER_AROUND_MAX, PROT_READ,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (z == MAP_FAILED)
+		return -errno;
+	pg->zeros = z;
+	pg->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pg->pagemap_fd < 0)
+		return -errno;
+	pg->stop_fd = eventfd(0, EFD_CLOEXEC);
+	return pg->stop_fd < 0 ? -errno : pager_buf_init();
+}
+
+static int pager_open(struct pager *pg, const struct uvma_mm_config *cfg)
+{
+	int err = pager_resources(pg);
+
+	if (!err)
+		err = pager_reserve(pg, cfg->base);
 	if (!err) {
-		pg->uffd = uffd_open();
+		pg->uffd = uffd_open(pg->sigbus);
 		err = pg->uffd < 0 ? pg->uffd : 0;
 	}
 	if (!err)
-		err = pager_register(pg);
-	if (!err) {
-		pg->stop_fd = eventfd(0, EFD_CLOEXEC);
-		err = pg->stop_fd < 0 ? -errno : 0;
-	}
+		err = pager_register(pg, (uint64_t)(uintptr_t)pg->base,
+				     pg->size);
+	if (!err && pg->sigbus)
+		err = pager_signal_add(pg);
+	if (!err && !pg->sigbus)
+		err = pager_start(pg, cfg->pager_threads ? cfg->pager_threads
+							 : 1);
+	return err;
+}
+
+int pager_create(struct uvma_mm *mm, const struct uvma_mm_config *cfg)
+{
+	struct pager *pg = calloc(1, sizeof(*pg));
+	int err;
+
+	if (!pg)
+		return -ENOMEM;
+	pg->mm = mm;
+	pg->uffd = pg->stop_fd = pg->pagemap_fd = -1;
+	err = pager_config(pg, cfg);
 	if (!err)
-		err = pager_start(pg, nthreads);
+		err = pager_open(pg, cfg);
 	if (err) {
 		pager_free(pg);
 		return err;
@@ -386,47 +411,95 @@ void pager_destroy(struct uvma_mm *mm)
 	mm->pager = NULL;
 }
 
-/* Threads first: no handler may run a fault while the space goes. */
+/* Threads first: no handler may run a fault while the space goes. Then
+ * the dirty pages of shared file areas reach their files, as on exit. */
 void pager_quiesce(struct uvma_mm *mm)
 {
-	if (mm->pager && mm->pager->nthreads)
+	if (!mm->pager)
+		return;
+	if (mm->pager->nthreads)
 		pager_stop(mm->pager);
+	pager_writeback_all(mm);
 }
 
-/* ---- keeping the real range in step with the map ------------------------ */
+/* ---- files ----------------------------------------------------------- */
 
-static void real_call(int ret)
+int pager_file_fd(struct pager *pg, uint64_t file_id)
 {
-	/* Our own reservation, page-aligned ranges: these cannot fail but
-	 * for a bug. */
-	UVMA_ASSERT(ret == 0);
-	(void)ret;
+	unsigned n = atomic_load_explicit(&pg->nfiles, memory_order_acquire);
+
+	return file_id && file_id <= n ? pg->files[file_id - 1] : -1;
 }
 
-void pager_sync(const struct plan *p)
+bool pager_file_writable(struct pager *pg, uint64_t file_id)
 {
-	size_t i;
+	return pager_file_fd(pg, file_id) >= 0 &&
+	       pg->file_writable[file_id - 1];
+}
 
-	/* Holes and new mappings start without pages (MAP_FIXED over a
-	 * mapped range discards it); pieces of existing areas keep theirs. */
-	for (i = 0; i < p->ned; i++) {
-		const struct edit *e = &p->ed[i];
-		void *at = (void *)(uintptr_t)e->start;
+int uvma_mm_file_add(struct uvma_mm *mm, int fd, uint64_t *file_id)
+{
+	struct pager *pg = mm ? mm->pager : NULL;
+	int flags, mine, err = 0;
+	unsigned n;
 
-		if (e->area && e->area->src)
-			continue;
-		real_call(madvise(at, e->end - e->start, MADV_DONTNEED));
-		if (!e->area)
-			real_call(mprotect(at, e->end - e->start, PROT_NONE));
+	if (!pg || !file_id)
+		return -EINVAL;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return -EBADF;
+	mmap_write_lock(mm);
+	n = atomic_load_explicit(&pg->nfiles, memory_order_relaxed);
+	mine = n < PAGER_MAX_FILES ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (mine < 0) {
+		err = -EMFILE;
+	} else {
+		pg->files[n] = mine;
+		pg->file_writable[n] = (flags & O_ACCMODE) == O_RDWR;
+		/* Release: a fill that sees the count sees the slot. */
+		atomic_store_explicit(&pg->nfiles, n + 1,
+				      memory_order_release);
+		*file_id = n + 1;
 	}
-	/* UVMA_PROT_* are PROT_*. */
-	for (i = 0; i < p->nareas; i++) {
-		const struct area *a = &p->areas[i];
+	mmap_write_unlock(mm);
+	return err;
+}
 
-		if (!a->kept)
-			real_call(mprotect((void *)(uintptr_t)a->start,
-					   a->end - a->start, (int)a->prot));
+int pager_check_file(struct uvma_mm *mm, uint64_t file_id, unsigned prot,
+		     unsigned flags)
+{
+	if (pager_file_fd(mm->pager, file_id) < 0)
+		return -EBADF;
+	if ((flags & UVMA_MAP_SHARED) && (prot & UVMA_PROT_WRITE) &&
+	    !pager_file_writable(mm->pager, file_id))
+		return -EACCES;
+	return 0;
+}
+
+/* ---- counters --------------------------------------------------------- */
+
+static uint64_t load(struct pager *pg, enum pager_counter c)
+{
+	return atomic_load_explicit(&pg->n[c], memory_order_relaxed);
+}
+
+/* The latency below which a fraction q of the faults fell. */
+static uint64_t lat_quantile(struct pager *pg, double q)
+{
+	uint64_t n[PAGER_LAT_BUCKETS], total = 0, seen = 0;
+
+	for (unsigned b = 0; b < PAGER_LAT_BUCKETS; b++) {
+		n[b] = atomic_load_explicit(&pg->lat[b], memory_order_relaxed);
+		total += n[b];
 	}
+	if (!total)
+		return 0;
+	for (unsigned b = 0; b < PAGER_LAT_BUCKETS; b++) {
+		seen += n[b];
+		if ((double)seen >= q * (double)total)
+			return lat_value(b);
+	}
+	return lat_value(PAGER_LAT_BUCKETS - 1);
 }
 
 void uvma_mm_pager_stats(struct uvma_mm *mm, struct uvma_pager_stats *out)
@@ -436,16 +509,19 @@ void uvma_mm_pager_stats(struct uvma_mm *mm, struct uvma_pager_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (!pg)
 		return;
-	out->messages =
-		atomic_load_explicit(&pg->n[PC_MESSAGES], memory_order_relaxed);
-	out->filled =
-		atomic_load_explicit(&pg->n[PC_ZERO], memory_order_relaxed);
-	out->eexist =
-		atomic_load_explicit(&pg->n[PC_EEXIST], memory_order_relaxed);
-	out->eagain =
-		atomic_load_explicit(&pg->n[PC_EAGAIN], memory_order_relaxed);
-	out->woken =
-		atomic_load_explicit(&pg->n[PC_WOKEN], memory_order_relaxed);
-	out->duplicate = atomic_load_explicit(&pg->n[PC_DUPLICATE],
-					      memory_order_relaxed);
+	out->messages = load(pg, PC_MESSAGES);
+	out->missing = load(pg, PC_MISSING);
+	out->wp = load(pg, PC_WP);
+	out->filled = load(pg, PC_FILLED);
+	out->around = load(pg, PC_AROUND);
+	out->retried = load(pg, PC_RETRIED);
+	out->eexist = load(pg, PC_EEXIST);
+	out->eagain = load(pg, PC_EAGAIN);
+	out->woken = load(pg, PC_WOKEN);
+	out->errors = load(pg, PC_ERRORS);
+	out->duplicate = load(pg, PC_DUPLICATE);
+	out->written = load(pg, PC_WRITTEN);
+	out->moved = load(pg, PC_MOVED);
+	out->lat_p50_ns = lat_quantile(pg, 0.50);
+	out->lat_p99_ns = lat_quantile(pg, 0.99);
 }

@@ -12,6 +12,7 @@
 #ifndef UVMA_PAGER_H
 #define UVMA_PAGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,5 +43,27 @@ void pager_destroy(struct uvma_mm *mm);
  * become inaccessible; every changed area gets its real protection.
  */
 void pager_sync(const struct plan *p);
+
+/*
+ * Before the plan commits (caller holds mmap_lock for writing, the VMAs
+ * the plan changes are write-locked): write back the dirty pages of shared
+ * file areas in the ranges whose contents the plan's edits replace.
+ */
+void pager_plan_writeback(const struct plan *p);
+
+/* Write back every shared file area of mm (destruction; takes mmap_lock
+ * for reading). */
+void pager_writeback_all(struct uvma_mm *mm);
+
+/* mmap of a file on a pager space: 0, -EBADF (file_id not from
+ * uvma_mm_file_add), -EACCES (shared and writable, file not opened for
+ * writing). */
+int pager_check_file(struct uvma_mm *mm, uint64_t file_id, unsigned prot,
+		     unsigned flags);
+
+#ifdef UVMA_TEST_HOOKS
+/* Make every move take the page-copying path (tests). */
+void pager_force_copy_moves(bool on);
+#endif
 
 #endif

@@ -477,6 +477,10 @@ int plan_apply(struct plan *p)
 		return err;
 	hook_run(HOOK_PLAN_READY, mm, NULL);
 	plan_lock(p);
+	/* What the plan replaces is written back while its areas are
+	 * write-locked and still in place. */
+	if (mm->pager)
+		pager_plan_writeback(p);
 	tree_begin(&mm->tree);
 	err = plan_stores(p);
 	if (err) {

@@ -36,6 +36,9 @@ struct area {
 	/* The VMA this area was cut from, if any: a new object for it is a
 	 * copy of that VMA (a split, as Linux's), not a blank one. */
 	const struct uvma_vma *src;
+	/* A piece moved by mremap: its first from_len bytes were at from
+	 * (the pager moves their pages); from_len 0 otherwise. */
+	uint64_t from, from_len;
 	/* Set by plan_apply: the object that holds the area, and whether it
 	 * is an old VMA left exactly as it was, or a new object. */
 	struct uvma_vma *obj;

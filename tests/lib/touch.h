@@ -31,36 +31,61 @@ static inline sigjmp_buf *volatile *touch_jump_slot(void)
 	return &jump;
 }
 
-static inline void touch_on_segv(int sig)
+/* The last signal a touch met on this thread, and its address. */
+struct touch_signal {
+	int signo;
+	int code;
+	uint64_t addr;
+};
+
+static inline volatile struct touch_signal *touch_last(void)
+{
+	static _Thread_local volatile struct touch_signal last;
+
+	return &last;
+}
+
+static inline void touch_on_signal(int sig, siginfo_t *si, void *uc)
 {
 	sigjmp_buf *jb = *touch_jump_slot();
 
-	(void)sig;
+	(void)uc;
 	if (!jb)
-		abort(); /* a SIGSEGV no test expected */
+		abort(); /* a signal no test expected */
+	touch_last()->signo = sig;
+	touch_last()->code = si->si_code;
+	touch_last()->addr = (uint64_t)(uintptr_t)si->si_addr;
 	siglongjmp(*jb, 1);
 }
 
-/* Once per process, before any thread touches memory. */
+/*
+ * Once per process, before any thread touches memory and before the first
+ * space with UVMA_MM_PAGER_SIGBUS (whose handler passes the signals it
+ * does not resolve to this one): SIGSEGV and SIGBUS are caught.
+ */
 static inline void touch_init(void)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = touch_on_segv;
-	sa.sa_flags = SA_NODEFER;
+	sa.sa_sigaction = touch_on_signal;
+	sa.sa_flags = SA_NODEFER | SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+	CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
 }
 
-/* A load at addr (into *out when not NULL), or a store of v: false if it
- * met SIGSEGV. Any thread. */
-static inline bool touch(uint64_t addr, bool store, uint8_t v, uint8_t *out)
+/* A load at addr (into *out when not NULL), or a store of v: 0, or the
+ * signal it met (SIGSEGV, SIGBUS; touch_last() tells the address). Any
+ * thread. */
+static inline int touch_sig(uint64_t addr, bool store, uint8_t v,
+			    uint8_t *out)
 {
 	volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)addr;
 	sigjmp_buf jb;
-	volatile bool ok = false;
+	volatile int sig = 0;
 
+	touch_last()->signo = 0;
 	if (sigsetjmp(jb, 1) == 0) {
 		*touch_jump_slot() = &jb;
 		if (store)
@@ -69,10 +94,17 @@ static inline bool touch(uint64_t addr, bool store, uint8_t v, uint8_t *out)
 			*out = *p;
 		else
 			(void)*p;
-		ok = true;
+	} else {
+		sig = touch_last()->signo;
 	}
 	*touch_jump_slot() = NULL;
-	return ok;
+	return sig;
+}
+
+/* The same, true when no signal came. */
+static inline bool touch(uint64_t addr, bool store, uint8_t v, uint8_t *out)
+{
+	return touch_sig(addr, store, v, out) == 0;
 }
 
 /* A pager space from cfg (UVMA_MM_PAGER is added), or exit with

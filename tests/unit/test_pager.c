@@ -1,11 +1,14 @@
 /*
- * test_pager.c - real memory behind a space (UVMA_MM_PAGER, src/pager.c):
- * ordinary loads and stores on the addresses uvma_mmap returns, pages
- * filled with zeros on first touch by the handler threads through the
- * per-VMA lock, and the real range kept in step with the map: unmapped
- * ranges fault (SIGSEGV), mprotect is the real protection, MAP_FIXED and
- * munmap discard pages, splits keep them. Needs userfaultfd (root here and
- * in CI); elsewhere it says so and is skipped (exit 77).
+ * test_pager.c - real memory behind a space (UVMA_MM_PAGER, src/pager*.c),
+ * anonymous areas, every case in both delivery modes (handler threads, and
+ * SIGBUS in the faulting thread): pages filled on first touch through the
+ * per-VMA lock, fault-around, the real range kept in step with the map
+ * (unmapped ranges fault with SIGSEGV, mprotect is the real protection,
+ * MAP_FIXED and munmap discard pages, splits keep them, mremap moves them
+ * with their contents), a fill error is SIGBUS at the address, and a
+ * thread faulting on a range being unmapped is woken and gets SIGSEGV.
+ * Needs userfaultfd (root here and in CI); elsewhere it says so and is
+ * skipped (exit 77).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,55 +19,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "touch.h"
-#include "uvma.h"
+#include "hook.h"
+#include "pager.h"
+#include "pager_util.h"
 
-#define PAGE   4096ull
-#define RW     (UVMA_PROT_READ | UVMA_PROT_WRITE)
-#define ANON   (UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS)
 #define NPAGES 64
 
-static struct uvma_mm *new_pager(unsigned threads)
-{
-	struct uvma_mm_config cfg;
-
-	uvma_mm_config_init(&cfg);
-	cfg.base = 0;
-	cfg.size = 64ull << 20;
-	cfg.pager_threads = threads;
-	return touch_pager_or_skip(&cfg, "test_pager");
-}
-
-static uint64_t map(struct uvma_mm *mm, uint64_t at, uint64_t pages,
-		    unsigned prot)
-{
-	uint64_t out = 0;
-	unsigned flags = ANON | (at ? UVMA_MAP_FIXED : 0);
-
-	CHECK_EQ_U64(
-		uvma_mmap(mm, at, pages * PAGE, prot, flags, 0, 0, NULL, &out),
-		0);
-	return out;
-}
-
-static volatile uint8_t *ptr(uint64_t addr)
-{
-	return (volatile uint8_t *)(uintptr_t)addr;
-}
-
-/* Does a load (or a store of v) at addr fault? */
-static bool faults(uint64_t addr, bool store, uint8_t v)
-{
-	return !touch(addr, store, v, NULL);
-}
-
-/* ---- cases --------------------------------------------------------------- */
+/* ---- filling ------------------------------------------------------------- */
 
 static void test_zero_fill(void)
 {
-	struct uvma_mm *mm = new_pager(2);
-	uint64_t a = map(mm, 0, NPAGES, RW);
+	struct uvma_mm *mm = pager_new(NULL, 2);
+	uint64_t a = pager_map(mm, 0, NPAGES, RW);
 	struct uvma_pager_stats st;
 
 	for (uint64_t i = 0; i < NPAGES; i++) {
@@ -76,49 +42,83 @@ static void test_zero_fill(void)
 		CHECK_EQ_U64(*ptr(a + i * PAGE + 11), i + 1);
 		CHECK_EQ_U64(*ptr(a + i * PAGE + 12), 0);
 	}
-	/* A fill wakes its thread before the handler counts it: wait
-	 * (bounded) for the last counts. */
-	for (int tries = 0; tries < 5000; tries++) {
-		uvma_mm_pager_stats(mm, &st);
-		if (st.filled >= NPAGES)
-			break;
-		usleep(1000);
-	}
+	pager_stats_settled(mm, NPAGES, &st);
 	CHECK_EQ_U64(st.filled, NPAGES);
+	CHECK_EQ_U64(st.missing, NPAGES);
+	CHECK_EQ_U64(st.around, 0); /* off for anonymous areas by default */
 	CHECK_EQ_U64(st.woken, 0);
+	CHECK_EQ_U64(st.errors, 0);
+	CHECK(st.lat_p50_ns > 0 && st.lat_p99_ns >= st.lat_p50_ns);
 	uvma_mm_destroy(mm);
 }
+PAGER_BOTH(test_zero_fill)
+
+/* Fault-around: one fault fills the aligned 16-page window, clipped to
+ * the area; pages already there are skipped. */
+static void test_around(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+	struct uvma_pager_stats st;
+	uint64_t a;
+
+	uvma_mm_config_init(&cfg);
+	cfg.pager_anon_around = 64 << 10;
+	mm = pager_new(&cfg, 1);
+	a = pager_map(mm, 0, 40, RW);
+	*ptr(a + 5 * PAGE) = 1; /* one window, clipped to the area */
+	pager_stats_settled(mm, 1, &st);
+	CHECK(st.filled >= 1 && st.filled <= 16);
+	CHECK_EQ_U64(st.missing, 1);
+	CHECK_EQ_U64(st.around, st.filled - 1);
+	for (uint64_t i = 0; i < 40; i++)
+		*ptr(a + i * PAGE + 3) = (uint8_t)i;
+	pager_stats_settled(mm, 40, &st);
+	CHECK_EQ_U64(st.filled, 40);
+	CHECK(st.missing <= 4); /* 40 pages, at most 4 windows */
+	for (uint64_t i = 0; i < 40; i++)
+		CHECK_EQ_U64(*ptr(a + i * PAGE + 3), i);
+	/* Over the maximum: refused. */
+	cfg.pager_anon_around = UVMA_PAGER_AROUND_MAX + 4096;
+	cfg.flags = UVMA_MM_PAGER;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), -EINVAL);
+	uvma_mm_destroy(mm);
+}
+PAGER_BOTH(test_around)
+
+/* ---- the real range follows the map ---------------------------------------- */
 
 /* munmap and MAP_FIXED discard pages; the range comes back as zeros. */
 static void test_discard(void)
 {
-	struct uvma_mm *mm = new_pager(1);
-	uint64_t a = map(mm, 0, 8, RW);
+	struct uvma_mm *mm = pager_new(NULL, 1);
+	uint64_t a = pager_map(mm, 0, 8, RW);
 
 	for (uint64_t i = 0; i < 8; i++)
 		*ptr(a + i * PAGE) = 0xa5;
 	CHECK_EQ_U64(uvma_munmap(mm, a, 8 * PAGE), 0);
-	CHECK(faults(a, false, 0));
-	CHECK(faults(a + 7 * PAGE, true, 1));
-	CHECK_EQ_U64(map(mm, a, 8, RW), a);
+	CHECK_EQ_U64(touch_sig(a, false, 0, NULL), SIGSEGV);
+	CHECK_EQ_U64(touch_sig(a + 7 * PAGE, true, 1, NULL), SIGSEGV);
+	CHECK_EQ_U64(pager_map(mm, a, 8, RW), a);
 	CHECK_EQ_U64(*ptr(a), 0);
 	*ptr(a + PAGE) = 0x5a;
-	CHECK_EQ_U64(map(mm, a, 8, RW), a); /* MAP_FIXED over it */
+	CHECK_EQ_U64(pager_map(mm, a, 8, RW), a); /* MAP_FIXED over it */
 	CHECK_EQ_U64(*ptr(a + PAGE), 0);
 	uvma_mm_destroy(mm);
 }
+PAGER_BOTH(test_discard)
 
 /* mprotect is the real protection, and a split keeps every page. */
 static void test_protect(void)
 {
-	struct uvma_mm *mm = new_pager(1);
-	uint64_t a = map(mm, 0, 8, RW);
+	struct uvma_mm *mm = pager_new(NULL, 1);
+	uint64_t a = pager_map(mm, 0, 8, RW);
 
 	for (uint64_t i = 0; i < 8; i++)
 		*ptr(a + i * PAGE + 1) = (uint8_t)(0x10 + i);
 	CHECK_EQ_U64(uvma_mprotect(mm, a + 2 * PAGE, 3 * PAGE, UVMA_PROT_READ),
 		     0);
-	CHECK(faults(a + 3 * PAGE, true, 9));
+	CHECK_EQ_U64(touch_sig(a + 3 * PAGE, true, 9, NULL), SIGSEGV);
 	CHECK(!faults(a + 3 * PAGE, false, 0));
 	CHECK(!faults(a + 6 * PAGE, true, 0x16));
 	for (uint64_t i = 0; i < 8; i++)
@@ -131,22 +131,266 @@ static void test_protect(void)
 	CHECK_EQ_U64(*ptr(a + 7 * PAGE + 1), 0x17);
 	uvma_mm_destroy(mm);
 }
+PAGER_BOTH(test_protect)
 
-static void test_refused(void)
+/* Write a pattern over every byte of the given pages (a page left out
+ * stays missing). */
+static void fill_pattern(uint64_t a, uint64_t pages, uint64_t seed,
+			 uint64_t skip_every)
 {
-	struct uvma_mm *mm = new_pager(1);
-	uint64_t a = map(mm, 0, 8, RW), out = 0;
+	for (uint64_t p = 0; p < pages; p++) {
+		if (skip_every && p % skip_every == 0)
+			continue;
+		for (uint64_t i = 0; i < PAGE; i++)
+			*ptr(a + p * PAGE + i) = pattern(seed, p * PAGE + i);
+	}
+}
 
-	CHECK_EQ_U64(uvma_mremap(mm, a, 8 * PAGE, 16 * PAGE,
-				 UVMA_MREMAP_MAYMOVE, 0, &out),
+/* The pattern, byte for byte, where it was written; zeros elsewhere. */
+static void check_pattern(uint64_t a, uint64_t pages, uint64_t seed,
+			  uint64_t skip_every)
+{
+	for (uint64_t p = 0; p < pages; p++) {
+		bool skipped = skip_every && p % skip_every == 0;
+
+		for (uint64_t i = 0; i < PAGE; i++)
+			CHECK_EQ_U64(*ptr(a + p * PAGE + i),
+				     skipped ? 0
+					     : pattern(seed, p * PAGE + i));
+	}
+}
+
+/* mremap moves the pages with their contents: growing by moving, a FIXED
+ * move that shrinks, over a populated destination; the source becomes
+ * inaccessible, the new tail is zeros, pages never touched stay missing
+ * (filled on touch at the new place). */
+static void moves(bool copy)
+{
+	struct uvma_mm *mm = pager_new(NULL, 1);
+	uint64_t seed = rng_next();
+	uint64_t a = pager_map(mm, 0, 16, RW), b, c = pager_map(mm, 0, 12, RW);
+	struct uvma_pager_stats st;
+
+	pager_force_copy_moves(copy);
+	fill_pattern(a, 16, seed, 5);
+	fill_pattern(c, 12, seed + 1, 0); /* the FIXED destination's pages */
+	CHECK_EQ_U64(uvma_mremap(mm, a, 16 * PAGE, 24 * PAGE,
+				 UVMA_MREMAP_MAYMOVE, 0, &b),
+		     0);
+	CHECK(b != a);
+	CHECK_EQ_U64(touch_sig(a + 3 * PAGE, false, 0, NULL), SIGSEGV);
+	check_pattern(b, 16, seed, 5);
+	for (uint64_t p = 16; p < 24; p++)
+		CHECK_EQ_U64(*ptr(b + p * PAGE + 9), 0);
+	*ptr(b + 20 * PAGE) = 0x77;
+	/* FIXED over c, shrinking to 12 pages: c's old pages are gone. */
+	CHECK_EQ_U64(uvma_mremap(mm, b, 24 * PAGE, 12 * PAGE,
+				 UVMA_MREMAP_MAYMOVE | UVMA_MREMAP_FIXED, c,
+				 &a),
+		     0);
+	CHECK_EQ_U64(a, c);
+	check_pattern(c, 12, seed, 5);
+	CHECK_EQ_U64(touch_sig(b, false, 0, NULL), SIGSEGV);
+	/* A new area where the source was: empty, and filled on touch. */
+	CHECK_EQ_U64(pager_map(mm, b, 24, RW), b);
+	CHECK_EQ_U64(*ptr(b + 3 * PAGE), 0);
+	*ptr(b + 4 * PAGE) = 3;
+	CHECK_EQ_U64(*ptr(b + 4 * PAGE), 3);
+	uvma_mm_pager_stats(mm, &st);
+	CHECK(st.moved >= 16 + 12);
+	/* A second mapping of shared pages cannot be had. */
+	CHECK_EQ_U64(uvma_mremap(mm, b, 0, PAGE, UVMA_MREMAP_MAYMOVE, 0, &c),
 		     -EOPNOTSUPP);
-	CHECK_EQ_U64(uvma_mremap(mm, a, 8 * PAGE, 4 * PAGE, 0, 0, &out), 0);
-	CHECK(faults(a + 5 * PAGE, false, 0)); /* the shrunk tail is gone */
+	pager_force_copy_moves(false);
 	uvma_mm_destroy(mm);
 }
 
+static void test_move(void)
+{
+	moves(false);
+}
+PAGER_BOTH(test_move)
+
+static void test_move_copy(void)
+{
+	moves(true);
+}
+PAGER_BOTH(test_move_copy)
+
+/* Moving an area back and forth and growing it in place between moves
+ * leaves pieces the kernel will not move in one go: the contents still
+ * follow. */
+static void test_move_many(void)
+{
+	struct uvma_mm *mm = pager_new(NULL, 1);
+	uint64_t seed = rng_next(), a = pager_map(mm, 0, 4, RW), b;
+	uint64_t pages = 4;
+
+	fill_pattern(a, pages, seed, 0);
+	for (int round = 0; round < 8; round++) {
+		CHECK_EQ_U64(uvma_mremap(mm, a, pages * PAGE,
+					 (pages + 2) * PAGE,
+					 UVMA_MREMAP_MAYMOVE, 0, &b),
+			     0);
+		fill_pattern(b + pages * PAGE, 2, seed + pages, 0);
+		check_pattern(b, 4, seed, 0);
+		for (uint64_t p = 4; p < pages + 2; p += 2)
+			check_pattern(b + p * PAGE, 2, seed + p, 0);
+		pages += 2;
+		a = b;
+	}
+	uvma_mm_destroy(mm);
+}
+PAGER_BOTH(test_move_many)
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static int fill_or_fail(void *user, uint64_t addr, void *page, size_t len)
+{
+	(void)addr;
+	if (!user)
+		return -EIO;
+	memset(page, *(uint8_t *)user, len);
+	return 0;
+}
+
+/* A fill that fails is SIGBUS at the faulting address; the space goes
+ * on. */
+static void test_fill_error(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+	struct uvma_pager_stats st;
+	uint8_t good = 0x3c, v = 0;
+	uint64_t a, b;
+
+	uvma_mm_config_init(&cfg);
+	cfg.pager_fill = fill_or_fail;
+	mm = pager_new(&cfg, 1);
+	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW, ANON, 0, 0, NULL, &a), 0);
+	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW, ANON, 0, 0, &good, &b),
+		     0);
+	CHECK_EQ_U64(touch_sig(a + 2 * PAGE + 123, false, 0, &v), SIGBUS);
+	CHECK_EQ_U64(touch_last()->addr, a + 2 * PAGE + 123);
+	/* The kernel's code in the faulting thread; queued by a handler
+	 * thread, SI_QUEUE (src/pager.c). */
+	CHECK_EQ_U64(touch_last()->code, pager_sigbus ? BUS_ADRERR : SI_QUEUE);
+	CHECK_EQ_U64(touch_sig(a + 2 * PAGE, true, 1, NULL), SIGBUS);
+	CHECK_EQ_U64(touch_sig(b + PAGE + 5, false, 0, &v), 0);
+	CHECK_EQ_U64(v, 0x3c);
+	uvma_mm_pager_stats(mm, &st);
+	CHECK_EQ_U64(st.errors, 2);
+	uvma_mm_destroy(mm);
+}
+PAGER_BOTH(test_fill_error)
+
+/*
+ * A thread faulting on a range being unmapped is woken and gets SIGSEGV,
+ * deterministically: the one handler thread is held in a fill of area B
+ * (hook), thread T faults on area A and waits in the kernel, A is
+ * unmapped, then the handler goes on: it finds no area for T's fault,
+ * waits for the writer, wakes T, and T's retry meets the inaccessible
+ * range.
+ */
+static struct uvma_mm *hold_mm;
+static uint64_t hold_addr;
+static _Atomic int hold_step; /* 0 armed, 1 held, 2 released, 3 off */
+
+static void hold_hook(enum hook_point point, struct uvma_mm *mm,
+		      struct uvma_vma *vma)
+{
+	struct uvma_area_info a;
+	int armed = 0;
+
+	if (point != HOOK_PAGER_FILL || mm != hold_mm || !vma)
+		return;
+	uvma_vma_info(vma, &a);
+	if (a.start != hold_addr ||
+	    !atomic_compare_exchange_strong(&hold_step, &armed, 1))
+		return;
+	while (atomic_load(&hold_step) != 2)
+		usleep(100);
+}
+
+static _Atomic int t_state; /* 1 about to touch, 2 done */
+static int t_sig;
+static pid_t t_tid;
+
+static void *toucher_a(void *arg)
+{
+	t_tid = gettid();
+	atomic_store(&t_state, 1);
+	t_sig = touch_sig(*(uint64_t *)arg, false, 0, NULL);
+	atomic_store(&t_state, 2);
+	return NULL;
+}
+
+static void *toucher_b(void *arg)
+{
+	CHECK_EQ_U64(*ptr(*(uint64_t *)arg), 0);
+	return NULL;
+}
+
+/* Whether thread tid sleeps (state S in /proc). */
+static bool sleeping(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+static void test_woken(void)
+{
+	struct uvma_mm *mm;
+
+	pager_sigbus = false; /* with SIGBUS, nothing waits in the kernel */
+	mm = pager_new(NULL, 1);
+	/* Two areas that do not merge. */
+	uint64_t a = pager_map(mm, 0, 4, RW),
+		 b = pager_map(mm, 0, 4, UVMA_PROT_READ);
+	struct uvma_pager_stats st;
+	pthread_t tb, ta;
+
+	hold_mm = mm;
+	hold_addr = b;
+	atomic_store(&hold_step, 0);
+	atomic_store(&t_state, 0);
+	hook_set(hold_hook);
+	CHECK(pthread_create(&tb, NULL, toucher_b, &b) == 0);
+	while (atomic_load(&hold_step) != 1)
+		usleep(100);
+	CHECK(pthread_create(&ta, NULL, toucher_a, &a) == 0);
+	while (atomic_load(&t_state) != 1)
+		usleep(100);
+	for (int i = 0; i < 20000 && !sleeping(t_tid); i++)
+		usleep(100);
+	usleep(2000); /* T is in the kernel's wait, its message queued */
+	CHECK_EQ_U64(uvma_munmap(mm, a, 4 * PAGE), 0);
+	CHECK_EQ_U64(atomic_load(&t_state), 1); /* still waiting */
+	atomic_store(&hold_step, 2);
+	CHECK(pthread_join(tb, NULL) == 0);
+	CHECK(pthread_join(ta, NULL) == 0);
+	hook_set(NULL);
+	CHECK_EQ_U64(t_sig, SIGSEGV);
+	uvma_mm_pager_stats(mm, &st);
+	CHECK_EQ_U64(st.woken, 1);
+	uvma_mm_destroy(mm);
+}
+
+/* ---- concurrency ---------------------------------------------------------------- */
+
 /* Threads write and check their own pages while the main thread maps,
- * splits and unmaps other areas of the same space. */
+ * splits, moves and unmaps other areas of the same space. */
 struct toucher {
 	pthread_t thread;
 	uint64_t base;
@@ -172,28 +416,39 @@ static void *touch_main(void *arg)
 	return NULL;
 }
 
+static void churn_cycle(struct uvma_mm *mm)
+{
+	uint64_t b = pager_map(mm, 0, 4, RW), c;
+
+	*ptr(b + PAGE) = 1;
+	*ptr(b + 3 * PAGE) = 2;
+	CHECK_EQ_U64(uvma_mprotect(mm, b, 2 * PAGE, UVMA_PROT_READ), 0);
+	CHECK_EQ_U64(*ptr(b + PAGE), 1);
+	/* The read-write half moves, growing. */
+	CHECK_EQ_U64(uvma_mremap(mm, b + 2 * PAGE, 2 * PAGE, 6 * PAGE,
+				 UVMA_MREMAP_MAYMOVE, 0, &c),
+		     0);
+	CHECK_EQ_U64(*ptr(c + PAGE), 2);
+	CHECK_EQ_U64(uvma_munmap(mm, c, 6 * PAGE), 0);
+	CHECK_EQ_U64(uvma_munmap(mm, b, 2 * PAGE), 0);
+}
+
 static void test_churn(void)
 {
-	struct uvma_mm *mm = new_pager(2);
+	struct uvma_mm *mm = pager_new(NULL, 2);
 	struct toucher t[2];
 	_Atomic bool stop = false;
-	uint64_t cycles = test_scaled(3000, 300);
+	uint64_t cycles = test_scaled(2000, 200);
 
 	for (unsigned i = 0; i < 2; i++) {
-		t[i] = (struct toucher){ .base = map(mm, 0, NPAGES, RW),
+		t[i] = (struct toucher){ .base = pager_map(mm, 0, NPAGES, RW),
 					 .id = i * 100,
 					 .stop = &stop };
 		CHECK(pthread_create(&t[i].thread, NULL, touch_main, &t[i]) ==
 		      0);
 	}
-	for (uint64_t c = 0; c < cycles; c++) {
-		uint64_t b = map(mm, 0, 4, RW);
-
-		*ptr(b + PAGE) = 1;
-		CHECK_EQ_U64(uvma_mprotect(mm, b, 2 * PAGE, UVMA_PROT_READ), 0);
-		CHECK_EQ_U64(*ptr(b + PAGE), 1);
-		CHECK_EQ_U64(uvma_munmap(mm, b, 4 * PAGE), 0);
-	}
+	for (uint64_t c = 0; c < cycles; c++)
+		churn_cycle(mm);
 	atomic_store(&stop, true);
 	for (unsigned i = 0; i < 2; i++) {
 		CHECK(pthread_join(t[i].thread, NULL) == 0);
@@ -201,17 +456,41 @@ static void test_churn(void)
 	}
 	uvma_mm_destroy(mm);
 }
+PAGER_BOTH(test_churn)
+
+static void test_config(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm = NULL;
+
+	uvma_mm_config_init(&cfg);
+	cfg.flags = UVMA_MM_PAGER_SIGBUS; /* without UVMA_MM_PAGER */
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), -EINVAL);
+	uvma_mm_config_init(&cfg);
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
+	uint64_t id;
+	CHECK_EQ_U64(uvma_mm_file_add(mm, 0, &id), -EINVAL); /* no pager */
+	uvma_mm_destroy(mm);
+}
 
 static const struct test_case case_table[] = {
-	{ "zero_fill", test_zero_fill }, { "discard", test_discard },
-	{ "protect", test_protect },	 { "refused", test_refused },
-	{ "churn", test_churn },
+	PAGER_CASES("zero_fill", test_zero_fill),
+	PAGER_CASES("around", test_around),
+	PAGER_CASES("discard", test_discard),
+	PAGER_CASES("protect", test_protect),
+	PAGER_CASES("move", test_move),
+	PAGER_CASES("move_copy", test_move_copy),
+	PAGER_CASES("move_many", test_move_many),
+	PAGER_CASES("fill_error", test_fill_error),
+	{ "woken", test_woken },
+	PAGER_CASES("churn", test_churn),
+	{ "config", test_config },
 };
 
 int main(int argc, char **argv)
 {
-	uvma_mm_destroy(new_pager(1)); /* or skip, before any case */
-	touch_init();
+	touch_init(); /* before the first SIGBUS space */
+	uvma_mm_destroy(pager_new(NULL, 1)); /* or skip, before any case */
 	return test_run_cases(argc, argv, case_table,
 			      sizeof(case_table) / sizeof(case_table[0]));
 }
