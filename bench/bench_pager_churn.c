@@ -219,7 +219,7 @@ static int run_one(const struct bench_opts *o, struct bench_row *row,
 		c.s->close(c.space);
 	if (err) {
 		fprintf(stderr, "bench: pager: churn %s: %s\n", c.s->name,
-			uvma_strerror(err));
+			strerror(-err));
 		return -1;
 	}
 	v[BM_FAULTS] = (double)c.faults * 1e9 / (double)c.fault_ns;

@@ -122,8 +122,7 @@ int pb_pager_usable(void)
 	return err;
 }
 
-/* ---- the global pager ------------------------------------------------------
- */
+/* ---- the global pager ---------------------------------------------------- */
 
 struct pb_global {
 	struct gpager *g;
@@ -176,8 +175,7 @@ static void global_close(void *space)
 	free(s);
 }
 
-/* ---- the kernel
- * -------------------------------------------------------------- */
+/* ---- the kernel ---------------------------------------------------------- */
 
 /* The kernel maps straight into the process: its space is only a window
  * of addresses that close clears. */
