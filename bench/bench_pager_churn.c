@@ -46,7 +46,7 @@ struct churn {
 	uint64_t faults, fault_ns;
 	/* the mapper's phase */
 	uint64_t cycles, mapper_ns;
-	int err;
+	_Atomic int err; /* the first failure of either thread */
 };
 
 static uint64_t area_at(const struct churn *c, unsigned i)
@@ -61,8 +61,15 @@ static bool stopped(struct churn *c)
 
 static void failed(struct churn *c, int err)
 {
-	if (err && !c->err)
-		c->err = err;
+	int none = 0;
+
+	if (err)
+		atomic_compare_exchange_strong(&c->err, &none, err);
+}
+
+static int failure(struct churn *c)
+{
+	return atomic_load_explicit(&c->err, memory_order_relaxed);
 }
 
 /* A fresh area: its pages discarded, as the fault thread's side sees it
@@ -84,7 +91,7 @@ static void *fault_main(void *arg)
 	pb_pin(0);
 	pthread_barrier_wait(&c->start);
 	t0 = bench_now_ns();
-	while (!stopped(c) && !c->err) {
+	while (!stopped(c) && !failure(c)) {
 		uint64_t a = area_at(c, c->area), r0;
 
 		for (uint64_t p = 0; p < CH_PAGES; p++) {
@@ -162,9 +169,9 @@ static int cmp_u32(const void *a, const void *b)
 /* Percentile q of the phase's latencies, sorted. */
 static double percentile(const struct churn *c, double q)
 {
-	size_t i = (size_t)(q * (double)(c->nlat - 1) + 0.5);
-
-	return c->nlat ? (double)c->lat[i] : -1;
+	if (!c->nlat)
+		return -1;
+	return (double)c->lat[(size_t)(q * (double)(c->nlat - 1) + 0.5)];
 }
 
 /* One phase of seconds, with the mapper or without; 0 or an error. */
@@ -192,7 +199,7 @@ static int phase(struct churn *c, double seconds, bool mapper)
 		pthread_join(mt, NULL);
 	pthread_barrier_destroy(&c->start);
 	qsort(c->lat, c->nlat, sizeof(*c->lat), cmp_u32);
-	return c->err;
+	return failure(c);
 }
 
 /* One run of side d: the space, its fault areas, the two phases; the
