@@ -101,20 +101,21 @@ int pager_deliver(struct pager *pg, uint64_t addr, unsigned access, bool wp)
 	UVMA_ASSERT(pg->mm->pager == pg); /* not a destroyed space */
 	pager_count(pg, PC_MESSAGES);
 	pager_delivery.wp = wp;
+	pager_delivery.fill_err = 0;
 	ret = uvma_fault(pg->mm, addr, access);
 #ifdef UVMA_BROKEN_FILL_UNLOCKED
 	if (!ret)
-		ret = pager_fill_deferred(pg);
+		ret = pager_delivery.fill_err = pager_fill_deferred(pg);
 #endif
-	if (ret == -EFAULT || ret == -EACCES) {
+	if (pager_delivery.fill_err) {
+		pager_count(pg, PC_ERRORS);
+		return pager_delivery.fill_err;
+	}
+	if (ret) {
+		/* No area there any more, or no right to this access. */
 		pager_count(pg, PC_WOKEN);
 		wait_writer(pg);
 		pager_wake(pg, addr);
-		return 0;
-	}
-	if (ret) {
-		pager_count(pg, PC_ERRORS);
-		return ret;
 	}
 	return 0;
 }

@@ -295,7 +295,8 @@ static bool page_present(struct pager *pg, uint64_t addr)
 static int fill_wp(struct pager *pg, uint64_t addr)
 {
 	pager_count(pg, PC_WP);
-	return unprotect(pg, addr);
+	pager_delivery.fill_err = unprotect(pg, addr);
+	return pager_delivery.fill_err;
 }
 
 #ifdef UVMA_BROKEN_FILL_UNLOCKED
@@ -344,6 +345,7 @@ int pager_fault(const struct uvma_fault *f)
 	return 0;
 #else
 	hook_run(HOOK_PAGER_FILL, pg->mm, f->vma);
-	return fill_missing(pg, &a, f->addr, write);
+	pager_delivery.fill_err = fill_missing(pg, &a, f->addr, write);
+	return pager_delivery.fill_err;
 #endif
 }

@@ -72,6 +72,8 @@ struct pager {
 struct pager_delivery {
 	bool wp;      /* a write-protect fault (handler threads know it) */
 	bool in_signal; /* delivered by SIGBUS: the kind is unknown */
+	int fill_err;	/* set by the handler: the fill failed (not the
+			 * lookup), the thread must get SIGBUS */
 };
 extern _Thread_local struct pager_delivery pager_delivery
 	__attribute__((tls_model("initial-exec")));

@@ -10,8 +10,9 @@
  * inside the fault handler, with the area read-locked, and munmap waits
  * for readers (detach) before it zaps the real range.
  *
- * Threads: T (touches a page), the pager's handler thread (H), W (unmaps),
- * and the main thread M. Each round:
+ * Threads: T (touches a page), the pager's handler thread (H; with SIGBUS
+ * delivery, T itself in its signal handler), W (unmaps), and the main
+ * thread M. The rounds run in both delivery modes. Each round:
  *   M  maps area A at x, whose fill function writes A's byte (0xAA);
  *   T  reads x: a missing page, T sleeps in the kernel;
  *   H  looks x up, finds A, and stops before the fill (HOOK_PAGER_FILL);
@@ -153,27 +154,40 @@ static void run_round(uint64_t round, uint64_t base)
 	CHECK_EQ_U64(uvma_munmap(mm, x, PAGE), 0);
 }
 
-int main(int argc, char **argv)
+/* The rounds in one delivery mode: handler threads (H is the pager's
+ * thread) or SIGBUS (H is T itself, in its signal handler). */
+static uint64_t run_mode(uint64_t rounds, unsigned flags)
 {
-	uint64_t rounds = test_scaled(20, 4), round, base;
 	struct uvma_mm_config cfg;
+	uint64_t round;
 
-	race_begin("race_pager_fill_unlocked", argc, argv, rounds);
 	uvma_mm_config_init(&cfg);
 	cfg.base = 0;
 	cfg.size = 16 * PAGE;
 	cfg.pager_fill = fill;
+	cfg.flags = flags;
 	mm = touch_pager_or_skip(&cfg, "race_pager_fill_unlocked");
-	base = mm->base;
-	touch_init();
 	hook_set(hook);
-	for (round = 0; round < rounds; round++) {
-		run_round(round, base);
-		if (race_violations())
-			return race_finish(round + 1, "");
-	}
+	for (round = 0; round < rounds && !race_violations(); round++)
+		run_round(round, mm->base);
 	hook_set(NULL);
-	uvma_mm_destroy(mm);
-	return race_finish(rounds, "every fill landed in the area it was "
-				   "looked up in, before munmap went on");
+	if (!race_violations())
+		uvma_mm_destroy(mm);
+	return round;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t rounds = test_scaled(20, 4), done;
+
+	race_begin("race_pager_fill_unlocked", argc, argv, 2 * rounds);
+	touch_init(); /* before the SIGBUS space */
+	done = run_mode(rounds, 0);
+	if (!race_violations())
+		done += run_mode(rounds, UVMA_MM_PAGER_SIGBUS);
+	if (race_violations())
+		return race_finish(done, "");
+	return race_finish(done, "every fill landed in the area it was "
+				 "looked up in, before munmap went on (handler "
+				 "threads and SIGBUS)");
 }
