@@ -16,7 +16,8 @@
 # NaN: not measured.
 #
 # The picture: ns/page as clustered bars, a colour per design, and the
-# churn p99 as pairs of bars per design. Both value axes are logarithmic,
+# churn p99 as pairs of bars per design, in colours of their own (grey
+# alone, purple beside the mapper) so that they do not read as designs. Both value axes are logarithmic,
 # from the decade below the smallest value to the decade above the largest:
 # the designs differ by orders of magnitude, and boxes on a log axis need a
 # bottom to stand on.
@@ -139,7 +140,7 @@ if (hi[2] > 0) {
 		dat index 1 using ($1 - 0.16):3 with boxes \
 		lc rgb "#A0A0A0" title columnhead(3), \
 		dat index 1 using ($1 + 0.16):4 with boxes \
-		lc rgb "#D55E00" title columnhead(4), \
+		lc rgb "#CC79A7" title columnhead(4), \
 		dat index 1 using ($1 - 0.16):3:(si($3)) with labels \
 		offset 0,0.6 font ",9" notitle, \
 		dat index 1 using ($1 + 0.16):4:(si($4)) with labels \
