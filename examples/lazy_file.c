@@ -73,7 +73,8 @@ static int make_file(uint64_t *sum)
 static void *reader(void *arg)
 {
 	uint64_t r = (uint64_t)(uintptr_t)arg, sum = 0;
-	const volatile uint8_t *m = (const volatile uint8_t *)(uintptr_t)file_at;
+	const volatile uint8_t *m =
+		(const volatile uint8_t *)(uintptr_t)file_at;
 
 	for (uint64_t k = 0; k < FILE_PAGES; k++) {
 		uint64_t p = r ? FILE_PAGES - 1 - k : k;

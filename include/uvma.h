@@ -134,20 +134,21 @@ typedef int (*uvma_fault_fn)(const struct uvma_fault *f);
 
 /* How to build an address space. */
 struct uvma_mm_config {
-	uint64_t base;		/* lowest address areas may use */
-	uint64_t size;		/* size of the window [base, base + size) */
-	uint64_t page_size;	/* a power of two, at least 4096 */
-	uvma_fault_fn fault;	/* handler of every area of the space (per-area
-				 * behaviour hangs off the area's user
-				 * pointer); NULL: faults that pass the
-				 * protection check just succeed */
-	void *fault_arg;	/* passed to the handler as uvma_fault.arg */
-	uint64_t brk_start;	/* where the heap of uvma_brk() starts, page
-				 * aligned, inside the window; 0: no heap
-				 * (uvma_brk fails with -ENOMEM) */
-	unsigned flags;		/* UVMA_MM_* */
-	unsigned pager_threads; /* UVMA_MM_PAGER: fault handler threads
-				 * (0: one; ignored with UVMA_MM_PAGER_SIGBUS) */
+	uint64_t base;	     /* lowest address areas may use */
+	uint64_t size;	     /* size of the window [base, base + size) */
+	uint64_t page_size;  /* a power of two, at least 4096 */
+	uvma_fault_fn fault; /* handler of every area of the space (per-area
+			      * behaviour hangs off the area's user
+			      * pointer); NULL: faults that pass the
+			      * protection check just succeed */
+	void *fault_arg;     /* passed to the handler as uvma_fault.arg */
+	uint64_t brk_start;  /* where the heap of uvma_brk() starts, page
+			      * aligned, inside the window; 0: no heap
+			      * (uvma_brk fails with -ENOMEM) */
+	unsigned flags;	     /* UVMA_MM_* */
+	unsigned
+		pager_threads; /* UVMA_MM_PAGER: fault handler threads
+				* (0: one; ignored with UVMA_MM_PAGER_SIGBUS) */
 	/* UVMA_MM_PAGER: fault-around, in bytes (rounded to pages, at most
 	 * UVMA_PAGER_AROUND_MAX): a missing-page fault fills up to this much
 	 * of the area around the page, aligned to it, in one go (Linux's
@@ -376,8 +377,10 @@ UVMA_API UVMA_MUST_CHECK int uvma_munmap(struct uvma_mm *mm, uint64_t addr,
  * Change the protection of [addr, addr + len), splitting and merging as
  * Linux does. -EINVAL (unaligned addr, unknown prot bits), -ENOMEM (the
  * range is not fully mapped: the areas before the first hole have been
- * changed, as on Linux; or out of memory, with nothing changed). len 0 is
- * a no-op.
+ * changed, as on Linux; or out of memory, with nothing changed), -EACCES
+ * (on a pager space, PROT_WRITE for a shared file area whose file is not
+ * open for writing: the areas before it have been changed). len 0 is a
+ * no-op.
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mprotect(struct uvma_mm *mm, uint64_t addr,
 					   uint64_t len, unsigned prot);
@@ -433,22 +436,22 @@ struct uvma_fault_stats {
 
 /* What a pager space did (UVMA_MM_PAGER). */
 struct uvma_pager_stats {
-	uint64_t messages;  /* faults delivered (messages read, or SIGBUS) */
-	uint64_t missing;   /* missing-page faults handled */
-	uint64_t wp;	    /* write-protect faults handled (a shared file
-			     * page written: now dirty) */
-	uint64_t filled;    /* pages filled, fault-around included */
-	uint64_t around;    /* of those, pages filled around a fault */
-	uint64_t retried;   /* faults run again under mmap_lock (the area
-			     * could not be read-locked at once) */
-	uint64_t eexist;    /* fills that found the page present: done */
-	uint64_t eagain;    /* fill attempts the kernel asked to repeat */
-	uint64_t woken;	    /* faults with no area (or no right) to fill:
-			     * the thread was woken to retry and fault */
-	uint64_t errors;    /* fills that failed: the thread got SIGBUS */
-	uint64_t duplicate; /* messages for a page already in the batch */
-	uint64_t written;   /* dirty pages written back to files */
-	uint64_t moved;	    /* pages moved by uvma_mremap */
+	uint64_t messages;   /* faults delivered (messages read, or SIGBUS) */
+	uint64_t missing;    /* missing-page faults handled */
+	uint64_t wp;	     /* write-protect faults handled (a shared file
+			      * page written: now dirty) */
+	uint64_t filled;     /* pages filled, fault-around included */
+	uint64_t around;     /* of those, pages filled around a fault */
+	uint64_t retried;    /* faults run again under mmap_lock (the area
+			      * could not be read-locked at once) */
+	uint64_t eexist;     /* fills that found the page present: done */
+	uint64_t eagain;     /* fill attempts the kernel asked to repeat */
+	uint64_t woken;	     /* faults with no area (or no right) to fill:
+			      * the thread was woken to retry and fault */
+	uint64_t errors;     /* fills that failed: the thread got SIGBUS */
+	uint64_t duplicate;  /* messages for a page already in the batch */
+	uint64_t written;    /* dirty pages written back to files */
+	uint64_t moved;	     /* pages moved by uvma_mremap */
 	uint64_t lat_p50_ns; /* fault latency, from delivery to the fill's */
 	uint64_t lat_p99_ns; /* end, median and 99th percentile (0: none) */
 };

@@ -11,15 +11,16 @@
 #include <string.h>
 
 #include "ops.h"
+#include "pager.h"
 #include "plan.h"
 
 /*
- * Plan: every area in [start, end) gets prot, up to the first hole; *hole
- * is set when there is one (Linux then fails with -ENOMEM after changing
- * what came before it).
+ * Plan: every area in [start, end) gets prot, up to the first hole or the
+ * first area that may not have it; *stop is then -ENOMEM or -EACCES (Linux
+ * fails with it after changing what came before), else 0.
  */
 static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
-			unsigned prot, bool *hole)
+			unsigned prot, int *stop)
 {
 	unsigned shift = p->mm->page_shift;
 	struct uvma_vma *prev, *next;
@@ -27,7 +28,7 @@ static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
 	size_t i, first;
 	int err;
 
-	*hole = false;
+	*stop = 0;
 	prev = mm_vma_ending_at(p->mm, start);
 	if (prev && plan_add_old(p, prev))
 		return -ENOMEM;
@@ -35,14 +36,20 @@ static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
 	err = plan_collect(p, start, end);
 	if (err)
 		return err;
-	/* Stop at the first hole. */
+	/* Stop at the first hole, or at a shared file area whose file was
+	 * not opened for writing, asked for PROT_WRITE (pager spaces). */
 	for (i = first; i < p->nold; i++) {
 		if (p->old[i]->start > pos)
 			break;
+		if (p->mm->pager &&
+		    pager_refuses_prot(p->mm, p->old[i], prot)) {
+			*stop = -EACCES;
+			break;
+		}
 		pos = p->old[i]->end;
 	}
 	if (pos < end) {
-		*hole = true;
+		*stop = *stop ? *stop : -ENOMEM;
 		p->nold = i;
 		end = pos;
 	}
@@ -78,8 +85,7 @@ int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 {
 	struct plan p;
 	uint64_t end;
-	bool hole;
-	int err;
+	int err, stop;
 
 	/* Linux's order of checks: the start, an empty range (success),
 	 * overflow, then the protection bits. */
@@ -95,12 +101,12 @@ int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 		return -EINVAL;
 	mmap_write_lock(mm);
 	plan_init(&p, mm);
-	err = plan_protect(&p, addr, end, prot, &hole);
+	err = plan_protect(&p, addr, end, prot, &stop);
 	if (!err && p.nareas)
 		err = plan_apply(&p);
 	plan_finish(&p);
 	mmap_write_unlock(mm);
-	if (!err && hole)
-		err = -ENOMEM;
+	if (!err)
+		err = stop;
 	return err;
 }

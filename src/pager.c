@@ -68,8 +68,8 @@ void pager_latency(struct pager *pg, uint64_t t0)
 {
 	uint64_t t = pager_now_ns();
 
-	atomic_fetch_add_explicit(&pg->lat[lat_bucket(t > t0 ? t - t0 : 0)],
-				  1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pg->lat[lat_bucket(t > t0 ? t - t0 : 0)], 1,
+				  memory_order_relaxed);
 }
 
 void pager_wake(struct pager *pg, uint64_t addr)
@@ -98,7 +98,9 @@ int pager_deliver(struct pager *pg, uint64_t addr, unsigned access, bool wp)
 {
 	int ret;
 
-	UVMA_ASSERT(pg->mm->pager == pg); /* not a destroyed space */
+	/* No thread may touch a space being destroyed (uvma.h). */
+	UVMA_ASSERT(
+		!atomic_load_explicit(&pg->destroying, memory_order_relaxed));
 	pager_count(pg, PC_MESSAGES);
 	pager_delivery.wp = wp;
 	pager_delivery.fill_err = 0;
@@ -279,8 +281,8 @@ static void close_fd(int fd)
 
 static void pager_free(struct pager *pg)
 {
-	unsigned nfiles = atomic_load_explicit(&pg->nfiles,
-					       memory_order_relaxed);
+	unsigned nfiles =
+		atomic_load_explicit(&pg->nfiles, memory_order_relaxed);
 
 	if (pg->nthreads)
 		pager_stop(pg);
@@ -312,8 +314,7 @@ static int pager_start(struct pager *pg, unsigned nthreads)
 }
 
 /* Fault-around in bytes: whole pages, at most the maximum; 0 is dflt. */
-static int around_bytes(uint32_t asked, size_t dflt, uint64_t ps,
-			size_t *out)
+static int around_bytes(uint32_t asked, size_t dflt, uint64_t ps, size_t *out)
 {
 	uint64_t b = asked ? asked : dflt;
 
@@ -373,12 +374,15 @@ static int pager_open(struct pager *pg, const struct uvma_mm_config *cfg)
 	if (!err)
 		err = pager_register(pg, (uint64_t)(uintptr_t)pg->base,
 				     pg->size);
-	if (!err && pg->sigbus)
-		err = pager_signal_add(pg);
-	if (!err && !pg->sigbus)
-		err = pager_start(pg, cfg->pager_threads ? cfg->pager_threads
-							 : 1);
 	return err;
+}
+
+/* Faults may come from here on: the space is complete before. */
+static int pager_deliveries(struct pager *pg, const struct uvma_mm_config *cfg)
+{
+	if (pg->sigbus)
+		return pager_signal_add(pg);
+	return pager_start(pg, cfg->pager_threads ? cfg->pager_threads : 1);
 }
 
 int pager_create(struct uvma_mm *mm, const struct uvma_mm_config *cfg)
@@ -393,16 +397,19 @@ int pager_create(struct uvma_mm *mm, const struct uvma_mm_config *cfg)
 	err = pager_config(pg, cfg);
 	if (!err)
 		err = pager_open(pg, cfg);
-	if (err) {
-		pager_free(pg);
-		return err;
+	if (!err) {
+		mm->pager = pg;
+		mm->base = (uint64_t)(uintptr_t)pg->base;
+		mm->end = mm->base + pg->size;
+		mm->fault = pager_fault;
+		mm->fault_arg = pg;
+		err = pager_deliveries(pg, cfg);
 	}
-	mm->pager = pg;
-	mm->base = (uint64_t)(uintptr_t)pg->base;
-	mm->end = mm->base + pg->size;
-	mm->fault = pager_fault;
-	mm->fault_arg = pg;
-	return 0;
+	if (err) {
+		mm->pager = NULL;
+		pager_free(pg);
+	}
+	return err;
 }
 
 void pager_destroy(struct uvma_mm *mm)
@@ -420,6 +427,8 @@ void pager_quiesce(struct uvma_mm *mm)
 		return;
 	if (mm->pager->nthreads)
 		pager_stop(mm->pager);
+	atomic_store_explicit(&mm->pager->destroying, true,
+			      memory_order_relaxed);
 	pager_writeback_all(mm);
 }
 
@@ -458,8 +467,7 @@ int uvma_mm_file_add(struct uvma_mm *mm, int fd, uint64_t *file_id)
 		pg->files[n] = mine;
 		pg->file_writable[n] = (flags & O_ACCMODE) == O_RDWR;
 		/* Release: a fill that sees the count sees the slot. */
-		atomic_store_explicit(&pg->nfiles, n + 1,
-				      memory_order_release);
+		atomic_store_explicit(&pg->nfiles, n + 1, memory_order_release);
 		*file_id = n + 1;
 	}
 	mmap_write_unlock(mm);
@@ -475,6 +483,13 @@ int pager_check_file(struct uvma_mm *mm, uint64_t file_id, unsigned prot,
 	    !pager_file_writable(mm->pager, file_id))
 		return -EACCES;
 	return 0;
+}
+
+bool pager_refuses_prot(struct uvma_mm *mm, const struct uvma_vma *vma,
+			unsigned prot)
+{
+	return (prot & UVMA_PROT_WRITE) && pager_vma_shared_file(vma) &&
+	       !pager_file_writable(mm->pager, vma->file_id);
 }
 
 /* ---- counters --------------------------------------------------------- */

@@ -61,6 +61,13 @@ void pager_writeback_all(struct uvma_mm *mm);
 int pager_check_file(struct uvma_mm *mm, uint64_t file_id, unsigned prot,
 		     unsigned flags);
 
+/* Whether vma (a pager space's) may not get prot: a shared file area
+ * whose file was not opened for writing, asked for PROT_WRITE. Caller
+ * holds mmap_lock. */
+struct uvma_vma;
+bool pager_refuses_prot(struct uvma_mm *mm, const struct uvma_vma *vma,
+			unsigned prot);
+
 #ifdef UVMA_TEST_HOOKS
 /* Make every move take the page-copying path (tests). */
 void pager_force_copy_moves(bool on);

@@ -38,7 +38,8 @@ _Thread_local struct pager_delivery pager_delivery
 
 /* Initial-exec: reachable from a signal handler without the dynamic TLS
  * allocator. Mapped at first use, unmapped at thread exit. */
-static _Thread_local void *thread_buf __attribute__((tls_model("initial-exec")));
+static _Thread_local void *thread_buf
+	__attribute__((tls_model("initial-exec")));
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 static int buf_key_err;
@@ -126,8 +127,9 @@ static int place(struct pager *pg, uint64_t start, uint64_t end,
 
 	while (pos < end) {
 		int64_t done = 0;
-		int e = place_once(pg, pos, end, src ? src + (pos - start) : NULL,
-				   mode, &done);
+		int e = place_once(pg, pos, end,
+				   src ? src + (pos - start) : NULL, mode,
+				   &done);
 
 		if (!e) {
 			out->pages += (end - pos) >> pg->page_shift;
@@ -175,8 +177,8 @@ struct window {
 };
 
 /* The aligned window of around bytes holding addr, inside the area. */
-static struct window fault_window(const struct uvma_area_info *a,
-				  uint64_t addr, size_t around)
+static struct window fault_window(const struct uvma_area_info *a, uint64_t addr,
+				  size_t around)
 {
 	struct window w;
 
@@ -251,13 +253,12 @@ static int fill_missing(struct pager *pg, const struct uvma_area_info *a,
 			uint64_t addr, bool write)
 {
 	bool file = !(a->flags & UVMA_MAP_ANONYMOUS);
-	struct window w = fault_window(a, addr,
-				       file ? pg->file_around : pg->anon_around);
+	struct window w =
+		fault_window(a, addr, file ? pg->file_around : pg->anon_around);
 	struct placed out = { 0, false };
 	const char *src = write ? pg->zeros : NULL;
-	uint64_t mode = file && (a->flags & UVMA_MAP_SHARED)
-				? UFFDIO_COPY_MODE_WP
-				: 0;
+	uint64_t mode =
+		file && (a->flags & UVMA_MAP_SHARED) ? UFFDIO_COPY_MODE_WP : 0;
 	int err = 0;
 
 	if (file || pg->fill) {
@@ -315,8 +316,7 @@ int pager_fill_deferred(struct pager *pg)
 		return 0;
 	deferred.pending = false;
 	hook_run(HOOK_PAGER_FILL, pg->mm, NULL);
-	return fill_missing(pg, &deferred.area, deferred.addr,
-			    deferred.write);
+	return fill_missing(pg, &deferred.area, deferred.addr, deferred.write);
 }
 #endif
 

@@ -62,6 +62,9 @@ struct pager {
 	int files[PAGER_MAX_FILES];
 	bool file_writable[PAGER_MAX_FILES];
 	_Atomic unsigned nfiles;
+	/* Set when uvma_mm_destroy begins (relaxed: only a debug check
+	 * reads it, for a contract breach, not for ordering). */
+	_Atomic bool destroying;
 	_Atomic uint64_t n[PC_N];
 	_Atomic uint64_t lat[PAGER_LAT_BUCKETS];
 };
@@ -70,7 +73,7 @@ struct pager {
  * space's fault handler (pager_fault) reads it. One per thread: a fault
  * is handled start to end by one thread. */
 struct pager_delivery {
-	bool wp;      /* a write-protect fault (handler threads know it) */
+	bool wp;	/* a write-protect fault (handler threads know it) */
 	bool in_signal; /* delivered by SIGBUS: the kind is unknown */
 	int fill_err;	/* set by the handler: the fill failed (not the
 			 * lookup), the thread must get SIGBUS */
@@ -100,8 +103,7 @@ void pager_latency(struct pager *pg, uint64_t t0);
  * faulted. Returns 0 (filled, or nothing to fill: the retry meets the real
  * protection), or the fill's negative errno (the thread must get SIGBUS).
  */
-int pager_deliver(struct pager *pg, uint64_t addr, unsigned access,
-		  bool wp);
+int pager_deliver(struct pager *pg, uint64_t addr, unsigned access, bool wp);
 
 /* The space's fault handler (uvma_mm.fault): fill or unprotect. */
 int pager_fault(const struct uvma_fault *f);

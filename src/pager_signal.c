@@ -32,8 +32,8 @@ static bool installed;		  /* reg_lock */
 static struct pager *space_of(uint64_t addr)
 {
 	for (int i = 0; i < SIGNAL_SPACES; i++) {
-		struct pager *pg = atomic_load_explicit(&spaces[i],
-							memory_order_acquire);
+		struct pager *pg =
+			atomic_load_explicit(&spaces[i], memory_order_acquire);
 		uint64_t base = pg ? (uint64_t)(uintptr_t)pg->base : 0;
 
 		if (pg && addr >= base && addr - base < pg->size)

@@ -32,7 +32,8 @@ static inline struct uvma_mm *pager_new(struct uvma_mm_config *cfg,
 		uvma_mm_config_init(&c);
 		cfg = &c;
 	}
-	cfg->base = 0;
+	if (!cfg->brk_start) /* a heap needs the window at a known place */
+		cfg->base = 0;
 	cfg->size = 64ull << 20;
 	cfg->pager_threads = threads;
 	if (pager_sigbus)
@@ -98,6 +99,9 @@ static inline void pager_stats_settled(struct uvma_mm *mm, uint64_t want,
 		fn();                                                          \
 	}
 #define PAGER_CASES(name, fn)                                                  \
-	{ name, fn##_threads }, { name "_sigbus", fn##_sigbus }
+	{ name, fn##_threads },                                                \
+	{                                                                      \
+		name "_sigbus", fn##_sigbus                                    \
+	}
 
 #endif

@@ -78,8 +78,7 @@ static inline void touch_init(void)
 /* A load at addr (into *out when not NULL), or a store of v: 0, or the
  * signal it met (SIGSEGV, SIGBUS; touch_last() tells the address). Any
  * thread. */
-static inline int touch_sig(uint64_t addr, bool store, uint8_t v,
-			    uint8_t *out)
+static inline int touch_sig(uint64_t addr, bool store, uint8_t v, uint8_t *out)
 {
 	volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)addr;
 	sigjmp_buf jb;

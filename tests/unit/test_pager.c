@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hook.h"
@@ -86,7 +87,8 @@ static void test_around(void)
 }
 PAGER_BOTH(test_around)
 
-/* ---- the real range follows the map ---------------------------------------- */
+/* ---- the real range follows the map ----------------------------------------
+ */
 
 /* munmap and MAP_FIXED discard pages; the range comes back as zeros. */
 static void test_discard(void)
@@ -155,8 +157,7 @@ static void check_pattern(uint64_t a, uint64_t pages, uint64_t seed,
 
 		for (uint64_t i = 0; i < PAGE; i++)
 			CHECK_EQ_U64(*ptr(a + p * PAGE + i),
-				     skipped ? 0
-					     : pattern(seed, p * PAGE + i));
+				     skipped ? 0 : pattern(seed, p * PAGE + i));
 	}
 }
 
@@ -243,7 +244,8 @@ static void test_move_many(void)
 }
 PAGER_BOTH(test_move_many)
 
-/* ---- errors ------------------------------------------------------------------ */
+/* ---- errors
+ * ------------------------------------------------------------------ */
 
 static int fill_or_fail(void *user, uint64_t addr, void *page, size_t len)
 {
@@ -268,8 +270,7 @@ static void test_fill_error(void)
 	cfg.pager_fill = fill_or_fail;
 	mm = pager_new(&cfg, 1);
 	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW, ANON, 0, 0, NULL, &a), 0);
-	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW, ANON, 0, 0, &good, &b),
-		     0);
+	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW, ANON, 0, 0, &good, &b), 0);
 	CHECK_EQ_U64(touch_sig(a + 2 * PAGE + 123, false, 0, &v), SIGBUS);
 	CHECK_EQ_U64(touch_last()->addr, a + 2 * PAGE + 123);
 	/* The kernel's code in the faulting thread; queued by a handler
@@ -292,8 +293,10 @@ PAGER_BOTH(test_fill_error)
  * waits for the writer, wakes T, and T's retry meets the inaccessible
  * range.
  */
-static struct uvma_mm *hold_mm;
-static uint64_t hold_addr;
+/* Atomics: the handler thread reads them, ordered after main's writes by
+ * the kernel's fault message, which ThreadSanitizer cannot see. */
+static _Atomic(struct uvma_mm *) hold_mm;
+static _Atomic uint64_t hold_addr;
 static _Atomic int hold_step; /* 0 armed, 1 held, 2 released, 3 off */
 
 static void hold_hook(enum hook_point point, struct uvma_mm *mm,
@@ -302,10 +305,10 @@ static void hold_hook(enum hook_point point, struct uvma_mm *mm,
 	struct uvma_area_info a;
 	int armed = 0;
 
-	if (point != HOOK_PAGER_FILL || mm != hold_mm || !vma)
+	if (point != HOOK_PAGER_FILL || mm != atomic_load(&hold_mm) || !vma)
 		return;
 	uvma_vma_info(vma, &a);
-	if (a.start != hold_addr ||
+	if (a.start != atomic_load(&hold_addr) ||
 	    !atomic_compare_exchange_strong(&hold_step, &armed, 1))
 		return;
 	while (atomic_load(&hold_step) != 2)
@@ -361,8 +364,8 @@ static void test_woken(void)
 	struct uvma_pager_stats st;
 	pthread_t tb, ta;
 
-	hold_mm = mm;
-	hold_addr = b;
+	atomic_store(&hold_mm, mm);
+	atomic_store(&hold_addr, b);
 	atomic_store(&hold_step, 0);
 	atomic_store(&t_state, 0);
 	hook_set(hold_hook);
@@ -387,7 +390,8 @@ static void test_woken(void)
 	uvma_mm_destroy(mm);
 }
 
-/* ---- concurrency ---------------------------------------------------------------- */
+/* ---- concurrency
+ * ---------------------------------------------------------------- */
 
 /* Threads write and check their own pages while the main thread maps,
  * splits, moves and unmaps other areas of the same space. */
@@ -458,6 +462,34 @@ static void test_churn(void)
 }
 PAGER_BOTH(test_churn)
 
+/* brk on a pager space: the heap is real memory; shrinking discards. */
+static void test_brk(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+	uint64_t base, top;
+	void *probe = mmap(NULL, 64ull << 20, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	CHECK(probe != MAP_FAILED);
+	base = (uint64_t)(uintptr_t)probe;
+	munmap(probe, 64ull << 20); /* a free place for the window */
+	uvma_mm_config_init(&cfg);
+	cfg.base = base;
+	cfg.brk_start = base + (32ull << 20);
+	mm = pager_new(&cfg, 1);
+	CHECK_EQ_U64(uvma_brk(mm, cfg.brk_start + 8 * PAGE, &top), 0);
+	CHECK_EQ_U64(top, cfg.brk_start + 8 * PAGE);
+	*ptr(cfg.brk_start + 7 * PAGE) = 9;
+	CHECK_EQ_U64(uvma_brk(mm, cfg.brk_start + 4 * PAGE, &top), 0);
+	CHECK_EQ_U64(touch_sig(cfg.brk_start + 7 * PAGE, false, 0, NULL),
+		     SIGSEGV);
+	CHECK_EQ_U64(uvma_brk(mm, cfg.brk_start + 8 * PAGE, &top), 0);
+	CHECK_EQ_U64(*ptr(cfg.brk_start + 7 * PAGE), 0);
+	uvma_mm_destroy(mm);
+}
+PAGER_BOTH(test_brk)
+
 static void test_config(void)
 {
 	struct uvma_mm_config cfg;
@@ -484,12 +516,13 @@ static const struct test_case case_table[] = {
 	PAGER_CASES("fill_error", test_fill_error),
 	{ "woken", test_woken },
 	PAGER_CASES("churn", test_churn),
+	PAGER_CASES("brk", test_brk),
 	{ "config", test_config },
 };
 
 int main(int argc, char **argv)
 {
-	touch_init(); /* before the first SIGBUS space */
+	touch_init();			     /* before the first SIGBUS space */
 	uvma_mm_destroy(pager_new(NULL, 1)); /* or skip, before any case */
 	return test_run_cases(argc, argv, case_table,
 			      sizeof(case_table) / sizeof(case_table[0]));

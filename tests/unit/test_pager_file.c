@@ -63,13 +63,14 @@ static uint64_t map_file(struct uvma_mm *mm, uint64_t id, uint64_t pages,
 {
 	uint64_t a = 0;
 
-	CHECK_EQ_U64(uvma_mmap(mm, 0, pages * PAGE, prot, share, id, off,
-			       NULL, &a),
-		     0);
+	CHECK_EQ_U64(
+		uvma_mmap(mm, 0, pages * PAGE, prot, share, id, off, NULL, &a),
+		0);
 	return a;
 }
 
-/* ---- private --------------------------------------------------------------- */
+/* ---- private ---------------------------------------------------------------
+ */
 
 static void test_private(void)
 {
@@ -93,7 +94,7 @@ static void test_private(void)
 	CHECK_EQ_U64(uvma_msync(mm, a, 40 * PAGE, UVMA_MS_SYNC), 0);
 	CHECK_EQ_U64(file_byte(fd, 2 * PAGE + 5), pattern(seed, 2 * PAGE + 5));
 	uvma_mm_pager_stats(mm, &st);
-	CHECK(st.around > 0);			/* 64 KiB windows: 16 pages */
+	CHECK(st.around > 0); /* 64 KiB windows: 16 pages */
 	CHECK(st.missing >= 3 && st.missing < 16); /* 39 pages */
 	CHECK_EQ_U64(st.written, 0);
 	uvma_mm_destroy(mm);
@@ -102,7 +103,8 @@ static void test_private(void)
 }
 PAGER_BOTH(test_private)
 
-/* ---- shared ---------------------------------------------------------------- */
+/* ---- shared ----------------------------------------------------------------
+ */
 
 /* Store v at the start of every page in [first, first + n) of a. */
 static void store_pages(uint64_t a, uint64_t first, uint64_t n, uint8_t v)
@@ -174,7 +176,8 @@ static void test_writeback(void)
 	store_pages(a, 0, 64, 0xe1);
 	CHECK_EQ_U64(uvma_munmap(mm, a + 10 * PAGE, 4 * PAGE), 0);
 	check_file_pages(fd, 10, 4, 0xe1);
-	CHECK_EQ_U64(file_byte(fd, 20 * PAGE + 17), pattern(seed, 20 * PAGE + 17));
+	CHECK_EQ_U64(file_byte(fd, 20 * PAGE + 17),
+		     pattern(seed, 20 * PAGE + 17));
 	CHECK_EQ_U64(uvma_mmap(mm, a + 20 * PAGE, 2 * PAGE, RW,
 			       ANON | UVMA_MAP_FIXED, 0, 0, NULL, &b),
 		     0);
@@ -192,7 +195,8 @@ static void test_writeback(void)
 	check_file_pages(fd, 32, 1, 0xe2);
 	check_file_pages(fd, 33, 7, 0xe1);
 	/* The rest goes with the space. */
-	CHECK_EQ_U64(file_byte(fd, 50 * PAGE + 17), pattern(seed, 50 * PAGE + 17));
+	CHECK_EQ_U64(file_byte(fd, 50 * PAGE + 17),
+		     pattern(seed, 50 * PAGE + 17));
 	uvma_mm_destroy(mm);
 	check_file_pages(fd, 40, 24, 0xe1);
 	check_file_pages(fd, 0, 10, 0xe1);
@@ -243,14 +247,16 @@ static void test_msync_race(void)
 		uint32_t v = 0;
 
 		CHECK(pread(fd, &v, 4, (off_t)(p * PAGE)) == 4);
-		CHECK_EQ_U64(v, *(volatile uint32_t *)(uintptr_t)(w.a + p * PAGE));
+		CHECK_EQ_U64(v,
+			     *(volatile uint32_t *)(uintptr_t)(w.a + p * PAGE));
 	}
 	uvma_mm_destroy(mm);
 	close(fd);
 }
 PAGER_BOTH(test_msync_race)
 
-/* ---- errors ------------------------------------------------------------------ */
+/* ---- errors
+ * ------------------------------------------------------------------ */
 
 static void test_errors(void)
 {
@@ -263,16 +269,21 @@ static void test_errors(void)
 	CHECK_EQ_U64(uvma_mm_file_add(mm, ro, &id), 0);
 	CHECK_EQ_U64(id, 1);
 	/* An id the space was not given. */
-	CHECK_EQ_U64(uvma_mmap(mm, 0, PAGE, UVMA_PROT_READ, UVMA_MAP_PRIVATE,
-			       7, 0, NULL, &a),
+	CHECK_EQ_U64(uvma_mmap(mm, 0, PAGE, UVMA_PROT_READ, UVMA_MAP_PRIVATE, 7,
+			       0, NULL, &a),
 		     -EBADF);
 	/* Shared and writable needs a file open for writing; private or
 	 * read-only does not. */
-	CHECK_EQ_U64(uvma_mmap(mm, 0, PAGE, RW, UVMA_MAP_SHARED, id, 0, NULL,
-			       &a),
-		     -EACCES);
+	CHECK_EQ_U64(
+		uvma_mmap(mm, 0, PAGE, RW, UVMA_MAP_SHARED, id, 0, NULL, &a),
+		-EACCES);
 	a = map_file(mm, id, 4, UVMA_PROT_READ, UVMA_MAP_SHARED, 0);
 	CHECK_EQ_U64(*ptr(a + PAGE), pattern(2, PAGE));
+	/* Nor may mprotect make it writable (after changing what comes
+	 * before it, as Linux does). */
+	CHECK_EQ_U64(uvma_mprotect(mm, a, 4 * PAGE, RW), -EACCES);
+	CHECK_EQ_U64(uvma_mprotect(mm, a, 4 * PAGE, UVMA_PROT_NONE), 0);
+	CHECK_EQ_U64(uvma_mprotect(mm, a, 4 * PAGE, UVMA_PROT_READ), 0);
 	a = map_file(mm, id, 4, RW, UVMA_MAP_PRIVATE, 0);
 	*ptr(a) = 1;
 	CHECK_EQ_U64(file_byte(ro, 0), pattern(2, 0));
@@ -291,7 +302,7 @@ static const struct test_case case_table[] = {
 
 int main(int argc, char **argv)
 {
-	touch_init(); /* before the first SIGBUS space */
+	touch_init();			     /* before the first SIGBUS space */
 	uvma_mm_destroy(pager_new(NULL, 1)); /* or skip, before any case */
 	return test_run_cases(argc, argv, case_table,
 			      sizeof(case_table) / sizeof(case_table[0]));
