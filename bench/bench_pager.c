@@ -298,17 +298,19 @@ static int run_one(struct pager_bench *b, int w, unsigned ti, int d)
 {
 	const struct workload *wl = &workloads[w];
 	const struct pb_side *s = &pb_sides[d];
+	/* A file description of the run's own: the kernel keeps readahead
+	 * state in it, which one run must not hand to the next. */
 	struct pb_cfg cfg = {
 		.base = PB_BASE + (uint64_t)d * PB_STRIDE,
 		.size = b->bytes + PB_PAGE,
 		.anon_around = wl->file ? 0 : ANON_AROUND,
-		.fd = wl->file ? b->fd : -1,
+		.fd = wl->file ? open(b->path, O_RDONLY | O_CLOEXEC) : -1,
 	};
 	double v[BM_N];
 	uint64_t ns = 0, f0 = 0, f1 = 0;
 	int64_t bad = -1;
 	void *space = NULL;
-	int err = s->open(&cfg, &space);
+	int err = wl->file && cfg.fd < 0 ? -errno : s->open(&cfg, &space);
 
 	if (!err)
 		err = s->map(space, cfg.base, b->bytes, PROT_READ | PROT_WRITE,
@@ -330,6 +332,8 @@ static int run_one(struct pager_bench *b, int w, unsigned ti, int d)
 	}
 	if (space)
 		s->close(space);
+	if (cfg.fd >= 0)
+		close(cfg.fd);
 	if (err || bad >= 0 || !ns) {
 		fprintf(stderr, "bench: pager: %s %ut %s: %s\n", wl->name,
 			b->threads[ti], s->name,
