@@ -2,7 +2,7 @@
 # The build itself is CMake's (CMakeLists.txt); this file only drives it.
 #
 #   make / make build   install missing packages, build Release into build/
-#   make run            build, then run $(RUN_CMD)
+#   make run            build, then run $(RUN_CMD) and $(PAGER_RUN_CMD)
 #   make test           build and run every test in three configurations:
 #                       normal, ASan+UBSan, TSan (build/test-*)
 #   make fuzz           libFuzzer on the map operations for $(FUZZ_SECONDS) s
@@ -25,6 +25,12 @@ CLANG_FORMAT ?= clang-format
 # One variable, so it can change without touching the rules.
 RUN_CMD = ./$(BUILD_DIR)/uvma bench --scenario all \
 	--json $(BUILD_DIR)/bench.json --plot $(BUILD_DIR)/bench.svg
+# Then the pager: uvma's pager (SIGBUS and handler threads), a global
+# pager and the kernel filling real memory, file and anonymous, with its
+# own JSON and picture (docs/bench.md, "Pager"). It needs userfaultfd
+# (root) and says it skipped without it.
+PAGER_RUN_CMD = ./$(BUILD_DIR)/uvma bench --scenario pager \
+	--json $(BUILD_DIR)/pager.json --plot $(BUILD_DIR)/pager.svg
 
 # Debian packages the build, the tests and the tools need.
 DEB_PACKAGES := cmake make gcc pkg-config liburcu-dev clang \
@@ -106,6 +112,7 @@ build: deps
 
 run: build
 	$(RUN_CMD)
+	$(PAGER_RUN_CMD)
 
 # Every configuration runs to the end even if an earlier one failed; the
 # target fails if any did, or if a configuration found no tests to run. TSan runs under `setarch -R` (no address space

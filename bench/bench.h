@@ -30,6 +30,7 @@ struct bench_opts {
 	const char *designs;		   /* comma-separated; NULL: all */
 	unsigned threads;		   /* fault threads; 0: one per CPU */
 	double seconds; /* each timed phase of the comparison */
+	uint64_t bytes; /* pager: the file and anonymous size; 0: default */
 };
 /* 0, 1 for --help, or -EINVAL after saying what was wrong. */
 int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
@@ -37,9 +38,10 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
 
 /*
  * What a row measures: the design comparison's metrics, in the order of
- * its JSON objects, then ns per operation for tree, lock and ops. BM_FLOOR
- * is what a run's ratio divides its headline by: a micro-benchmark's
- * floor, or the comparison's reference run (bench_designs.c).
+ * its JSON objects, then ns per operation for tree, lock and ops, then the
+ * pager's own (bench_pager.c). BM_FLOOR is what a run's ratio divides its
+ * headline by: a micro-benchmark's floor, the comparison's reference run
+ * (bench_designs.c), or the pager's kernel run or unloaded run.
  */
 enum bench_metric {
 	BM_FAULTS,
@@ -54,6 +56,9 @@ enum bench_metric {
 	BM_LOCK,
 	BM_RCU,
 	BM_NS,
+	BM_NS_PAGE,	/* pager: wall time of the touching phase / pages */
+	BM_FAULTS_PAGE, /* pager: faults taken / pages touched */
+	BM_BASE_P99,	/* pager churn: p99 of the same space unloaded */
 	BM_FLOOR,
 	BM_N
 };
@@ -70,10 +75,13 @@ struct bench_row {
 	double run[BENCH_MAX_RUNS][BM_N]; /* negative: not measured */
 	double v[BM_N]; /* medians of the runs (bench_reduce) */
 	double ratio;	/* median of the runs' headline / BM_FLOOR */
+	int head;	/* the headline: the kind's first metric unless the
+			 * scenario sets another after bench_row() */
 };
 
 struct bench_kind; /* bench_report.c: metrics, keys and columns */
-extern const struct bench_kind bench_kind_designs, bench_kind_micro;
+extern const struct bench_kind bench_kind_designs, bench_kind_micro,
+	bench_kind_pager;
 
 struct bench_report {
 	const struct bench_kind *kind;
@@ -113,6 +121,13 @@ int bench_lock(const struct bench_opts *o, struct bench_report *rep);
 void bench_lock_goals(const struct bench_opts *o, struct bench_report *rep);
 int bench_ops(const struct bench_opts *o, struct bench_report *rep);
 void bench_ops_goals(const struct bench_opts *o, struct bench_report *rep);
+int bench_pager(const struct bench_opts *o, struct bench_report *rep);
+void bench_pager_goals(const struct bench_opts *o, struct bench_report *rep);
+int bench_pager_plot(const char *path, const struct bench_report *rep);
+
+/* Draw dat into out (.svg or .png) with `gnuplot -c script dat out`, the
+ * script (bench.gp, pager.gp) found as bench_designs.c says; 0 or -1. */
+int bench_gnuplot(const char *script, const char *dat, const char *out);
 
 /* bench_util.c, shared with the workers. */
 uint64_t bench_now_ns(void);		  /* CLOCK_MONOTONIC */

@@ -364,33 +364,46 @@ static int put_data(const char *dat, const struct bench_report *rep)
 }
 
 /*
- * path.dat, kept next to the picture so that it can be redrawn, drawn by
- * bench.gp: installed relative to this program (so that an installed tree
- * can move), beside the sources for a program in the build tree, or where
- * it was to be installed (bench/CMakeLists.txt passes the paths).
+ * A gnuplot script of uvma bench: installed relative to this program (so
+ * that an installed tree can move), beside the sources for a program in
+ * the build tree, or where it was to be installed (bench/CMakeLists.txt
+ * passes the directories).
  */
+int bench_gnuplot(const char *script, const char *dat, const char *out)
+{
+	char gp[3][PATH_MAX];
+	char *argv[] = {
+		"gnuplot", "-c", NULL, (char *)dat, (char *)out, NULL
+	};
+
+	if (self_dir(gp[0], sizeof(gp[0]) - sizeof(UVMA_BENCH_GP_FROM_BIN) -
+				    strlen(script) - 2))
+		gp[0][0] = '\0';
+	else
+		snprintf(gp[0] + strlen(gp[0]), PATH_MAX - strlen(gp[0]),
+			 "/%s/%s", UVMA_BENCH_GP_FROM_BIN, script);
+	snprintf(gp[1], PATH_MAX, "%s/%s", UVMA_BENCH_GP_SOURCE, script);
+	snprintf(gp[2], PATH_MAX, "%s/%s", UVMA_BENCH_GP_INSTALL, script);
+	for (int i = 0; i < 3 && !argv[2]; i++)
+		if (gp[i][0] && !access(gp[i], R_OK))
+			argv[2] = gp[i];
+	if (argv[2])
+		return reap(spawn(argv, NULL), "gnuplot");
+	fprintf(stderr, "bench: no %s at %s, %s or %s\n", script, gp[0], gp[1],
+		gp[2]);
+	return -1;
+}
+
+/* path.dat, kept next to the picture so that it can be redrawn, drawn by
+ * bench.gp. */
 int bench_designs_plot(const char *path, const struct bench_report *rep)
 {
-	char dat[PATH_MAX], gp[PATH_MAX];
-	const char *const where[] = { gp, UVMA_BENCH_GP_SOURCE,
-				      UVMA_BENCH_GP_INSTALL };
-	char *argv[] = { "gnuplot", "-c", NULL, dat, (char *)path, NULL };
+	char dat[PATH_MAX];
 
 	snprintf(dat, sizeof(dat), "%s.dat", path);
 	if (put_data(dat, rep)) {
 		fprintf(stderr, "bench: cannot write %s\n", dat);
 		return -1;
 	}
-	if (self_dir(gp, sizeof(gp) - sizeof(UVMA_BENCH_GP_FROM_BIN) - 1))
-		gp[0] = '\0';
-	else
-		strcat(strcat(gp, "/"), UVMA_BENCH_GP_FROM_BIN);
-	for (int i = 0; i < 3 && !argv[2]; i++)
-		if (!access(where[i], R_OK))
-			argv[2] = (char *)where[i];
-	if (argv[2])
-		return reap(spawn(argv, NULL), "gnuplot");
-	fprintf(stderr, "bench: no bench.gp at %s, %s or %s\n", gp,
-		UVMA_BENCH_GP_SOURCE, UVMA_BENCH_GP_INSTALL);
-	return -1;
+	return bench_gnuplot("bench.gp", dat, path);
 }

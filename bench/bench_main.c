@@ -39,25 +39,35 @@ static const struct scenario scenarios[] = {
 	MICRO("lock", "per-VMA lock+unlock under RCU vs the bare lookup", lock),
 	MICRO("ops", "mmap+munmap and mprotect split+merge, uvma vs the kernel",
 	      ops),
+	{ "pager", "real memory: uvma's pager vs a global pager and the kernel",
+	  bench_pager, bench_pager_goals, bench_pager_plot, &bench_kind_pager,
+	  3 },
 };
 
 static const char usage_text[] =
 	"usage: uvma bench [options]\n"
 	"  --scenario NAME  what to measure (default all, the comparison)\n"
-	"  --design LIST    of refcount,rwsem,global,kernel (default all)\n"
-	"  --threads N      fault threads (default: one per core)\n"
+	"  --design LIST    of refcount,rwsem,global,kernel (default all;\n"
+	"                   pager: uvma-sigbus,uvma-threads,global,kernel)\n"
+	"  --threads N      fault threads (default: one per core; pager:\n"
+	"                   touching threads, default 1 and 2)\n"
 	"  --areas LIST     areas, k and M suffixes allowed (--sizes too;\n"
 	"                   defaults: fault/churn/hot 1k; scale 1k,10k,\n"
 	"                   100k,1M; memory 100k; tree 1k,100k,1M;\n"
 	"                   ops 1k,1M; lock 10k)\n"
-	"  --seconds S      each timed phase of the comparison (0.5)\n"
+	"  --seconds S      each timed phase of the comparison and of the\n"
+	"                   pager's churn (0.5)\n"
+	"  --size BYTES     pager: the file and the anonymous memory touched\n"
+	"                   (256M; K, M, G are powers of 1024)\n"
 	"  --ops N          tree/lock/ops: operations a measurement (1M;\n"
 	"                   stores and erases: at most 100k)\n"
 	"  --repeat R       runs per row, 1 to 16, the median reported\n"
-	"                   (3 for the comparison, 5 for the others)\n"
+	"                   (3 for the comparison and pager, 5 for the\n"
+	"                   others)\n"
 	"  --seed N         seed of every random choice (default 1)\n"
 	"  --json FILE      also write the rows as a JSON array\n"
-	"  --plot FILE      comparison: draw it (.svg or .png, gnuplot)\n"
+	"  --plot FILE      comparison, pager: draw it (.svg or .png,\n"
+	"                   gnuplot)\n"
 	"  --help           this text\n"
 	"scenarios:\n";
 
@@ -85,7 +95,7 @@ static const struct scenario *find(const struct bench_opts *o)
 	else if ((o->plot_path && !sc->plot) || !dot ||
 		 (strcasecmp(dot, ".svg") && strcasecmp(dot, ".png")))
 		fputs("bench: --plot takes FILE.svg or FILE.png, for the "
-		      "design comparison\n",
+		      "design comparison and pager\n",
 		      stderr);
 	else
 		return sc;

@@ -11,10 +11,14 @@
 #include <string.h>
 
 static const char *const keys[BM_N] = {
-	"faults_per_s",	   "base_faults_per_s", "ops_per_s",	    "p50_ns",
-	"p99_ns",	   "fallbacks",		"retries",	    "errors",
-	"bytes_per_vma",   "lock_bytes",	"rcu_cbs_per_free", "ns_per_op",
-	"floor_ns_per_op",
+	"faults_per_s",	    "base_faults_per_s",
+	"ops_per_s",	    "p50_ns",
+	"p99_ns",	    "fallbacks",
+	"retries",	    "errors",
+	"bytes_per_vma",    "lock_bytes",
+	"rcu_cbs_per_free", "ns_per_op",
+	"ns_per_page",	    "faults_per_page",
+	"base_p99_ns",	    "floor_ns_per_op",
 };
 
 /* A column of a table: a metric, or one of the BC_ values. */
@@ -24,11 +28,14 @@ struct bench_col {
 	int what;
 	const char *fmt; /* a number's conversion, "%*.2f"; NULL: a rate */
 };
-enum { BC_SCENARIO = BM_N, BC_NAME, BC_THREADS, BC_SIZE, BC_RATIO };
+/* BC_PIVOT: a column per name (design), of the lines of one scenario and
+ * thread count each: the headline and the ratio (print_pivot). */
+enum { BC_SCENARIO = BM_N, BC_NAME, BC_THREADS, BC_SIZE, BC_RATIO, BC_PIVOT };
 
 struct bench_kind {
-	int first, last; /* the metrics in JSON; the first is the headline */
-	const char *name_key, *size_key;
+	const int *metrics; /* in JSON, ended by BM_N; the first is the
+			     * headline of a row unless it sets its own */
+	const char *scenario_key, *name_key, *size_key;
 	const struct bench_col *table[2]; /* each ends with a NULL head */
 	const char *apart; /* table[1] takes the rows of this scenario */
 };
@@ -66,13 +73,51 @@ static const struct bench_col micro_cols[] = {
 	{ NULL, 0, 0, NULL },
 };
 
-const struct bench_kind bench_kind_designs = {
-	BM_FAULTS, BM_NS, "design", "areas", { fault_cols, memory_cols },
-	"memory"
+/* The pager's workloads, a line each with the designs side by side, and
+ * its churn rows apart (bench_pager.c). */
+static const struct bench_col pager_cols[] = {
+	{ "workload", -16, BC_SCENARIO, NULL },
+	{ "thr", 3, BC_THREADS, NULL },
+	{ "ns/page ratio", 13, BC_PIVOT, "%*.0f" },
+	{ NULL, 0, 0, NULL },
 };
+
+static const struct bench_col churn_cols[] = {
+	{ "churn", -12, BC_NAME, NULL },
+	{ "faults/s", 9, BM_FAULTS, NULL },
+	{ "alone", 8, BM_BASE, NULL },
+	{ "mapper/s", 8, BM_OPS, NULL },
+	{ "p50 ns", 7, BM_P50, "%*.0f" },
+	{ "p99 ns", 8, BM_P99, "%*.0f" },
+	{ "alone p99", 9, BM_BASE_P99, "%*.0f" },
+	{ "p99 x", 6, BC_RATIO, "%*.2f" },
+	{ NULL, 0, 0, NULL },
+};
+
+static const int designs_metrics[] = { BM_FAULTS,  BM_BASE,   BM_OPS,
+				       BM_P50,	   BM_P99,    BM_FALLBACKS,
+				       BM_RETRIES, BM_ERRORS, BM_BYTES,
+				       BM_LOCK,	   BM_RCU,    BM_N };
+static const int micro_metrics[] = { BM_NS, BM_FLOOR, BM_N };
+static const int pager_metrics[] = { BM_NS_PAGE, BM_FAULTS_PAGE, BM_FAULTS,
+				     BM_BASE,	 BM_OPS,	 BM_P50,
+				     BM_P99,	 BM_BASE_P99,	 BM_N };
+
+const struct bench_kind bench_kind_designs = { designs_metrics,
+					       "scenario",
+					       "design",
+					       "areas",
+					       { fault_cols, memory_cols },
+					       "memory" };
 const struct bench_kind bench_kind_micro = {
-	BM_NS, BM_N, "op", "size", { micro_cols, NULL }, NULL
+	micro_metrics, "scenario", "op", "size", { micro_cols, NULL }, NULL
 };
+const struct bench_kind bench_kind_pager = { pager_metrics,
+					     "workload",
+					     "design",
+					     "pages",
+					     { pager_cols, churn_cols },
+					     "churn" };
 
 struct bench_row *bench_row(struct bench_report *rep, const char *scenario,
 			    const char *name, unsigned threads, uint64_t size)
@@ -91,7 +136,8 @@ struct bench_row *bench_row(struct bench_report *rep, const char *scenario,
 	*r = (struct bench_row){ .scenario = scenario,
 				 .name = name,
 				 .threads = threads,
-				 .size = size };
+				 .size = size,
+				 .head = rep->kind->metrics[0] };
 	return r;
 }
 
@@ -141,7 +187,7 @@ void bench_reduce(struct bench_report *rep)
 	for (struct bench_row *r = rep->rows; r < rep->rows + rep->nrows; r++) {
 		for (int m = 0; m < BM_N; m++)
 			r->v[m] = median_of(r, m, 0);
-		r->ratio = median_of(r, -1, rep->kind->first);
+		r->ratio = median_of(r, -1, r->head);
 	}
 }
 
@@ -205,17 +251,111 @@ static void print_cell(const struct bench_row *r, const struct bench_col *c)
 		print_rate(v, c->width);
 }
 
+/* Whether table t takes row r: the apart scenario's rows go to table 1. */
+static bool in_table(const struct bench_report *rep, const struct bench_row *r,
+		     int t)
+{
+	const char *apart = rep->kind->apart;
+
+	return !apart || (strcmp(r->scenario, apart) == 0) == (t == 1);
+}
+
+/* The row of name with r's scenario and threads, or NULL. */
+static const struct bench_row *pivot_cell(const struct bench_report *rep,
+					  const struct bench_row *r,
+					  const char *name)
+{
+	for (const struct bench_row *x = rep->rows; x < rep->rows + rep->nrows;
+	     x++)
+		if (x->threads == r->threads && !strcmp(x->name, name) &&
+		    !strcmp(x->scenario, r->scenario))
+			return x;
+	return NULL;
+}
+
+/* The headline and the ratio of a row, as "812 1.45x", in width w. */
+static void print_pivot_cell(const struct bench_row *r,
+			     const struct bench_col *c)
+{
+	char v[32], buf[48];
+
+	if (!r || !r->nruns || r->v[r->head] < 0) {
+		printf("%*s", c->width, r && !r->nruns ? "(failed)" : "-");
+		return;
+	}
+	snprintf(v, sizeof(v), c->fmt, 1, r->v[r->head]);
+	if (r->ratio >= 0)
+		snprintf(buf, sizeof(buf), "%s %.2fx", v, r->ratio);
+	else
+		snprintf(buf, sizeof(buf), "%s", v);
+	printf("%*s", c->width, buf);
+}
+
+/*
+ * Table t as a pivot (a BC_PIVOT column, the last): a line per scenario
+ * and thread count, in the order met, with the columns before BC_PIVOT,
+ * then a column per name, in the order met, so that the designs of one
+ * workload read side by side.
+ */
+static void print_pivot(const struct bench_report *rep, int t)
+{
+	const struct bench_col *cols = rep->kind->table[t], *c;
+	const char *names[16];
+	size_t nnames = 0, i;
+	const struct bench_row *r, *x;
+
+	for (r = rep->rows; r < rep->rows + rep->nrows; r++) {
+		for (i = 0; i < nnames && strcmp(names[i], r->name); i++)
+			;
+		if (in_table(rep, r, t) && i == nnames && nnames < 16)
+			names[nnames++] = r->name;
+	}
+	if (!nnames)
+		return;
+	for (c = cols; c->what != BC_PIVOT; c++)
+		printf(c == cols ? "%*s" : " %*s", c->width, c->head);
+	for (i = 0; i < nnames; i++)
+		printf(" %*s", c->width, names[i]);
+	putchar('\n');
+	for (r = rep->rows; r < rep->rows + rep->nrows; r++) {
+		if (!in_table(rep, r, t))
+			continue;
+		/* a line per scenario and thread count: its first row */
+		for (x = rep->rows; x < r && (!in_table(rep, x, t) ||
+					      x->threads != r->threads ||
+					      strcmp(x->scenario, r->scenario));
+		     x++)
+			;
+		if (x != r)
+			continue;
+		for (c = cols; c->what != BC_PIVOT; c++) {
+			fputs(c == cols ? "" : " ", stdout);
+			print_cell(r, c);
+		}
+		for (i = 0; i < nnames; i++) {
+			putchar(' ');
+			print_pivot_cell(pivot_cell(rep, r, names[i]), c);
+		}
+		putchar('\n');
+	}
+}
+
 /* Table t of the report, with its header when it has any row; a row that
  * was never measured says so after its name. */
 static void print_table(const struct bench_report *rep, int t)
 {
 	const struct bench_col *cols = rep->kind->table[t], *c;
-	const char *apart = rep->kind->apart;
 	bool any = false;
+
+	for (c = cols; c->head; c++)
+		if (c->what == BC_PIVOT) {
+			print_pivot(rep, t);
+			return;
+		}
 
 	for (const struct bench_row *r = rep->rows; r < rep->rows + rep->nrows;
 	     r++) {
-		if (apart && (strcmp(r->scenario, apart) == 0) != (t == 1))
+		if (!in_table(rep, r, t))
 			continue;
 		for (c = cols; !any && c->head; c++)
 			printf(c == cols ? "%s%*s" : "%s %*s",
@@ -260,18 +400,18 @@ static void json_row(FILE *f, const struct bench_kind *k,
 		     const struct bench_row *r)
 {
 	fprintf(f,
-		"  {\"scenario\": \"%s\", \"%s\": \"%s\", \"threads\": %u, "
+		"  {\"%s\": \"%s\", \"%s\": \"%s\", \"threads\": %u, "
 		"\"%s\": %" PRIu64,
-		r->scenario, k->name_key, r->name, r->threads, k->size_key,
-		r->size);
-	for (int m = k->first; m < k->last; m++) {
-		fprintf(f, ", \"%s\": ", keys[m]);
-		json_number(f, "", r->v[m]);
+		k->scenario_key, r->scenario, k->name_key, r->name, r->threads,
+		k->size_key, r->size);
+	for (const int *m = k->metrics; *m < BM_N; m++) {
+		fprintf(f, ", \"%s\": ", keys[*m]);
+		json_number(f, "", r->v[*m]);
 	}
 	json_number(f, ", \"ratio\": ", r->ratio);
-	fprintf(f, ", \"%s_runs\": [", keys[k->first]);
+	fprintf(f, ", \"%s_runs\": [", keys[r->head]);
 	for (unsigned i = 0; i < r->nruns; i++)
-		json_number(f, i ? ", " : "", r->run[i][k->first]);
+		json_number(f, i ? ", " : "", r->run[i][r->head]);
 	fprintf(f, "], \"repeats\": %u}", r->nruns);
 }
 

@@ -95,6 +95,41 @@ static int count_in(uint64_t lo, uint64_t hi, uint64_t *out)
 	return parse_counts(optarg, out, 1, lo, hi) == 1 ? 0 : -EINVAL;
 }
 
+/* A size in bytes with an optional K, M or G suffix (powers of 1024, as a
+ * size of memory is spoken), at least a page and at most 16 GiB (the
+ * pager maps that much twice, file and anonymous): 0 or -EINVAL. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s < '0' || *s > '9')
+		return -EINVAL;
+	switch (*end) {
+	case 'g':
+	case 'G':
+		v = v > (UINT64_MAX >> 30) ? 0 : v << 30;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v = v > (UINT64_MAX >> 20) ? 0 : v << 20;
+		end++;
+		break;
+	case 'k':
+	case 'K':
+		v = v > (UINT64_MAX >> 10) ? 0 : v << 10;
+		end++;
+		break;
+	}
+	if (*end || v < 4096 || v > (UINT64_C(16) << 30))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 /* Applies one flag: 0, 1 for --help, or -EINVAL. */
 static int apply_opt(int c, struct bench_opts *o, uint64_t *sizes)
 {
@@ -134,6 +169,8 @@ static int apply_opt(int c, struct bench_opts *o, uint64_t *sizes)
 		return count_in(1, UINT64_MAX, &o->ops);
 	case 'S':
 		return count_in(0, UINT64_MAX, &o->seed);
+	case 'B':
+		return parse_bytes(optarg, &o->bytes);
 	case 'h':
 		return 1;
 	}
@@ -155,6 +192,7 @@ int bench_parse_opts(int argc, char **argv, struct bench_opts *o,
 		{ "seconds", required_argument, NULL, 'T' },
 		{ "ops", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "size", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
