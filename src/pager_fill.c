@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "debug.h"
@@ -172,6 +174,30 @@ static int64_t read_full(int fd, char *buf, uint64_t len, uint64_t off)
 	return (int64_t)got;
 }
 
+/*
+ * Linux reads around a missing file page of a mapping (the device's
+ * read-ahead, 128 KiB by default) and maps the fault-around part of it;
+ * a plain pread reads only what it is asked. So when the window is not in
+ * the page cache (a read that may not wait comes back short), the aligned
+ * read-around span is asked for first, in one I/O, and the window is then
+ * read from it: a cold random fault costs one read of the span, not one
+ * per window. A warm window costs the one read that may not wait.
+ */
+#define READ_AROUND (128u << 10)
+
+static int64_t read_window(int fd, char *buf, uint64_t len, uint64_t off)
+{
+	struct iovec v = { .iov_base = buf, .iov_len = len };
+	uint64_t span = len > READ_AROUND ? len : READ_AROUND;
+	ssize_t n = preadv2(fd, &v, 1, (off_t)off, RWF_NOWAIT);
+
+	if (n == (ssize_t)len)
+		return n;
+	(void)posix_fadvise(fd, (off_t)(off - off % span), (off_t)span,
+			    POSIX_FADV_WILLNEED);
+	return read_full(fd, buf, len, off);
+}
+
 struct window {
 	uint64_t start, end;
 };
@@ -214,7 +240,7 @@ static int read_file(struct pager *pg, const struct uvma_area_info *a,
 
 	if (fd < 0)
 		return -EBADF;
-	n = read_full(fd, buf, len, off);
+	n = read_window(fd, buf, len, off);
 	if (n < 0)
 		return (int)n;
 	if ((uint64_t)n <= addr - w->start)
