@@ -6,16 +6,32 @@
  * scale scenario's pair), "mprot" mprotects its middle page (the area
  * splits in three) and back (they merge again). A uvma row's floor is the
  * kernel's run of the same repeat; the repeats alternate the sides, so
- * that a drift of the machine hits both alike.
+ * that a drift of the machine hits both alike. The library's allocations
+ * (alloc.h) are counted over every timed uvma pair.
+ *
+ * "life" is an address space's whole lifetime: uvma creates a space, maps
+ * 10 areas and destroys it; the kernel forks a process that maps 10 areas
+ * and exits, and waits for it.
  */
+#include "alloc.h"
 #include "bench.h"
+#include "uvma.h"
 #include "worker.h"
 
 #include <inttypes.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum { MAP_UVMA, MAP_KERNEL, MPROT_UVMA, MPROT_KERNEL, NROWS };
 static const char *const row_names[NROWS] = { "map uvma", "map kernel",
 					      "mprot uvma", "mprot kernel" };
+
+/* Library allocations and pairs over the timed uvma rows, per op (map,
+ * mprot), every size: the steady state's allocations per pair. */
+static uint64_t allocs[2], allocs_pairs[2];
+
+#define LIFE_AREAS 10
 
 /* Pairs a measurement: --ops, at most 100000 (kernel: 50000). */
 static uint64_t pairs_of(const struct bench_opts *o, bool kernel)
@@ -32,10 +48,14 @@ static double time_row(int row, void *space, uint64_t n, uint64_t pairs,
 	const struct wk_side *side = row & 1 ? &wk_kernel : &wk_uvma;
 	unsigned (*pair)(void *, uint64_t) =
 		row >= MPROT_UVMA ? side->split : side->pair;
-	uint64_t t0 = bench_now_ns(), bad = 0;
+	uint64_t a0 = alloc_count(), t0 = bench_now_ns(), bad = 0;
 
 	for (uint64_t i = 0; i < pairs; i++)
 		bad += pair(space, bench_rand_below(rng, n));
+	if (!(row & 1)) {
+		allocs[row / 2] += alloc_count() - a0;
+		allocs_pairs[row / 2] += pairs;
+	}
 	if (!bad)
 		return (double)(bench_now_ns() - t0) / (double)pairs;
 	fprintf(stderr, "bench: %s: %" PRIu64 " calls failed\n", row_names[row],
@@ -66,9 +86,114 @@ static int measure(const struct bench_opts *o, struct bench_report *rep,
 	return 0;
 }
 
+/* ---- an address space's lifetime --------------------------------------- */
+
+/* ns per uvma space created, given LIFE_AREAS areas and destroyed; -1 if
+ * a call failed. */
+static double life_uvma(uint64_t cycles)
+{
+	uint64_t t0 = bench_now_ns();
+
+	for (uint64_t c = 0; c < cycles; c++) {
+		struct uvma_mm *mm;
+		uint64_t at;
+
+		if (uvma_mm_create(NULL, &mm))
+			return -1;
+		for (uint64_t i = 0; i < LIFE_AREAS; i++)
+			if (uvma_mmap(mm, 0, (i + 1) * 4096,
+				      UVMA_PROT_READ | UVMA_PROT_WRITE,
+				      UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0,
+				      0, NULL, &at))
+				return -1;
+		uvma_mm_destroy(mm);
+	}
+	return (double)(bench_now_ns() - t0) / (double)cycles;
+}
+
+/* ns per process forked, given LIFE_AREAS mappings, exited and reaped. */
+static double life_kernel(uint64_t cycles)
+{
+	uint64_t t0 = bench_now_ns();
+
+	for (uint64_t c = 0; c < cycles; c++) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return -1;
+		if (!pid) {
+			for (uint64_t i = 0; i < LIFE_AREAS; i++)
+				if (mmap(NULL, (i + 1) * 4096,
+					 PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1,
+					 0) == MAP_FAILED)
+					_exit(1);
+			_exit(0);
+		}
+		if (waitpid(pid, &status, 0) != pid || status)
+			return -1;
+	}
+	return (double)(bench_now_ns() - t0) / (double)cycles;
+}
+
+static int measure_life(const struct bench_opts *o, struct bench_report *rep)
+{
+	for (unsigned r = 0; r <= o->repeat; r++) {
+		/* Repeat 0 warms up. */
+		double k = life_kernel(r ? 500 : 50);
+		double u = life_uvma(r ? 20000 : 2000);
+
+		if (k < 0 || u < 0) {
+			fprintf(stderr, "bench: ops: life: a call failed\n");
+			return -1;
+		}
+		if (r &&
+		    (bench_run_ns(rep, "ops", "life uvma", LIFE_AREAS, u, k) ||
+		     bench_run_ns(rep, "ops", "life kernel", LIFE_AREAS, k,
+				  -1)))
+			return -1;
+	}
+	return 0;
+}
+
+static void life_goal(struct bench_report *rep)
+{
+	const struct bench_row *u =
+		bench_find(rep, "ops", "life uvma", 0, LIFE_AREAS);
+
+	if (u && u->ratio > 0)
+		bench_note(rep,
+			   "goal life: create + %d maps + destroy at least "
+			   "10x the kernel's fork + maps + exit rate: %.1fx, "
+			   "%s",
+			   LIFE_AREAS, 1 / u->ratio,
+			   BENCH_VERDICT(1 / u->ratio >= 10));
+}
+
+static void alloc_goal(struct bench_report *rep)
+{
+	for (int op = 0; op < 2; op++)
+		if (allocs_pairs[op])
+			bench_note(rep,
+				   "%s: %.4f library allocations per pair "
+				   "(%" PRIu64 " in %" PRIu64 " timed pairs)",
+				   op ? "mprot" : "map",
+				   (double)allocs[op] /
+					   (double)allocs_pairs[op],
+				   allocs[op], allocs_pairs[op]);
+	if (allocs_pairs[0])
+		bench_note(rep,
+			   "goal map: no allocation per mmap+munmap pair in "
+			   "the steady state: %" PRIu64 ", %s",
+			   allocs[0], BENCH_VERDICT(allocs[0] == 0));
+}
+
 void bench_ops_goals(const struct bench_opts *o, struct bench_report *rep)
 {
 	(void)o;
+	life_goal(rep);
+	alloc_goal(rep);
 	for (int k = MAP_UVMA; k < NROWS; k += 2) {
 		const char *op = k == MAP_UVMA ? "map" : "mprot";
 		const struct bench_row *u =
@@ -108,6 +233,8 @@ int bench_ops(const struct bench_opts *o, struct bench_report *rep)
 		 "merge), median of %u runs of %" PRIu64 " (kernel %" PRIu64
 		 "); floor = kernel",
 		 o->repeat, pairs_of(o, false), pairs_of(o, true));
+	bench_progress("ops: address space lifetime");
+	err = measure_life(&p, rep);
 	for (size_t i = 0; i < p.nsizes && !err; i++) {
 		void *spaces[2] = { NULL, NULL };
 		uint64_t n = p.sizes[i];

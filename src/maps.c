@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "mm.h"
 #include "rcu.h"
 #include "vma_lock.h"
@@ -35,7 +36,10 @@ static int buf_push(struct area_buf *b, const struct uvma_area_info *info)
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? 2 * b->cap : 64;
-		struct uvma_area_info *a = realloc(b->a, cap * sizeof(*a));
+		struct uvma_area_info *a;
+
+		alloc_note();
+		a = realloc(b->a, cap * sizeof(*a));
 
 		if (!a)
 			return -ENOMEM;

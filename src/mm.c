@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "debug.h"
 #include "mm.h"
 #include "pager.h"
@@ -194,6 +195,7 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
 	err = config_check(cfg);
 	if (err)
 		return err;
+	alloc_note();
 	mm = aligned_alloc(64, sizeof(*mm));
 	if (!mm)
 		return -ENOMEM;

@@ -22,6 +22,7 @@
 
 #include "debug.h"
 #include "hook.h"
+#include "alloc.h"
 #include "pager.h"
 #include "plan.h"
 #include "rcu.h"
@@ -48,6 +49,7 @@ void *plan_realloc(void *p, size_t bytes)
 	if (n > 0 && atomic_fetch_sub(&fail_countdown, 1) == 1)
 		return NULL;
 #endif
+	alloc_note();
 	return realloc(p, bytes);
 }
 

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "debug.h"
 #include "rcu.h"
 
@@ -629,6 +630,7 @@ static struct tnode *node_alloc(struct tree *t, unsigned level)
 			     off += NODE_ALIGN)
 				__builtin_prefetch((char *)t->spare + off, 1);
 	} else {
+		alloc_note();
 		n = aligned_alloc(NODE_ALIGN, NODE_BYTES);
 		if (!n)
 			return NULL;
@@ -1302,6 +1304,7 @@ int tree_init(struct tree *t, uint64_t granule)
 	if (!granule || (granule & (granule - 1)))
 		return -EINVAL;
 	memset(t, 0, sizeof(*t));
+	alloc_note();
 	t->bin = calloc(1, sizeof(*t->bin));
 	if (!t->bin)
 		return -ENOMEM;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 
+#include "alloc.h"
 #include "debug.h"
 #include "vma.h"
 
@@ -69,8 +70,10 @@ static struct uvma_vma *carve(void)
 	/* Not "==": the baselines' objects (src/design.h) do not divide
 	 * the chunk evenly. */
 	if ((size_t)(carve_end - carve_next) < sizeof(*v)) {
-		void *chunk =
-			mmap(NULL, POOL_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+		void *chunk;
+
+		alloc_note();
+		chunk = mmap(NULL, POOL_CHUNK_BYTES, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (chunk == MAP_FAILED)

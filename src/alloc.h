@@ -1,0 +1,30 @@
+/*
+ * alloc.h - how often the library asks the system for memory: every site
+ * that calls malloc (or its kin) or maps a chunk counts itself here, so a
+ * benchmark can show that a map change in the steady state asks for none
+ * (plan arrays inline, VMAs from the pool, tree nodes from the spare
+ * list).
+ *
+ * The count is a process-wide relaxed atomic: a statistic, read after the
+ * work it counts is done.
+ */
+#ifndef UVMA_ALLOC_H
+#define UVMA_ALLOC_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+extern _Atomic uint64_t alloc_calls;
+
+static inline void alloc_note(void)
+{
+	atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed);
+}
+
+/* Calls counted so far in this process. */
+static inline uint64_t alloc_count(void)
+{
+	return atomic_load_explicit(&alloc_calls, memory_order_relaxed);
+}
+
+#endif
