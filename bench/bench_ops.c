@@ -27,8 +27,9 @@ enum { MAP_UVMA, MAP_KERNEL, MPROT_UVMA, MPROT_KERNEL, NROWS };
 static const char *const row_names[NROWS] = { "map uvma", "map kernel",
 					      "mprot uvma", "mprot kernel" };
 
-/* Library allocations and pairs over the timed uvma rows, per op (map,
- * mprot), every size: the steady state's allocations per pair. */
+/* Library allocations and pairs over the timed uvma rows after the
+ * warm-up, per op (map, mprot), every size: the steady state's
+ * allocations per pair. */
 static uint64_t allocs[2], allocs_pairs[2];
 
 #define LIFE_AREAS 10
@@ -43,7 +44,7 @@ static uint64_t pairs_of(const struct bench_opts *o, bool kernel)
 
 /* ns per pair of a row at random areas, or -1 when a call failed. */
 static double time_row(int row, void *space, uint64_t n, uint64_t pairs,
-		       uint64_t *rng)
+		       uint64_t *rng, bool count)
 {
 	const struct wk_side *side = row & 1 ? &wk_kernel : &wk_uvma;
 	unsigned (*pair)(void *, uint64_t) =
@@ -52,7 +53,7 @@ static double time_row(int row, void *space, uint64_t n, uint64_t pairs,
 
 	for (uint64_t i = 0; i < pairs; i++)
 		bad += pair(space, bench_rand_below(rng, n));
-	if (!(row & 1)) {
+	if (count && !(row & 1)) {
 		allocs[row / 2] += alloc_count() - a0;
 		allocs_pairs[row / 2] += pairs;
 	}
@@ -73,8 +74,10 @@ static int measure(const struct bench_opts *o, struct bench_report *rep,
 		for (int k = 0; k < NROWS; k++) {
 			uint64_t pairs = pairs_of(o, k & 1);
 
+			/* Repeat 0 warms up, uncounted. */
 			ns[k] = time_row(k, spaces[k & 1], n,
-					 r ? pairs : pairs / 10 + 1, rng);
+					 r ? pairs : pairs / 10 + 1, rng,
+					 r > 0);
 			if (ns[k] < 0)
 				return -1;
 		}

@@ -85,8 +85,10 @@ struct tree {
 	long fail_countdown;  /* test hook: fail the n-th node allocation */
 	struct tnode *spare;  /* nodes out of the tree, ready for reuse */
 	size_t spare_count;
-	uint64_t written; /* nodes allocated by transactions, ever */
-	uint64_t grafts;  /* commits that swapped a child in place */
+	size_t inflight;      /* nodes handed to RCU, not yet taken back */
+	size_t inflight_peak; /* the most there ever were */
+	uint64_t written;     /* nodes allocated by transactions, ever */
+	uint64_t grafts;      /* commits that swapped a child in place */
 
 	/* Where the RCU callbacks return retired nodes (tree.c). Allocated
 	 * by tree_init; it outlives the tree while callbacks are pending, so
