@@ -30,7 +30,16 @@ struct state {
 	int owner[SLOTS];
 };
 
-static char objs[1024];
+/* One object per store, never reused: the tree keeps every store's ranges
+ * apart, and the model tells its runs apart by owner. */
+#define OBJS 16384
+static char objs[OBJS];
+
+static int new_owner(int *next)
+{
+	CHECK(*next < OBJS);
+	return (*next)++;
+}
 
 static void model_store(struct state *s, unsigned a, unsigned b, int who)
 {
@@ -113,13 +122,23 @@ static bool held(bool f, const struct tree_entry *got, const struct state *st,
 }
 
 static void stale_fail(unsigned trial, const char *what, uint64_t addr,
-		       const struct tree_entry *got)
+		       const struct tree_entry *got, const struct state *st)
 {
 	fprintf(stderr,
 		"trial %u: %s %#llx from the old root returned [%#llx, "
-		"%#llx), which no state held\n",
+		"%#llx) %p, which no state held; they held:\n",
 		trial, what, (unsigned long long)addr,
-		(unsigned long long)got->start, (unsigned long long)got->end);
+		(unsigned long long)got->start, (unsigned long long)got->end,
+		got->ptr);
+	for (int k = 0; k < 3; k++) {
+		struct tree_entry w = { 0, 0, NULL };
+		bool f = what[5] == 'b' ? model_below(&st[k], addr, &w)
+					: model_above(&st[k], addr, &w);
+
+		fprintf(stderr, "  state %d: %s [%#llx, %#llx) %p\n", k,
+			f ? "found" : "none", (unsigned long long)w.start,
+			(unsigned long long)w.end, w.ptr);
+	}
 	check_fail(__FILE__, __LINE__, "the stale reader saw a held state");
 }
 
@@ -132,10 +151,10 @@ static void check_reader(const void *root, const struct state *st,
 		bool f = tree_find_below_from(root, addr, &got);
 
 		if (!held(f, &got, st, true, addr))
-			stale_fail(trial, "find below", addr, &got);
+			stale_fail(trial, "find below", addr, &got, st);
 		f = tree_find_above_from(root, addr, &got);
 		if (!held(f, &got, st, false, addr))
-			stale_fail(trial, "find above", addr, &got);
+			stale_fail(trial, "find above", addr, &got, st);
 	}
 }
 
@@ -146,7 +165,7 @@ static void random_store(struct tree *t, struct state *s, int *next)
 	unsigned a = (unsigned)rng_below(SLOTS - 1), len = 1 + rng_below(3);
 	unsigned b = a + len > SLOTS ? SLOTS : a + len;
 	bool erase = rng_chance(1, 4);
-	int who = erase ? -1 : (*next)++ % (int)sizeof(objs);
+	int who = erase ? -1 : new_owner(next);
 
 	CHECK_EQ_U64(tree_store(t, a * G, b * G, erase ? NULL : &objs[who]), 0);
 	model_store(s, a, b, who);
@@ -168,7 +187,7 @@ static void edge_commits(struct tree *t, struct state *st, int *next)
 		x++;
 	if (x == SLOTS)
 		return; /* no free slot here: plain random stores */
-	who = (*next)++ % (int)sizeof(objs);
+	who = new_owner(next);
 	CHECK_EQ_U64(tree_store(t, x * G, (x + 1) * G, &objs[who]), 0);
 	model_store(&st[1], x, x + 1, who);
 	st[2] = st[1];
@@ -177,7 +196,7 @@ static void edge_commits(struct tree *t, struct state *st, int *next)
 	if (!a)
 		return;
 	run_of(&st[2], a - 1, &a, &b);
-	who = (*next)++ % (int)sizeof(objs);
+	who = new_owner(next);
 	CHECK_EQ_U64(tree_store(t, (b - 1) * G, b * G, &objs[who]), 0);
 	model_store(&st[2], b - 1, b, who);
 }
