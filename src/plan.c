@@ -224,20 +224,31 @@ static void plan_sort_areas(struct plan *p)
 
 /* An edit's touched VMAs: what it covers, plus its neighbours when it maps
  * something (they may merge with it). */
+/*
+ * The VMAs under one edit, plus, for an edit that maps, the one ending
+ * where it starts and the one starting where it ends (merge candidates):
+ * one walk of [start - 1, end + 1), not three searches.
+ */
 static int plan_collect_edit(struct plan *p, const struct edit *e)
 {
-	struct uvma_vma *v;
+	uint64_t lo = e->start, hi = e->end;
+	struct tree_iter it;
+	struct tree_entry t;
 
 	if (e->area) {
-		v = mm_vma_ending_at(p->mm, e->start);
-		if (v && plan_add_old(p, v))
-			return -ENOMEM;
+		lo = lo ? lo - 1 : 0;
+		hi = hi + 1 ? hi + 1 : hi;
 	}
-	if (plan_collect(p, e->start, e->end))
-		return -ENOMEM;
-	if (e->area) {
-		v = mm_vma_at(p->mm, e->end);
-		if (v && v->start == e->end && plan_add_old(p, v))
+	tree_iter_start(&it, &p->mm->tree, lo, hi);
+	while (tree_iter_next(&it, &t)) {
+		if (t.start >= hi)
+			break;
+		/* Neighbours count only when they touch the edit. */
+		if (t.end < e->start || (t.end == e->start && !e->area))
+			continue;
+		if (t.start > e->end || (t.start == e->end && !e->area))
+			break;
+		if (plan_add_old(p, t.ptr))
 			return -ENOMEM;
 	}
 	return 0;
