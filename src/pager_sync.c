@@ -49,11 +49,17 @@ static void real_call(int ret)
 	(void)ret;
 }
 
+/* Whether a pagemap entry has a page behind it (in memory or in swap). */
+static bool has_page(uint64_t ent)
+{
+	return ent & (PM_PRESENT | PM_SWAPPED);
+}
+
 /* ---- write-back --------------------------------------------------------- */
 
 static bool dirty(uint64_t ent)
 {
-	return (ent & (PM_PRESENT | PM_SWAPPED)) && !(ent & PM_UFFD_WP);
+	return has_page(ent) && !(ent & PM_UFFD_WP);
 }
 
 /* Protect, then write [addr, addr + len) at file offset off, not past the
@@ -245,12 +251,13 @@ static int move_kernel(struct pager *pg, uint64_t from, uint64_t to,
 	return 0;
 }
 
-/* The slow way: copy each present page into the (emptied) destination. */
+/* The slow way: copy each page the source has (present or swapped out:
+ * the copy reads it back in) into the (emptied) destination. */
 static void move_copy(struct pager *pg, uint64_t from, uint64_t to,
 		      uint64_t len)
 {
 	unsigned sh = pg->page_shift;
-	unsigned char vec[PM_CHUNK];
+	uint64_t ent[PM_CHUNK];
 
 	real_call(mprotect((void *)(uintptr_t)from, len, PROT_READ));
 	real_call(madvise((void *)(uintptr_t)to, len, MADV_DONTNEED));
@@ -259,8 +266,11 @@ static void move_copy(struct pager *pg, uint64_t from, uint64_t to,
 
 		if (n > PM_CHUNK)
 			n = PM_CHUNK;
-		real_call(
-			mincore((void *)(uintptr_t)(from + off), n << sh, vec));
+		ssize_t got =
+			pread(pg->pagemap_fd, ent, n * sizeof(ent[0]),
+			      (off_t)(((from + off) >> sh) * sizeof(ent[0])));
+
+		real_call(got == (ssize_t)(n * sizeof(ent[0])) ? 0 : -1);
 		for (uint64_t i = 0; i < n; i++) {
 			struct uffdio_copy c = {
 				.dst = to + off + (i << sh),
@@ -268,7 +278,7 @@ static void move_copy(struct pager *pg, uint64_t from, uint64_t to,
 				.len = pg->page_size,
 			};
 
-			if (vec[i] & 1)
+			if (has_page(ent[i]))
 				real_call(ioctl(pg->uffd, UFFDIO_COPY, &c));
 		}
 	}
