@@ -464,11 +464,13 @@ UVMA_API void uvma_mm_pager_stats(struct uvma_mm *mm,
 /*
  * Make the open file fd available to mm's file areas (UVMA_MM_PAGER):
  * *file_id receives the id to pass to uvma_mmap. The space keeps its own
- * duplicate of fd (the caller may close fd) until uvma_mm_destroy. Shared
+ * own open file, reopened from fd (the caller may close fd, and its flags
+ * such as O_APPEND are not the space's), until uvma_mm_destroy. Shared
  * writable mappings need fd open for writing (uvma_mmap: -EACCES). Takes
- * mmap_lock for writing. 0, -EBADF (fd not open), -EINVAL (a space
- * without UVMA_MM_PAGER), -EMFILE (too many files, or no descriptor
- * left).
+ * mmap_lock for writing. 0, -EBADF (fd not open), -EACCES (fd open for
+ * writing only), -EINVAL (a space without UVMA_MM_PAGER), -EMFILE (too
+ * many files, or no descriptor left), or the error of reopening it
+ * through /proc/self/fd (-ENOENT without /proc, -ENXIO for a socket).
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mm_file_add(struct uvma_mm *mm, int fd,
 					      uint64_t *file_id);

@@ -119,10 +119,12 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 	err = __mm_replace(mm, n.start, n.end, &n);
 	if (!err && (flags & UVMA_MAP_ANONYMOUS) && (flags & UVMA_MAP_SHARED))
 		mm->next_shmem_id++;
-	if (!err && out)
-		*out = addr;
 out:
 	mmap_write_unlock(mm);
+	/* After the unlock: out may be memory of this very space (a pager's
+	 * missing page), whose fault must not wait for our own write lock. */
+	if (!err && out)
+		*out = addr;
 	return err;
 }
 
@@ -200,8 +202,9 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 	if (!err)
 		mm->brk = brk;
 out:
-	if (out)
-		*out = mm->brk;
+	old_end = mm->brk;
 	mmap_write_unlock(mm);
+	if (out) /* after the unlock, as uvma_mmap */
+		*out = old_end;
 	return err;
 }

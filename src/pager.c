@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -292,6 +293,7 @@ static void pager_free(struct pager *pg)
 	close_fd(pg->uffd);
 	close_fd(pg->stop_fd);
 	close_fd(pg->pagemap_fd);
+	close_fd(pg->mem_fd);
 	for (unsigned i = 0; i < nfiles; i++)
 		close_fd(pg->files[i]);
 	if (pg->base)
@@ -358,6 +360,8 @@ static int pager_resources(struct pager *pg)
 	pg->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pg->pagemap_fd < 0)
 		return -errno;
+	/* Optional: without it, unreadable dirty pages stay dirty. */
+	pg->mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	pg->stop_fd = eventfd(0, EFD_CLOEXEC);
 	return pg->stop_fd < 0 ? -errno : pager_buf_init();
 }
@@ -394,7 +398,7 @@ int pager_create(struct uvma_mm *mm, const struct uvma_mm_config *cfg)
 	if (!pg)
 		return -ENOMEM;
 	pg->mm = mm;
-	pg->uffd = pg->stop_fd = pg->pagemap_fd = -1;
+	pg->uffd = pg->stop_fd = pg->pagemap_fd = pg->mem_fd = -1;
 	err = pager_config(pg, cfg);
 	if (!err)
 		err = pager_open(pg, cfg);
@@ -448,10 +452,26 @@ bool pager_file_writable(struct pager *pg, uint64_t file_id)
 	       pg->file_writable[file_id - 1];
 }
 
+/*
+ * The space's own open file for fd: a new open file description (through
+ * /proc/self/fd), not a duplicate, so that the caller's flags (O_APPEND,
+ * which would send every write-back to the end of the file; O_DIRECT;
+ * later fcntl changes) are not the space's. -errno on failure.
+ */
+static int file_reopen(int fd, int accmode)
+{
+	char path[64];
+	int mine;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	mine = open(path, accmode | O_CLOEXEC);
+	return mine < 0 ? -errno : mine;
+}
+
 int uvma_mm_file_add(struct uvma_mm *mm, int fd, uint64_t *file_id)
 {
 	struct pager *pg = mm ? mm->pager : NULL;
-	int flags, mine, err = 0;
+	int flags, mine = -1, err = 0;
 	unsigned n;
 
 	if (!pg || !file_id)
@@ -459,20 +479,30 @@ int uvma_mm_file_add(struct uvma_mm *mm, int fd, uint64_t *file_id)
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0)
 		return -EBADF;
+	/* A file that cannot be read cannot fill a page (Linux's mmap says
+	 * EACCES too). */
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		return -EACCES;
+	mine = file_reopen(fd, flags & O_ACCMODE);
+	if (mine < 0)
+		return mine == -EMFILE || mine == -ENFILE ? -EMFILE : mine;
 	mmap_write_lock(mm);
 	n = atomic_load_explicit(&pg->nfiles, memory_order_relaxed);
-	mine = n < PAGER_MAX_FILES ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (mine < 0) {
+	if (n >= PAGER_MAX_FILES) {
 		err = -EMFILE;
 	} else {
 		pg->files[n] = mine;
 		pg->file_writable[n] = (flags & O_ACCMODE) == O_RDWR;
 		/* Release: a fill that sees the count sees the slot. */
 		atomic_store_explicit(&pg->nfiles, n + 1, memory_order_release);
-		*file_id = n + 1;
 	}
 	mmap_write_unlock(mm);
-	return err;
+	if (err) {
+		close(mine);
+		return err;
+	}
+	*file_id = n + 1; /* after the unlock, as uvma_mmap's result */
+	return 0;
 }
 
 int pager_check_file(struct uvma_mm *mm, uint64_t file_id, unsigned prot,

@@ -298,6 +298,12 @@ static int fill_missing(struct pager *pg, const struct uvma_area_info *a,
 	}
 	if (!err)
 		err = place(pg, w.start, w.end, src, mode, addr, &out);
+	/* ENOENT: the window spans two kernel mappings (a moved area and its
+	 * grown tail): the faulting page alone, which lies in one. */
+	if (err == -ENOENT && w.end - w.start > pg->page_size)
+		err = place(pg, addr, addr + pg->page_size,
+			    src ? src + (addr - w.start) : NULL, mode, addr,
+			    &out);
 	if (err)
 		return err;
 	pager_count_n(pg, PC_FILLED, out.pages);
@@ -356,10 +362,11 @@ int pager_fault(const struct uvma_fault *f)
 		pager_count(pg, PC_RETRIED);
 	if (pager_delivery.wp)
 		return fill_wp(pg, f->addr);
-	/* SIGBUS does not say which fault it was: a write to a present
-	 * shared file page can only be the write-protect one. */
-	if (pager_delivery.in_signal && write &&
-	    pager_vma_shared_file(f->vma) && page_present(pg, f->addr))
+	/* SIGBUS does not say which fault it was (and off x86 not even
+	 * whether it was a write): a present shared file page can only
+	 * have faulted for write protection, which only a write meets. */
+	if (pager_delivery.in_signal && pager_vma_shared_file(f->vma) &&
+	    (f->vma->prot & UVMA_PROT_WRITE) && page_present(pg, f->addr))
 		return fill_wp(pg, f->addr);
 	pager_count(pg, PC_MISSING);
 	uvma_vma_info(f->vma, &a);

@@ -48,6 +48,7 @@ struct pager {
 	int uffd;
 	int stop_fd;	/* eventfd: the threads leave when it is readable */
 	int pagemap_fd; /* /proc/self/pagemap: which pages are dirty */
+	int mem_fd;	/* /proc/self/mem: pages the process cannot read */
 	bool sigbus;	/* faults come as SIGBUS in the faulting thread */
 	void *base;
 	size_t size;

@@ -62,6 +62,39 @@ static bool dirty(uint64_t ent)
 	return has_page(ent) && !(ent & PM_UFFD_WP);
 }
 
+/*
+ * Write n bytes of the pages at addr to fd at off through a bounce buffer
+ * read from /proc/self/mem, which reads pages the process itself may not
+ * (an area made PROT_NONE or exec-only after it was written: Linux writes
+ * those back all the same). Bytes written, or -1.
+ */
+static ssize_t write_bounced(struct pager *pg, int fd, uint64_t addr,
+			     uint64_t n, uint64_t off)
+{
+	char *buf = pager_thread_buf();
+	ssize_t got;
+
+	if (!buf || pg->mem_fd < 0)
+		return -1;
+	if (n > UVMA_PAGER_AROUND_MAX)
+		n = UVMA_PAGER_AROUND_MAX;
+	got = pread(pg->mem_fd, buf, n, (off_t)addr);
+	return got <= 0 ? -1 : pwrite(fd, buf, (size_t)got, (off_t)off);
+}
+
+/* The pages left unwritten are dirty again (unprotected): a later
+ * write-back tries them once more, none is lost. */
+static int write_failed(struct pager *pg, uint64_t addr, uint64_t len)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = addr, .len = len },
+		.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+	};
+
+	(void)ioctl(pg->uffd, UFFDIO_WRITEPROTECT, &wp);
+	return -EIO;
+}
+
 /* Protect, then write [addr, addr + len) at file offset off, not past the
  * end of the file (Linux's write-back never extends it). */
 static int write_run(struct pager *pg, int fd, uint64_t addr, uint64_t len,
@@ -71,7 +104,7 @@ static int write_run(struct pager *pg, int fd, uint64_t addr, uint64_t len,
 		.range = { .start = addr, .len = len },
 		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
 	};
-	uint64_t done = 0;
+	uint64_t done = 0, run = len, page = pg->page_size;
 
 	if (ioctl(pg->uffd, UFFDIO_WRITEPROTECT, &wp))
 		return -EIO;
@@ -93,12 +126,17 @@ static int write_run(struct pager *pg, int fd, uint64_t addr, uint64_t len,
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return -EIO;
+		if (n < 0 && errno == EFAULT)
+			n = write_bounced(pg, fd, addr + done, len - done,
+					  off + done);
+		if (n <= 0) {
+			uint64_t from = done & ~(page - 1);
+
+			return write_failed(pg, addr + from, run - from);
+		}
 		done += (uint64_t)n;
 	}
-	pager_count_n(pg, PC_WRITTEN,
-		      (len + pg->page_size - 1) >> pg->page_shift);
+	pager_count_n(pg, PC_WRITTEN, (len + page - 1) >> pg->page_shift);
 	return 0;
 }
 

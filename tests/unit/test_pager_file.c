@@ -292,12 +292,72 @@ static void test_errors(void)
 }
 PAGER_BOTH(test_errors)
 
+/* The space's file is its own: an O_APPEND descriptor does not send the
+ * write-back to the end; a write-only one is refused. Pages made
+ * unreadable (PROT_NONE) after a store are written back all the same. */
+static void test_own_file(void)
+{
+	uint64_t id, a, seed = rng_next();
+	int fd = pattern_file(8 * PAGE, seed, O_RDWR);
+	char path[64];
+	int app, wo;
+	struct uvma_mm *mm = pager_new(NULL, 1);
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	app = open(path, O_RDWR | O_APPEND);
+	wo = open(path, O_WRONLY);
+	CHECK(app >= 0 && wo >= 0);
+	CHECK_EQ_U64(uvma_mm_file_add(mm, wo, &id), -EACCES);
+	CHECK_EQ_U64(uvma_mm_file_add(mm, app, &id), 0);
+	a = map_file(mm, id, 8, RW, UVMA_MAP_SHARED, 0);
+	store_pages(a, 2, 2, 0xf1);
+	store_pages(a, 6, 1, 0xf2);
+	CHECK_EQ_U64(uvma_msync(mm, a, 4 * PAGE, UVMA_MS_SYNC), 0);
+	check_file_pages(fd, 2, 2, 0xf1);
+	CHECK_EQ_U64(lseek(fd, 0, SEEK_END), 8 * PAGE); /* nothing appended */
+	CHECK_EQ_U64(uvma_mprotect(mm, a + 4 * PAGE, 4 * PAGE, UVMA_PROT_NONE),
+		     0);
+	CHECK_EQ_U64(uvma_munmap(mm, a, 8 * PAGE), 0);
+	check_file_pages(fd, 6, 1, 0xf2);
+	uvma_mm_destroy(mm);
+	close(app);
+	close(wo);
+	close(fd);
+}
+PAGER_BOTH(test_own_file)
+
+/* A file area grown by a move reads the file everywhere, across the
+ * boundary between the moved part and the new tail (which may be two
+ * kernel mappings: a window across them is filled a page at a time, see
+ * fill_missing; on this kernel they merge, so this does not force it). */
+static void test_window_split(void)
+{
+	uint64_t id, a, b, seed = rng_next();
+	int fd = pattern_file(64 * PAGE, seed, O_RDWR);
+	struct uvma_mm *mm = pager_new(NULL, 1);
+
+	CHECK_EQ_U64(uvma_mm_file_add(mm, fd, &id), 0);
+	a = map_file(mm, id, 20, UVMA_PROT_READ, UVMA_MAP_PRIVATE, 0);
+	CHECK_EQ_U64(*ptr(a + 3), pattern(seed, 3));
+	CHECK_EQ_U64(uvma_mremap(mm, a, 20 * PAGE, 40 * PAGE,
+				 UVMA_MREMAP_MAYMOVE, 0, &b),
+		     0);
+	for (uint64_t p = 0; p < 40; p++)
+		CHECK_EQ_U64(*ptr(b + p * PAGE + 9),
+			     pattern(seed, p * PAGE + 9));
+	uvma_mm_destroy(mm);
+	close(fd);
+}
+PAGER_BOTH(test_window_split)
+
 static const struct test_case case_table[] = {
 	PAGER_CASES("private", test_private),
 	PAGER_CASES("msync", test_msync),
 	PAGER_CASES("writeback", test_writeback),
 	PAGER_CASES("msync_race", test_msync_race),
 	PAGER_CASES("errors", test_errors),
+	PAGER_CASES("own_file", test_own_file),
+	PAGER_CASES("window_split", test_window_split),
 };
 
 int main(int argc, char **argv)
