@@ -119,11 +119,11 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 	err = __mm_replace(mm, n.start, n.end, &n);
 	if (!err && (flags & UVMA_MAP_ANONYMOUS) && (flags & UVMA_MAP_SHARED))
 		mm->next_shmem_id++;
+	if (!err && out && !ops_out_in_space(mm, out))
+		*out = addr;
 out:
 	mmap_write_unlock(mm);
-	/* After the unlock: out may be memory of this very space (a pager's
-	 * missing page), whose fault must not wait for our own write lock. */
-	if (!err && out)
+	if (!err && out && ops_out_in_space(mm, out))
 		*out = addr;
 	return err;
 }
@@ -203,8 +203,10 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 		mm->brk = brk;
 out:
 	old_end = mm->brk;
+	if (out && !ops_out_in_space(mm, out))
+		*out = old_end;
 	mmap_write_unlock(mm);
-	if (out) /* after the unlock, as uvma_mmap */
+	if (out && ops_out_in_space(mm, out))
 		*out = old_end;
 	return err;
 }

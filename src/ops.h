@@ -35,4 +35,18 @@ static inline uint64_t ops_page_round(const struct uvma_mm *mm, uint64_t len)
 	return r < len ? 0 : r;
 }
 
+/*
+ * Whether a call's result pointer lies in mm's own real memory (a pager
+ * space): it must then be stored after mmap_lock is released, since the
+ * store may fault into an area the call holds write-locked. Elsewhere it
+ * is stored under the lock, which also orders it before any fault handler
+ * that later looks at the area (the caller's user data often includes it).
+ */
+static inline bool ops_out_in_space(const struct uvma_mm *mm, const void *out)
+{
+	uint64_t a = (uint64_t)(uintptr_t)out;
+
+	return mm->pager && a >= mm->base && a < mm->end;
+}
+
 #endif
