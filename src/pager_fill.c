@@ -307,7 +307,10 @@ static int fill_missing(struct pager *pg, const struct uvma_area_info *a,
 	if (err)
 		return err;
 	pager_count_n(pg, PC_FILLED, out.pages);
-	pager_count_n(pg, PC_AROUND, out.pages - !out.fault_present);
+	/* Only when fault-around filled something: one shared line fewer
+	 * per fault when it is off. */
+	if (out.pages > !out.fault_present)
+		pager_count_n(pg, PC_AROUND, out.pages - !out.fault_present);
 	if (out.fault_present) {
 		pager_count(pg, PC_EEXIST);
 		pager_wake(pg, addr);
