@@ -15,30 +15,37 @@
 #include "plan.h"
 
 /*
- * Plan: every area in [start, end) gets prot, up to the first hole or the
- * first area that may not have it; *stop is then -ENOMEM or -EACCES (Linux
- * fails with it after changing what came before), else 0.
+ * The areas of [start, end) and the ones that end at start or begin at end
+ * (merge candidates), in one walk of [start - 1, end + 1).
  */
-static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
-			unsigned prot, int *stop)
+static int protect_collect(struct plan *p, uint64_t start, uint64_t end)
 {
-	unsigned shift = p->mm->page_shift;
-	struct uvma_vma *prev, *next;
-	uint64_t pos = start;
-	size_t i, first;
-	int err;
+	struct tree_iter it;
+	struct tree_entry e;
 
-	*stop = 0;
-	prev = mm_vma_ending_at(p->mm, start);
-	if (prev && plan_add_old(p, prev))
-		return -ENOMEM;
-	first = p->nold;
-	err = plan_collect(p, start, end);
-	if (err)
-		return err;
-	/* Stop at the first hole, or at a shared file area whose file was
-	 * not opened for writing, asked for PROT_WRITE (pager spaces). */
-	for (i = first; i < p->nold; i++) {
+	tree_iter_start(&it, &p->mm->tree, start ? start - 1 : 0, end + 1);
+	while (tree_iter_next(&it, &e)) {
+		if (e.start > end)
+			break;
+		if (e.end >= start && plan_add_old(p, e.ptr))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Where the change stops: the end of the range, or the first hole or the
+ * first area that may not have prot (*stop then -ENOMEM or -EACCES: Linux
+ * fails with it after changing what came before). Drops from the plan what
+ * lies beyond, except an area starting right there (a merge candidate).
+ */
+static uint64_t protect_reach(struct plan *p, size_t first, uint64_t start,
+			      uint64_t end, unsigned prot, int *stop)
+{
+	uint64_t pos = start;
+	size_t i;
+
+	for (i = first; i < p->nold && p->old[i]->start < end; i++) {
 		if (p->old[i]->start > pos)
 			break;
 		if (p->mm->pager &&
@@ -48,16 +55,32 @@ static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
 		}
 		pos = p->old[i]->end;
 	}
-	if (pos < end) {
-		*stop = *stop ? *stop : -ENOMEM;
-		p->nold = i;
-		end = pos;
-	}
+	if (pos >= end)
+		return end;
+	*stop = *stop ? *stop : -ENOMEM;
+	p->nold = i < p->nold && p->old[i]->start == pos ? i + 1 : i;
+	return pos;
+}
+
+/*
+ * Plan: every area in [start, end) gets prot, up to the first hole or the
+ * first area that may not have it (protect_reach).
+ */
+static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
+			unsigned prot, int *stop)
+{
+	unsigned shift = p->mm->page_shift;
+	size_t i, first;
+	int err;
+
+	*stop = 0;
+	err = protect_collect(p, start, end);
+	if (err)
+		return err;
+	first = p->nold && p->old[0]->end == start;
+	end = protect_reach(p, first, start, end, prot, stop);
 	if (end <= start)
 		return 0; /* nothing mapped at start */
-	next = mm_vma_at(p->mm, end);
-	if (next && next->start == end && plan_add_old(p, next))
-		return -ENOMEM;
 	for (i = 0; i < p->nold; i++) {
 		struct area s = area_of(p->old[i]);
 		struct area a = area_clip(&s, s.start, start, shift);

@@ -428,10 +428,71 @@ static int plan_erase_old(struct plan *p)
 	return 0;
 }
 
+/*
+ * The span a plan with one place of change rewrites: from the first to the
+ * last old VMA that changes or new area that is not kept. false when
+ * nothing changes in the tree.
+ */
+static bool plan_span(const struct plan *p, uint64_t *lo, uint64_t *hi)
+{
+	size_t i;
+
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (i = 0; i < p->nold; i++) {
+		if (p->fate[i] == PLAN_KEPT)
+			continue;
+		*lo = p->old[i]->start < *lo ? p->old[i]->start : *lo;
+		*hi = p->old[i]->end > *hi ? p->old[i]->end : *hi;
+	}
+	for (i = 0; i < p->nareas; i++) {
+		if (p->areas[i].kept)
+			continue;
+		*lo = p->areas[i].start < *lo ? p->areas[i].start : *lo;
+		*hi = p->areas[i].end > *hi ? p->areas[i].end : *hi;
+	}
+	return *lo < *hi;
+}
+
+#define SPLICE_MAX 16
+
+/*
+ * One place of change (one edit, or mprotect's range): the old VMAs were
+ * collected from a walk that saw every VMA of the span, so the span holds
+ * nothing the plan does not know, and one splice rewrites it (kept areas
+ * inside it are written back as they are). 1: done; 0: not this way.
+ */
+static int plan_splice(struct plan *p)
+{
+	struct tree_entry e[SPLICE_MAX];
+	uint64_t lo, hi;
+	unsigned n = 0;
+	size_t i;
+	int err;
+
+	if (p->ned > 1 || !plan_span(p, &lo, &hi))
+		return p->ned > 1 ? 0 : 1;
+	for (i = 0; i < p->nareas; i++) {
+		const struct area *a = &p->areas[i];
+
+		if (a->end <= lo || a->start >= hi)
+			continue;
+		if (n == SPLICE_MAX)
+			return 0;
+		e[n++] = (struct tree_entry){ a->start, a->end, a->obj };
+	}
+	err = tree_txn_splice(&p->mm->tree, lo, hi, e, n);
+	return err ? err : 1;
+}
+
 static int plan_stores(struct plan *p)
 {
 	size_t i;
-	int err = plan_erase_old(p);
+	int err = plan_splice(p);
+
+	if (err)
+		return err < 0 ? err : 0;
+	err = plan_erase_old(p);
 
 	for (i = 0; !err && i < p->nareas; i++) {
 		struct area *a = &p->areas[i];
@@ -588,15 +649,6 @@ struct uvma_vma *mm_vma_at(struct uvma_mm *mm, uint64_t addr)
 	struct tree_entry e;
 
 	return tree_find(&mm->tree, addr, &e) ? e.ptr : NULL;
-}
-
-struct uvma_vma *mm_vma_ending_at(struct uvma_mm *mm, uint64_t addr)
-{
-	struct tree_entry e;
-
-	if (addr == 0 || !tree_find(&mm->tree, addr - 1, &e))
-		return NULL;
-	return e.end == addr ? e.ptr : NULL;
 }
 
 bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end)

@@ -132,11 +132,10 @@ struct area area_clip(const struct area *a, uint64_t start, uint64_t end,
 
 /*
  * The writer's view of the map (caller holds mmap_lock): the VMA covering
- * addr, the one ending exactly at addr, whether [start, end) is inside the
- * window and free, and the highest free range of len (0 or -ENOMEM).
+ * addr, whether [start, end) is inside the window and free, and the
+ * highest free range of len (0 or -ENOMEM).
  */
 struct uvma_vma *mm_vma_at(struct uvma_mm *mm, uint64_t addr);
-struct uvma_vma *mm_vma_ending_at(struct uvma_mm *mm, uint64_t addr);
 bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end);
 __attribute__((warn_unused_result)) int
 mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr);

@@ -1104,6 +1104,160 @@ int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr)
 }
 
 /*
+ * A splice's fast path: the working tree's leaf that [lo, hi) falls in,
+ * found by one descent that writes nothing. Fills the child index taken at
+ * each level and returns the leaf; *bound is the first start after the
+ * leaf (UINT64_MAX at the tree's right edge), so ranges beyond the leaf are
+ * known not to overlap [lo, hi) without reading the next leaf.
+ */
+static struct tnode *splice_find(struct tnode *n, uint64_t lo,
+				 unsigned char *idx, uint64_t *bound,
+				 const struct tnode **parent)
+{
+	*bound = UINT64_MAX;
+	*parent = NULL;
+	while (n->level) {
+		unsigned i = count_le(n->u.br.last, n->count, lo);
+
+		if (i >= n->count)
+			i = n->count - 1; /* past every range: the last leaf */
+		if (i + 1 < n->count)
+			*bound = n->u.br.first[i + 1];
+		idx[n->level] = (unsigned char)i;
+		*parent = n;
+		n = n->u.br.child[i];
+		prefetch_node(n);
+	}
+	return n;
+}
+
+/* The leaf's ranges [a, b) overlap [lo, hi); the parts of a and b - 1
+ * outside it stay (as pieces), and e[0..n) go between them. */
+struct splice {
+	unsigned a, b, count; /* count: the leaf's count afterwards */
+	bool left, right;     /* a piece of a stays left, of b - 1 right */
+	struct tree_entry lp, rp;
+};
+
+static void splice_plan(const struct tnode *leaf, uint64_t lo, uint64_t hi,
+			unsigned n, struct splice *s)
+{
+	s->a = count_le(leaf->u.leaf.end, leaf->count, lo);
+	for (s->b = s->a; s->b < leaf->count && leaf->u.leaf.start[s->b] < hi;)
+		s->b++;
+	s->lp = s->rp = (struct tree_entry){ 0, 0, NULL };
+	s->left = s->a < s->b && leaf->u.leaf.start[s->a] < lo;
+	s->right = s->a < s->b && leaf->u.leaf.end[s->b - 1] > hi;
+	if (s->left) {
+		leaf_get(leaf, s->a, &s->lp);
+		s->lp.end = lo;
+	}
+	if (s->right) {
+		leaf_get(leaf, s->b - 1, &s->rp);
+		s->rp.start = hi;
+	}
+	s->count = leaf->count - (s->b - s->a) + s->left + n + s->right;
+}
+
+/* Whether the spliced leaf keeps the tree valid, and as full as the general
+ * path would keep it (remove_below's merge of sparse pairs). */
+static bool splice_fits(const struct tnode *parent, unsigned i,
+			const struct splice *s, const struct tnode *leaf)
+{
+	if (s->count > TREE_LEAF_CAP)
+		return false;
+	if (!parent)
+		return s->count > 0;
+	if (s->count < LEAF_MIN)
+		return false;
+	if (s->count < leaf->count) {
+		unsigned l = i > 0 ? i - 1 : i;
+		unsigned other = parent->u.br.child[l == i ? i + 1 : l]->count;
+
+		if (s->count + other <= TREE_LEAF_CAP * 3 / 4)
+			return false;
+	}
+	return true;
+}
+
+/* Write the splice into leaf, a private copy. */
+static void splice_write(struct tnode *leaf, const struct splice *s,
+			 const struct tree_entry *e, unsigned n)
+{
+	unsigned at = s->a + s->left;
+
+	node_move(leaf, at + n + s->right, leaf, s->b, leaf->count - s->b);
+	if (s->left)
+		leaf_set(leaf, s->a, &s->lp);
+	for (unsigned k = 0; k < n; k++)
+		leaf_set(leaf, at + k, &e[k]);
+	if (s->right)
+		leaf_set(leaf, at + n, &s->rp);
+	leaf->count = (uint8_t)s->count;
+}
+
+/* The fast path: 1 done, 0 not applicable (nothing written), or -ENOMEM. */
+static int splice_leaf(struct tree *t, uint64_t lo, uint64_t hi,
+		       const struct tree_entry *e, unsigned n)
+{
+	unsigned char idx[TREE_MAX_HEIGHT];
+	struct tnode *path[TREE_MAX_HEIGHT], **slot = &t->work, *leaf;
+	const struct tnode *parent;
+	struct splice s;
+	uint64_t bound;
+	int h;
+
+	if (!t->work)
+		return 0;
+	h = t->work->level;
+	leaf = splice_find(t->work, lo, idx, &bound, &parent);
+	splice_plan(leaf, lo, hi, n, &s);
+	if (s.b == leaf->count && bound < hi)
+		return 0; /* the next leaf holds ranges of [lo, hi) too */
+	if (!splice_fits(parent, h ? idx[1] : 0, &s, leaf))
+		return 0;
+	for (int l = h; l > 0; l--) {
+		path[l] = writable(t, slot);
+		if (!path[l])
+			return -ENOMEM;
+		slot = &path[l]->u.br.child[idx[l]];
+	}
+	path[0] = writable(t, slot);
+	if (!path[0])
+		return -ENOMEM;
+	t->entries = t->entries - path[0]->count + s.count;
+	splice_write(path[0], &s, e, n);
+	for (int l = 1; l <= h; l++)
+		set_child(path[l], idx[l], path[l - 1]);
+	t->splices++;
+	return 1;
+}
+
+int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,
+		    const struct tree_entry *e, unsigned n)
+{
+	int err = check_range(t, lo, hi);
+
+	UVMA_ASSERT(t->in_txn);
+	if (err)
+		return err;
+	for (unsigned k = 0; k < n; k++) {
+		err = check_range(t, e[k].start, e[k].end);
+		if (err)
+			return err;
+		UVMA_ASSERT(e[k].ptr && e[k].start >= lo && e[k].end <= hi);
+		UVMA_ASSERT(!k || e[k].start >= e[k - 1].end);
+	}
+	err = splice_leaf(t, lo, hi, e, n);
+	if (err)
+		return err < 0 ? err : 0;
+	err = tree_txn_store(t, lo, hi, NULL);
+	for (unsigned k = 0; !err && k < n; k++)
+		err = tree_insert(t, &e[k]);
+	return err;
+}
+
+/*
  * Retired nodes wait for a grace period in batches of this many, gathered
  * over as many commits as it takes: a callback per commit would cost the
  * callback thread a few cache misses and a queue operation per map change,
@@ -1368,6 +1522,7 @@ void tree_stats(struct tree *t, struct tree_stats *st)
 	st->cached = t->spare_count;
 	st->written = t->written;
 	st->grafts = t->grafts;
+	st->splices = t->splices;
 	st->height = root ? root->level + 1u : 0;
 }
 

@@ -53,6 +53,7 @@ struct tree_stats {
 	size_t cached; /* nodes kept for reuse, not in the tree (approximate) */
 	uint64_t written; /* nodes written (copied or new) since tree_init */
 	uint64_t grafts;  /* commits applied in place below the root */
+	uint64_t splices; /* tree_txn_splice calls done in one leaf */
 	unsigned height;  /* levels, 0 for an empty tree */
 };
 
@@ -89,6 +90,7 @@ struct tree {
 	size_t inflight_peak; /* the most there ever were */
 	uint64_t written;     /* nodes allocated by transactions, ever */
 	uint64_t grafts;      /* commits that swapped a child in place */
+	uint64_t splices;     /* splices done in one leaf */
 
 	/* Where the RCU callbacks return retired nodes (tree.c). Allocated
 	 * by tree_init; it outlives the tree while callbacks are pending, so
@@ -175,6 +177,16 @@ int tree_gap_bottomup(struct tree *t, uint64_t low, uint64_t high,
 int tree_store(struct tree *t, uint64_t start, uint64_t end, void *ptr);
 void tree_begin(struct tree *t);
 int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr);
+
+/*
+ * Writer, in a transaction: what tree_txn_store(t, lo, hi, NULL) followed
+ * by storing each of e[0..n) would do (e sorted, disjoint, inside
+ * [lo, hi), every ptr non-NULL), in one descent that copies one path when
+ * the result fits in the leaf [lo, hi) falls in, as it does for almost
+ * every map change. Returns 0, -EINVAL, -ENOMEM (the caller aborts).
+ */
+int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,
+		    const struct tree_entry *e, unsigned n);
 void tree_commit(struct tree *t);
 void tree_abort(struct tree *t);
 

@@ -243,6 +243,7 @@ static unsigned max_height;
 
 static struct {
 	uint64_t stores, erases, exact, txn_commit, txn_abort, txn_stores;
+	uint64_t splices;
 	uint64_t invalid, probes, iters, gaps, gap_found, full_compares;
 } count;
 
@@ -680,6 +681,39 @@ static void probe_published(const struct model *old)
 }
 
 /*
+ * A splice: [start, end) (often exactly some ranges of the model, as a map
+ * change's span is) rewritten as 0-4 ranges inside it, back to back or
+ * apart, as a split, a merge or a hole would leave it.
+ */
+static void txn_splice(struct model *next)
+{
+	struct tree_entry e[4];
+	uint64_t start, end, pos;
+	unsigned n = 0, want = rng_below(5);
+
+	if (!(rng_chance(2, 3) && exact_range(next, &start, &end)))
+		random_range(&start, &end);
+	for (pos = start; n < want && pos < end; n++) {
+		uint64_t left = (end - pos) / G;
+
+		if (rng_chance(1, 3) && left > 1)
+			pos += G * (1 + rng_below(left - 1)); /* a hole */
+		left = (end - pos) / G;
+		e[n].start = pos;
+		e[n].end =
+			n + 1 == want ? end : pos + G * (1 + rng_below(left));
+		e[n].ptr = new_ptr();
+		pos = e[n].end;
+	}
+	CHECK_EQ_U64(tree_txn_splice(&tree, start, end, e, n), 0);
+	trace_store("txn_splice", start, end, NULL, (int)n);
+	model_store(next, start, end, NULL);
+	for (unsigned k = 0; k < n; k++)
+		model_store(next, e[k].start, e[k].end, e[k].ptr);
+	count.splices++;
+}
+
+/*
  * 1-5 stores in one transaction, applied to a copy of the model; committed
  * (the copy becomes the model) or aborted (the copy is dropped). Sometimes
  * ends with an invalid store, after which the caller must abort.
@@ -698,6 +732,11 @@ static void op_txn(void)
 	if (trace)
 		printf("%" PRIu64 ": begin\n", step);
 	for (unsigned i = 0; i < nstores; i++) {
+		if (rng_chance(1, 3)) {
+			txn_splice(&next);
+			probe_published(&model);
+			continue;
+		}
 		ptr = pick_store(&next, &start, &end);
 		CHECK_EQ_U64(tree_txn_store(&tree, start, end, ptr), 0);
 		trace_store("txn_store", start, end, ptr, 0);
@@ -726,6 +765,15 @@ static void op_txn(void)
 		if (rng_chance(1, 4))
 			compare_full();
 	}
+}
+
+/* Splices the tree did in one leaf (the fast path), ever. */
+static uint64_t splices_in_leaf(void)
+{
+	struct tree_stats st;
+
+	tree_stats(&tree, &st);
+	return st.splices;
 }
 
 static void run_step(void)
@@ -861,9 +909,10 @@ static void case_random(void)
 	printf("tree_diff: %" PRIu64 " steps: %" PRIu64 " stores, %" PRIu64
 	       " erases, %" PRIu64 " exact, %" PRIu64 " commits, %" PRIu64
 	       " aborts (%" PRIu64 " stores in transactions), %" PRIu64
-	       " invalid\n",
+	       " invalid, %" PRIu64 " splices (%" PRIu64 " in one leaf)\n",
 	       step, count.stores, count.erases, count.exact, count.txn_commit,
-	       count.txn_abort, count.txn_stores, count.invalid);
+	       count.txn_abort, count.txn_stores, count.invalid, count.splices,
+	       splices_in_leaf());
 	printf("checked: %" PRIu64 " probes, %" PRIu64 " iterations (%" PRIu64
 	       " full), %" PRIu64 " gap searches (%" PRIu64 " found); "
 	       "at most %zu entries, height %u\n",
