@@ -121,6 +121,8 @@ int bench_lock(const struct bench_opts *o, struct bench_report *rep);
 void bench_lock_goals(const struct bench_opts *o, struct bench_report *rep);
 int bench_ops(const struct bench_opts *o, struct bench_report *rep);
 void bench_ops_goals(const struct bench_opts *o, struct bench_report *rep);
+int bench_dup(const struct bench_opts *o, struct bench_report *rep);
+void bench_dup_goals(const struct bench_opts *o, struct bench_report *rep);
 int bench_pager(const struct bench_opts *o, struct bench_report *rep);
 void bench_pager_goals(const struct bench_opts *o, struct bench_report *rep);
 int bench_pager_plot(const char *path, const struct bench_report *rep);

@@ -39,6 +39,7 @@ static const struct scenario scenarios[] = {
 	MICRO("lock", "per-VMA lock+unlock under RCU vs the bare lookup", lock),
 	MICRO("ops", "mmap+munmap and mprotect split+merge, uvma vs the kernel",
 	      ops),
+	MICRO("dup", "uvma_mm_dup vs the kernel's fork, as many areas", dup),
 	{ "pager", "real memory: uvma's pager vs a global pager and the kernel",
 	  bench_pager, bench_pager_goals, bench_pager_plot, &bench_kind_pager,
 	  3 },
@@ -54,7 +55,7 @@ static const char usage_text[] =
 	"  --areas LIST     areas, k and M suffixes allowed (--sizes too;\n"
 	"                   defaults: fault/churn/hot 1k; scale 1k,10k,\n"
 	"                   100k,1M; memory 100k; tree 1k,100k,1M;\n"
-	"                   ops 1k,1M; lock 10k)\n"
+	"                   ops 1k,1M; dup 1k,100k; lock 10k)\n"
 	"  --seconds S      each timed phase of the comparison and of the\n"
 	"                   pager's churn (0.5)\n"
 	"  --size BYTES     pager: the file and the anonymous memory touched\n"

@@ -261,6 +261,48 @@ UVMA_API UVMA_MUST_CHECK int uvma_mm_create(const struct uvma_mm_config *cfg,
 UVMA_API void uvma_mm_destroy(struct uvma_mm *mm);
 
 /*
+ * What uvma_mm_dup copies besides the map. copy runs once per area of the
+ * parent, in address order, with the parent's mmap_lock held for writing
+ * and that area write-locked: no fault runs in it until the dup returns,
+ * so what its faults built (filled pages, a guest page table hanging off
+ * the user pointer) holds still while copy copies it. parent describes the
+ * area; *child_user is the child's area's user pointer, the parent's
+ * until copy sets another. copy returns 0, or a negative errno that fails
+ * the dup. undo runs, when a dup fails, for every child_user a successful
+ * copy produced (NULL: nothing to undo). Neither may call into either
+ * address space.
+ */
+struct uvma_dup_ops {
+	int (*copy)(const struct uvma_area_info *parent, void **child_user,
+		    void *arg);
+	void (*undo)(void *child_user, void *arg);
+	void *arg;
+};
+
+/*
+ * Duplicate an address space, as Linux's fork duplicates a process's map
+ * (dup_mmap). *out receives a new space with mm's window, page size, fault
+ * handler and fault_arg, heap, and a copy of every area (start, end,
+ * protection, flags, offset, file, user pointer; anonymous shared areas
+ * stay one mapping in both, as after fork). The map is copied whole,
+ * node by node, not area by area.
+ * Locking: takes mm's mmap_lock for writing for the whole copy and
+ * write-locks each area of mm before copying it (Linux since 6.4.x: a
+ * fault that ran in an area after the area was copied was lost to the
+ * child). A fault in mm during the copy falls back to mmap_lock and waits
+ * for the dup to end; faults elsewhere and in other spaces go on. Any
+ * thread, not from a fault handler or with an area lock of mm held. ops
+ * may be NULL (user pointers are copied as they are).
+ * Returns 0; -EINVAL (mm or out NULL); -EOPNOTSUPP (a UVMA_MM_PAGER space:
+ * duplicating its real memory is not built); -ENOMEM; or copy's error.
+ * On error mm is as it was and nothing is left allocated. The child is
+ * the caller's, to uvma_mm_destroy.
+ */
+UVMA_API UVMA_MUST_CHECK int uvma_mm_dup(struct uvma_mm *mm,
+					 const struct uvma_dup_ops *ops,
+					 struct uvma_mm **out);
+
+/*
  * Handle a fault at addr with the given access (UVMA_ACCESS_*), the way a
  * Linux page fault runs: find the area and read-lock it under RCU, check
  * the access against its protection, and call the fault handler with only

@@ -34,6 +34,9 @@ enum hook_point {
 	 * filled; vma is the area it was looked up in (NULL in the broken
 	 * variant, which holds no lock here) */
 	HOOK_PAGER_FILL,
+	/* uvma_mm_dup (writer of the parent, mm): the parent's area vma has
+	 * just been copied into the child, the next is not locked yet */
+	HOOK_DUP_COPIED,
 };
 
 typedef void (*hook_fn)(enum hook_point point, struct uvma_mm *mm,

@@ -28,6 +28,7 @@
 #include "tree.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -591,14 +592,15 @@ struct tree_bin {
 };
 
 static void free_chain(struct tnode *n);
+static void cache_give(struct tnode *n);
 
 /* Acq_rel: every push into the bin happens before the last reference's
- * holder frees it. */
+ * holder frees it. The nodes in it go to the process's cache. */
 static void bin_put(struct tree_bin *bin)
 {
 	if (atomic_fetch_sub_explicit(&bin->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	free_chain(atomic_exchange_explicit(&bin->recycled, NULL,
+	cache_give(atomic_exchange_explicit(&bin->recycled, NULL,
 					    memory_order_acquire));
 	free(bin);
 }
@@ -615,6 +617,53 @@ static void take_recycled(struct tree *t)
 		t->inflight > t->spare_count ? t->inflight - t->spare_count : 0;
 }
 
+/*
+ * Nodes of destroyed trees, kept for the process's next trees: a program
+ * that makes and drops address spaces (a space per guest process, a
+ * uvma_mm_dup per fork) would otherwise hand malloc a tree's worth of
+ * nodes and ask for them again, page faults included, every time (the
+ * dup of 100,000 areas spent 40% of its time there). Bounded: beyond
+ * CACHE_MAX nodes they go back to malloc.
+ */
+#define CACHE_MAX   16384 /* 8 MiB */
+#define CACHE_BATCH 256	  /* taken at once by a tree that runs dry */
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tnode *cache; /* under cache_lock, through link */
+static size_t cache_count;  /* under cache_lock */
+
+/* Give a NULL-terminated list of nodes nobody reads any more. */
+static void cache_give(struct tnode *n)
+{
+	struct tnode *next;
+
+	pthread_mutex_lock(&cache_lock);
+	for (; n && cache_count < CACHE_MAX; n = next) {
+		next = n->link;
+		n->link = cache;
+		cache = n;
+		cache_count++;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	free_chain(n);
+}
+
+/* Up to CACHE_BATCH cached nodes become t's spare ones (t has none). */
+static void cache_take(struct tree *t)
+{
+	pthread_mutex_lock(&cache_lock);
+	for (unsigned k = 0; cache && k < CACHE_BATCH; k++) {
+		struct tnode *n = cache;
+
+		cache = n->link;
+		cache_count--;
+		n->link = t->spare;
+		t->spare = n;
+		t->spare_count++;
+	}
+	pthread_mutex_unlock(&cache_lock);
+}
+
 static struct tnode *node_alloc(struct tree *t, unsigned level)
 {
 	struct tnode *n;
@@ -625,6 +674,8 @@ static struct tnode *node_alloc(struct tree *t, unsigned level)
 #endif
 	if (!t->spare)
 		take_recycled(t);
+	if (!t->spare)
+		cache_take(t);
 	if (t->spare) {
 		n = t->spare;
 		t->spare = n->link;
@@ -1462,6 +1513,79 @@ int tree_store(struct tree *t, uint64_t start, uint64_t end, void *ptr)
 	return 0;
 }
 
+/* ---- Writer: a whole copy --------------------------------------------- */
+
+struct clone_ctx {
+	void *(*copy)(void *ctx, const struct tree_entry *e);
+	void *ctx;
+};
+
+/* A copy of n made of dst's nodes, or NULL (a node or a copy failed: the
+ * leaves made so far hold, in their counts, the pointers to undo). */
+static struct tnode *clone_node(struct tree *dst, const struct tnode *n,
+				const struct clone_ctx *c)
+{
+	struct tnode *d = node_alloc(dst, n->level);
+
+	if (!d)
+		return NULL;
+	/* copy reads (and, in uvma, write-locks) what each range points
+	 * to: ask for a leaf's worth of them at once, so the misses
+	 * overlap. */
+	for (unsigned j = 0; !n->level && j < n->count; j++)
+		__builtin_prefetch(n->u.leaf.ptr[j], 1);
+	for (unsigned i = 0; i < n->count; i++) {
+		if (!n->level) {
+			struct tree_entry e;
+
+			leaf_get(n, i, &e);
+			e.ptr = c->copy(c->ctx, &e);
+			if (!e.ptr)
+				return NULL;
+			leaf_set(d, i, &e);
+		} else {
+			struct tnode *k = clone_node(dst, n->u.br.child[i], c);
+
+			if (!k)
+				return NULL;
+			d->u.br.first[i] = n->u.br.first[i];
+			d->u.br.last[i] = n->u.br.last[i];
+			d->u.br.gap[i] = n->u.br.gap[i];
+			d->u.br.child[i] = k;
+		}
+		d->count = (uint8_t)(i + 1);
+	}
+	return d;
+}
+
+int tree_clone(struct tree *dst, struct tree *src,
+	       void *(*copy)(void *ctx, const struct tree_entry *e),
+	       void (*undo)(void *ctx, void *ptr), void *ctx)
+{
+	const struct clone_ctx c = { copy, ctx };
+	struct tnode *root, *n;
+
+	UVMA_ASSERT(!src->in_txn && !dst->in_txn && !dst->work);
+	tree_begin(dst);
+	/* Relaxed: src's writer is the caller, the only one to store it. */
+	root = atomic_load_explicit(&src->root, memory_order_relaxed);
+	if (!root) {
+		tree_abort(dst);
+		return 0;
+	}
+	dst->work = clone_node(dst, root, &c);
+	if (!dst->work) {
+		for (n = dst->fresh; n; n = n->link)
+			for (unsigned j = 0; !n->level && j < n->count; j++)
+				undo(ctx, n->u.leaf.ptr[j]);
+		tree_abort(dst);
+		return -ENOMEM;
+	}
+	dst->entries = src->entries;
+	tree_commit(dst);
+	return 0;
+}
+
 /* ---- Lifetime, stats, checks ------------------------------------------ */
 
 int tree_init(struct tree *t, uint64_t granule)
@@ -1479,12 +1603,14 @@ int tree_init(struct tree *t, uint64_t granule)
 	return 0;
 }
 
-static void free_subtree(struct tnode *n)
+/* The nodes of the subtree n onto the list *list. */
+static void collect_subtree(struct tnode *n, struct tnode **list)
 {
 	if (n->level)
 		for (unsigned i = 0; i < n->count; i++)
-			free_subtree(n->u.br.child[i]);
-	free(n);
+			collect_subtree(n->u.br.child[i], list);
+	n->link = *list;
+	*list = n;
 }
 
 void tree_destroy(struct tree *t)
@@ -1492,15 +1618,21 @@ void tree_destroy(struct tree *t)
 	struct tnode *root =
 		atomic_load_explicit(&t->root, memory_order_relaxed);
 
+	struct tnode *list = t->spare;
+
 	UVMA_ASSERT(!t->in_txn);
+	/* No reader is left (the caller's contract): the live nodes go at
+	 * once, with the spare ones, to the process's cache. */
 	if (root)
-		free_subtree(root);
+		collect_subtree(root, &list);
+	cache_give(list);
+	t->spare = NULL;
+	t->spare_count = 0;
 	atomic_store_explicit(&t->root, NULL, memory_order_relaxed);
 	t->work = NULL;
 	t->entries = t->nodes = 0;
 	/* What still waits for a grace period goes with its callback. */
 	retire_flush(t);
-	tree_trim(t);
 	bin_put(t->bin);
 	t->bin = NULL;
 }

@@ -190,6 +190,18 @@ int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,
 void tree_commit(struct tree *t);
 void tree_abort(struct tree *t);
 
+/*
+ * A whole copy of src (whose writer is the caller, outside a transaction)
+ * into dst (empty, its writer the caller too), node by node, not range by
+ * range: the same shape, each range's pointer replaced by copy(ctx, e), in
+ * address order. copy returns NULL to fail. Returns 0, or -ENOMEM (a node
+ * allocation or a copy failed): dst is then still empty, and undo(ctx, p)
+ * has run for every pointer p copy returned.
+ */
+int tree_clone(struct tree *dst, struct tree *src,
+	       void *(*copy)(void *ctx, const struct tree_entry *e),
+	       void (*undo)(void *ctx, void *ptr), void *ctx);
+
 /* Writer, outside a transaction: return the spare nodes kept for reuse to
  * malloc (a writer that just erased much may want its memory back). Nodes
  * still waiting for a grace period come back later. */

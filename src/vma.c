@@ -67,14 +67,19 @@ struct uvma_vma *vma_dup(const struct uvma_vma *src)
 		atomic_load_explicit(&src->lock_seq, memory_order_relaxed),
 		memory_order_relaxed);
 #endif
-	v->start = src->start;
-	v->end = src->end;
-	v->prot = src->prot;
-	v->flags = src->flags;
-	v->pgoff = src->pgoff;
-	v->user = src->user;
-	v->file_id = src->file_id;
+	vma_copy_fields(v, src);
 	return v;
+}
+
+void vma_copy_fields(struct uvma_vma *dst, const struct uvma_vma *src)
+{
+	dst->start = src->start;
+	dst->end = src->end;
+	dst->prot = src->prot;
+	dst->flags = src->flags;
+	dst->pgoff = src->pgoff;
+	dst->user = src->user;
+	dst->file_id = src->file_id;
 }
 
 void vma_free(struct uvma_vma *vma)

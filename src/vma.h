@@ -144,10 +144,13 @@ void vma_pool_fail_after(long n); /* fail the n-th get from now */
  * vma.c: object lifetime, for the plan engine (plan.c) only.
  * vma_alloc: a detached VMA owned by mm with every field cleared, or NULL.
  * vma_dup: a detached copy of src (fields copied one by one, never the
- * lock fields), or NULL. vma_free: the VMA must be detached.
+ * lock fields), or NULL. vma_copy_fields: src's description into dst,
+ * field by field (the same copy, into an object of another mm: fork).
+ * vma_free: the VMA must be detached.
  */
 struct uvma_vma *vma_alloc(struct uvma_mm *mm);
 struct uvma_vma *vma_dup(const struct uvma_vma *src);
+void vma_copy_fields(struct uvma_vma *dst, const struct uvma_vma *src);
 void vma_free(struct uvma_vma *vma);
 
 #endif

@@ -48,9 +48,11 @@ static inline bool wk_grows(const struct bench_opts *p)
 	       strcmp(p->scenario, "hot");
 }
 
+/* The map-change micro-benchmarks (ops, dup): areas of 3 pages, read-only
+ * (never written, so the kernel's have no anon_vma to copy either). */
 static inline bool wk_ops(const struct bench_opts *p)
 {
-	return !strcmp(p->scenario, "ops");
+	return !strcmp(p->scenario, "ops") || !strcmp(p->scenario, "dup");
 }
 
 struct wk_phase {
@@ -106,5 +108,9 @@ struct wk_side {
 	int (*memory)(const struct bench_opts *p, struct wk_result *r);
 };
 extern const struct wk_side wk_uvma, wk_kernel;
+
+/* The address space behind a space of wk_uvma (the dup scenario). */
+struct uvma_mm;
+struct uvma_mm *wk_uvma_mm(void *space);
 
 #endif

@@ -74,6 +74,11 @@ static int map(const struct bench_opts *p, void **space, uint64_t *n)
 	return -1;
 }
 
+struct uvma_mm *wk_uvma_mm(void *space)
+{
+	return ((struct space *)space)->mm;
+}
+
 static void destroy(void *space)
 {
 	struct space *s = space;

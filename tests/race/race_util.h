@@ -70,6 +70,8 @@ static inline const char *race_variant(void)
 	return "BROKEN dup_copies_count (vma_dup copies refcnt, lock_seq)";
 #elif defined(UVMA_BROKEN_FILL_UNLOCKED)
 	return "BROKEN fill_unlocked (the pager fills after dropping the lock)";
+#elif defined(UVMA_BROKEN_DUP_UNLOCKED)
+	return "BROKEN dup_unlocked (uvma_mm_dup copies areas unlocked)";
 #elif defined(UVMA_BROKEN_FREE_ATTACHED)
 	return "BROKEN free_attached (a plan frees without detaching)";
 #else

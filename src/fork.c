@@ -1,0 +1,117 @@
+/*
+ * fork.c - uvma_mm_dup: a copy of an address space, as Linux's fork copies
+ * a process's map (docs/design.md section 10).
+ *
+ * Locks: the parent's mmap_lock for writing for the whole copy, then the
+ * child's (no one else can know the child yet, so the order cannot
+ * deadlock). Each parent VMA is write-locked before it is copied and stays
+ * so until the parent's mmap_lock is released: a fault that finds it
+ * falls back to mmap_lock and waits, so nothing a fault builds in an area
+ * can land after the area's copy. The child's VMAs are write-locked and
+ * attached before the child's tree is published, as the plan engine does
+ * with new VMAs (rules 7 and 8).
+ */
+#include <errno.h>
+#include <stddef.h>
+
+#include "hook.h"
+#include "mm.h"
+#include "plan.h"
+#include "vma.h"
+#include "vma_lock.h"
+
+struct dup_ctx {
+	struct uvma_mm *parent, *child;
+	const struct uvma_dup_ops *ops;
+	int err; /* the first failure: -ENOMEM or copy's error */
+};
+
+/* The child's VMA for the parent's v, or NULL (ctx->err says why). */
+static void *dup_one(void *arg, const struct tree_entry *e)
+{
+	struct dup_ctx *c = arg;
+	struct uvma_vma *v = e->ptr, *n;
+	struct uvma_area_info info;
+	void *user;
+	int err;
+
+#ifndef UVMA_BROKEN_DUP_UNLOCKED
+	vma_start_write(v);
+#endif
+	n = vma_alloc(c->child);
+	if (!n) {
+		c->err = -ENOMEM;
+		return NULL;
+	}
+	vma_copy_fields(n, v);
+	user = v->user;
+	if (c->ops && c->ops->copy) {
+		uvma_vma_info(v, &info);
+		err = c->ops->copy(&info, &user, c->ops->arg);
+		if (err) {
+			vma_free(n);
+			c->err = err < 0 ? err : -EINVAL;
+			return NULL;
+		}
+	}
+	n->user = user;
+	vma_start_write(n);
+	vma_mark_attached(n);
+	hook_run(HOOK_DUP_COPIED, c->parent, v);
+	return n;
+}
+
+/* A dup failed after n was made: n goes, with what copy made for it. */
+static void dup_undo(void *arg, void *ptr)
+{
+	struct dup_ctx *c = arg;
+	struct uvma_vma *n = ptr;
+
+	if (c->ops && c->ops->copy && c->ops->undo)
+		c->ops->undo(n->user, c->ops->arg);
+	vma_mark_detached(n);
+	vma_free(n);
+}
+
+/* An empty space configured as mm is. */
+static int dup_space(struct uvma_mm *mm, struct uvma_mm **out)
+{
+	struct uvma_mm_config cfg;
+
+	uvma_mm_config_init(&cfg);
+	cfg.base = mm->base;
+	cfg.size = mm->end - mm->base;
+	cfg.page_size = mm->page_size;
+	cfg.fault = mm->fault;
+	cfg.fault_arg = mm->fault_arg;
+	cfg.brk_start = mm->brk_start;
+	return uvma_mm_create(&cfg, out);
+}
+
+int uvma_mm_dup(struct uvma_mm *mm, const struct uvma_dup_ops *ops,
+		struct uvma_mm **out)
+{
+	struct dup_ctx c = { mm, NULL, ops, 0 };
+	int err;
+
+	if (!mm || !out)
+		return -EINVAL;
+	if (mm->pager)
+		return -EOPNOTSUPP;
+	err = dup_space(mm, &c.child);
+	if (err)
+		return err;
+	mmap_write_lock(mm);
+	mmap_write_lock(c.child);
+	c.child->brk = mm->brk;
+	c.child->next_shmem_id = mm->next_shmem_id;
+	err = tree_clone(&c.child->tree, &mm->tree, dup_one, dup_undo, &c);
+	mmap_write_unlock(c.child);
+	mmap_write_unlock(mm);
+	if (err) {
+		uvma_mm_destroy(c.child);
+		return c.err ? c.err : err;
+	}
+	*out = c.child;
+	return 0;
+}
