@@ -53,6 +53,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "script.h"
@@ -392,6 +393,40 @@ static int kernel_for_each_area(void *arg, script_area_fn fn, void *fn_arg)
 	return ret;
 }
 
+/*
+ * A real fork: the child process goes on with the script's lines up to its
+ * exit, prints its part and ends; the parent waits for it. Output is
+ * flushed first, so that nothing buffered is printed twice.
+ */
+static int kernel_fork(void *arg)
+{
+	int status;
+	pid_t pid;
+
+	(void)arg;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return errno;
+	if (!pid)
+		return SCRIPT_FORK_HERE;
+	if (waitpid(pid, &status, 0) != pid) {
+		perror("uvma-kernel-replay: waitpid");
+		return SCRIPT_FORK_FAILED;
+	}
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? SCRIPT_FORK_DONE
+							 : SCRIPT_FORK_FAILED;
+}
+
+static void kernel_exit(void *arg, int status)
+{
+	(void)arg;
+	fflush(stdout);
+	fflush(stderr);
+	_exit(status ? 1 : 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct script_backend be = {
@@ -405,6 +440,8 @@ int main(int argc, char **argv)
 		.remap = kernel_remap,
 		.for_each_area = kernel_for_each_area,
 		.fini = kernel_fini,
+		.fork = kernel_fork,
+		.exit = kernel_exit,
 	};
 	struct kernel_space ks = { 0 };
 

@@ -16,9 +16,14 @@
 #include "uvma.h"
 #include "script.h"
 
+/* mm[depth] is the current space; mm[0..depth) forked the ones after
+ * them (script.h: fork). */
 struct replay_space {
-	struct uvma_mm *mm;
+	struct uvma_mm *mm[SCRIPT_MAX_DEPTH];
+	unsigned depth;
 };
+
+#define CUR(rs) ((rs)->mm[(rs)->depth])
 
 static int replay_init(void *arg)
 {
@@ -30,7 +35,7 @@ static int replay_init(void *arg)
 	cfg.base = 0;
 	cfg.size = SCRIPT_WINDOW_SIZE;
 	cfg.page_size = SCRIPT_PAGE_SIZE;
-	r = uvma_mm_create(&cfg, &rs->mm);
+	r = uvma_mm_create(&cfg, &rs->mm[0]);
 	if (r) {
 		fprintf(stderr, "uvma replay: cannot create the space: %s\n",
 			uvma_strerror(r));
@@ -43,7 +48,36 @@ static void replay_fini(void *arg)
 {
 	struct replay_space *rs = arg;
 
-	uvma_mm_destroy(rs->mm);
+	for (;;) {
+		uvma_mm_destroy(CUR(rs));
+		if (!rs->depth)
+			break;
+		rs->depth--;
+	}
+}
+
+static int replay_fork(void *arg)
+{
+	struct replay_space *rs = arg;
+	struct uvma_mm *child;
+	int r;
+
+	if (rs->depth + 1 >= SCRIPT_MAX_DEPTH)
+		return EAGAIN;
+	r = uvma_mm_dup(CUR(rs), NULL, &child);
+	if (r)
+		return -r;
+	rs->mm[++rs->depth] = child;
+	return SCRIPT_FORK_HERE;
+}
+
+static void replay_exit(void *arg, int status)
+{
+	struct replay_space *rs = arg;
+
+	(void)status; /* the driver has it */
+	uvma_mm_destroy(CUR(rs));
+	rs->depth--;
 }
 
 static int replay_map(void *arg, const struct script_cmd *c)
@@ -60,7 +94,7 @@ static int replay_map(void *arg, const struct script_cmd *c)
 		file_id = (uint64_t)c->file + 1;
 		offset = c->file_off;
 	}
-	r = uvma_mmap(rs->mm, c->off, c->len, c->prot, flags, file_id, offset,
+	r = uvma_mmap(CUR(rs), c->off, c->len, c->prot, flags, file_id, offset,
 		      NULL, &out);
 	if (r)
 		return -r;
@@ -80,14 +114,14 @@ static int replay_unmap(void *arg, const struct script_cmd *c)
 {
 	struct replay_space *rs = arg;
 
-	return -uvma_munmap(rs->mm, c->off, c->len);
+	return -uvma_munmap(CUR(rs), c->off, c->len);
 }
 
 static int replay_protect(void *arg, const struct script_cmd *c)
 {
 	struct replay_space *rs = arg;
 
-	return -uvma_mprotect(rs->mm, c->off, c->len, c->prot);
+	return -uvma_mprotect(CUR(rs), c->off, c->len, c->prot);
 }
 
 static int replay_remap(void *arg, const struct script_cmd *c)
@@ -99,7 +133,7 @@ static int replay_remap(void *arg, const struct script_cmd *c)
 
 	if (c->has_new_off)
 		flags |= UVMA_MREMAP_FIXED;
-	r = uvma_mremap(rs->mm, c->off, c->len, c->new_len, flags, c->new_off,
+	r = uvma_mremap(CUR(rs), c->off, c->len, c->new_len, flags, c->new_off,
 			&out);
 	if (r)
 		return -r;
@@ -114,7 +148,7 @@ static int replay_remap(void *arg, const struct script_cmd *c)
 	if (!c->has_new_off && out != c->off) {
 		/* Where a moved area lands is the implementation's choice;
 		 * the output must not depend on it. */
-		r = uvma_munmap(rs->mm, out, c->new_len);
+		r = uvma_munmap(CUR(rs), out, c->new_len);
 		if (r) {
 			fprintf(stderr,
 				"uvma replay: line %u: unmapping the moved "
@@ -158,7 +192,7 @@ static int replay_for_each_area(void *arg, script_area_fn fn, void *fn_arg)
 	struct list_arg la = { fn, fn_arg };
 	int r;
 
-	r = uvma_maps(rs->mm, 0, SCRIPT_WINDOW_SIZE, list_one, &la);
+	r = uvma_maps(CUR(rs), 0, SCRIPT_WINDOW_SIZE, list_one, &la);
 	if (r < 0) {
 		fprintf(stderr, "uvma replay: listing the map: %s\n",
 			uvma_strerror(r));
@@ -181,8 +215,10 @@ int replay_main(int argc, char **argv)
 		.remap = replay_remap,
 		.for_each_area = replay_for_each_area,
 		.fini = replay_fini,
+		.fork = replay_fork,
+		.exit = replay_exit,
 	};
-	struct replay_space rs = { NULL };
+	struct replay_space rs = { { NULL }, 0 };
 
 	return script_main(argc, argv, &be, &rs);
 }

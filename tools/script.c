@@ -124,6 +124,10 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 			if (parse_number(tok[4], &cmd->new_off))
 				return -1;
 		}
+	} else if (!strcmp(tok[0], "fork") || !strcmp(tok[0], "exit")) {
+		cmd->op = tok[0][0] == 'f' ? SCRIPT_FORK : SCRIPT_EXIT;
+		if (nr != 1)
+			return -1;
 	} else {
 		return -1;
 	}
@@ -210,6 +214,9 @@ static int run_cmd(const struct script_backend *be, void *ctx,
 		return be->protect(ctx, cmd);
 	case SCRIPT_REMAP:
 		return be->remap(ctx, cmd);
+	case SCRIPT_FORK:
+	case SCRIPT_EXIT:
+		break; /* the driver's (run_script) */
 	}
 	return EINVAL;
 }
@@ -247,62 +254,179 @@ static void usage(FILE *out, const struct script_backend *be)
 		be->name, be->description);
 }
 
-/* Run every line of f; 0, or -1 when out of memory or the map cannot be
- * listed (already reported). */
-static int run_script(FILE *f, const struct script_backend *be, void *ctx,
-		      bool verbose)
+/* The whole script, in memory: a parent process skips what its child
+ * ran, so lines are read by index. */
+struct lines {
+	char **v;
+	size_t nr;
+};
+
+static int read_lines(FILE *f, struct lines *l, const char *name)
 {
-	struct error_list errors = { 0 };
-	struct script_cmd cmd;
-	unsigned lineno = 0;
-	char *line = NULL;
 	size_t cap = 0;
-	int ret = 0;
+	char *line = NULL;
+	size_t len = 0;
+
+	l->v = NULL;
+	l->nr = 0;
+	while (getline(&line, &len, f) != -1) {
+		if (l->nr == cap) {
+			char **v = realloc(l->v,
+					   (cap ? 2 * cap : 64) * sizeof(*v));
+
+			if (!v)
+				goto oom;
+			l->v = v;
+			cap = cap ? 2 * cap : 64;
+		}
+		l->v[l->nr] = strdup(line);
+		if (!l->v[l->nr])
+			goto oom;
+		l->nr++;
+	}
+	free(line);
+	if (!ferror(f))
+		return 0;
+	fprintf(stderr, "%s: read error: %s\n", name, strerror(errno));
+	return -1;
+oom:
+	free(line);
+	fprintf(stderr, "%s: out of memory\n", name);
+	return -1;
+}
+
+static void free_lines(struct lines *l)
+{
+	for (size_t i = 0; i < l->nr; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* The index of the exit that ends the child forked at line i (nested
+ * forks counted), or l->nr when it runs to the end. */
+static size_t child_end(const struct lines *l, size_t i)
+{
+	struct script_cmd cmd;
+	unsigned depth = 0;
+
+	for (i++; i < l->nr; i++) {
+		if (script_parse_line(l->v[i], &cmd) != 1)
+			continue;
+		if (cmd.op == SCRIPT_FORK)
+			depth++;
+		else if (cmd.op == SCRIPT_EXIT && depth-- == 0)
+			return i;
+	}
+	return l->nr;
+}
+
+/* A space's part of the output: its failed lines, then its map. */
+struct level {
+	unsigned fork_line; /* 0 for the first space */
+	struct error_list errors;
+};
+
+static int print_level(const struct script_backend *be, void *ctx,
+		       struct level *lv)
+{
 	size_t i;
 
-	while (getline(&line, &cap, f) != -1) {
-		const char *name = NULL;
-		int r;
+	if (lv->fork_line)
+		printf("child %u\n", lv->fork_line);
+	for (i = 0; i < lv->errors.nr; i++)
+		printf("error %u %s\n", lv->errors.v[i].lineno,
+		       lv->errors.v[i].name);
+	free(lv->errors.v);
+	lv->errors = (struct error_list){ 0 };
+	return be->for_each_area(ctx, print_area_cb, stdout) ? -1 : 0;
+}
 
-		lineno++;
-		r = script_parse_line(line, &cmd);
-		if (r == 0)
-			continue;
-		if (r < 0) {
-			name = "BADLINE";
-		} else {
-			cmd.lineno = lineno;
-			r = run_cmd(be, ctx, &cmd);
-			if (r)
-				name = script_error_name(r);
+/* Line i, a fork or an exit; returns the next line's index. */
+static size_t run_fork_exit(const struct script_backend *be, void *ctx,
+			    const struct lines *l, size_t i,
+			    const struct script_cmd *cmd, struct level *lv,
+			    unsigned *depth, const char **name, int *ret)
+{
+	int r;
+
+	if (cmd->op == SCRIPT_EXIT) {
+		if (!*depth) {
+			*name = "EINVAL";
+			return i + 1;
 		}
+		r = print_level(be, ctx, &lv[*depth]);
+		fflush(stdout);
+		be->exit(ctx, r);
+		if (r)
+			*ret = -1;
+		--*depth;
+		return i + 1;
+	}
+	r = *depth + 1 >= SCRIPT_MAX_DEPTH ? EAGAIN : be->fork(ctx);
+	if (r == SCRIPT_FORK_HERE) {
+		++*depth;
+		lv[*depth] = (struct level){ cmd->lineno, { 0 } };
+		return i + 1;
+	}
+	if (r == SCRIPT_FORK_DONE || r == SCRIPT_FORK_FAILED) {
+		if (r == SCRIPT_FORK_FAILED)
+			*ret = -1;
+		return child_end(l, i) + 1;
+	}
+	/* No child: its lines do not run (in any space). */
+	*name = script_error_name(r);
+	return child_end(l, i) + 1;
+}
+
+/* Run every line; 0, or -1 when out of memory or a map cannot be listed
+ * (already reported). */
+static int run_script(const struct lines *l, const struct script_backend *be,
+		      void *ctx, bool verbose)
+{
+	struct level lv[SCRIPT_MAX_DEPTH] = { 0 };
+	unsigned depth = 0;
+	struct script_cmd cmd;
+	int ret = 0;
+	size_t i = 0;
+
+	while (i < l->nr) {
+		const char *name = NULL, *line = l->v[i];
+		size_t next = i + 1;
+		int r = script_parse_line(line, &cmd);
+
+		if (r == 0) {
+			i = next;
+			continue;
+		}
+		cmd.lineno = (unsigned)i + 1;
+		if (r < 0)
+			name = "BADLINE";
+		else if (cmd.op == SCRIPT_FORK || cmd.op == SCRIPT_EXIT)
+			next = run_fork_exit(be, ctx, l, i, &cmd, lv, &depth,
+					     &name, &ret);
+		else if ((r = run_cmd(be, ctx, &cmd)))
+			name = script_error_name(r);
 		if (verbose) {
-			fprintf(stderr, "%u: %.*s -> %s\n", lineno,
+			fprintf(stderr, "%u: %.*s -> %s\n", cmd.lineno,
 				(int)strcspn(line, "\n"), line,
 				name ? name : "ok");
 			be->for_each_area(ctx, trace_area_cb, NULL);
 		}
-		if (name && error_add(&errors, lineno, name)) {
+		if (name && error_add(&lv[depth].errors, cmd.lineno, name)) {
 			fprintf(stderr, "%s: out of memory\n", be->name);
-			ret = -1;
-			goto out;
+			return -1;
 		}
+		i = next;
 	}
-	if (ferror(f)) {
-		fprintf(stderr, "%s: read error: %s\n", be->name,
-			strerror(errno));
-		ret = -1;
-		goto out;
-	}
+	for (; depth > 0; depth--) {
+		int r = print_level(be, ctx, &lv[depth]);
 
-	for (i = 0; i < errors.nr; i++)
-		printf("error %u %s\n", errors.v[i].lineno, errors.v[i].name);
-	if (be->for_each_area(ctx, print_area_cb, stdout))
-		ret = -1;
-out:
-	free(line);
-	free(errors.v);
-	return ret;
+		fflush(stdout);
+		be->exit(ctx, r);
+		if (r)
+			ret = -1;
+	}
+	return print_level(be, ctx, &lv[0]) ? -1 : ret;
 }
 
 int script_main(int argc, char **argv, const struct script_backend *be,
@@ -313,6 +437,7 @@ int script_main(int argc, char **argv, const struct script_backend *be,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct lines lines;
 	bool verbose = false;
 	FILE *f;
 	int opt, ret;
@@ -342,13 +467,19 @@ int script_main(int argc, char **argv, const struct script_backend *be,
 			strerror(errno));
 		return 1;
 	}
-	if (be->init(ctx)) {
+	if (read_lines(f, &lines, be->name)) {
 		fclose(f);
+		free_lines(&lines);
 		return 1;
 	}
-	ret = run_script(f, be, ctx, verbose);
-	be->fini(ctx);
 	fclose(f);
+	if (be->init(ctx)) {
+		free_lines(&lines);
+		return 1;
+	}
+	ret = run_script(&lines, be, ctx, verbose);
+	be->fini(ctx);
+	free_lines(&lines);
 	if (fflush(stdout) || ferror(stdout))
 		return 1;
 	return ret ? 1 : 0;

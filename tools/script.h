@@ -14,6 +14,15 @@
  *   unmap OFF LEN
  *   protect OFF LEN PROT
  *   remap OFF OLDLEN NEWLEN [NEWOFF]
+ *   fork
+ *   exit
+ *
+ * fork duplicates the current space (a process forks) and the lines after
+ * it act on the copy, until its exit (or the end of the script), which
+ * prints `child LINE` (the fork's line), the child's failed lines and its
+ * map, and goes back to the space that forked. Forks nest; at the end of
+ * the script the children still open exit, innermost first, and then the
+ * first space prints its failed lines and map as a script without fork.
  *
  * PROT is three characters, r/w/x or '-' in that order; SHARING is
  * `private` or `shared`; FILE is F0..F7 (absent: anonymous memory).
@@ -43,7 +52,17 @@ enum script_op {
 	SCRIPT_UNMAP,
 	SCRIPT_PROTECT,
 	SCRIPT_REMAP,
+	SCRIPT_FORK,
+	SCRIPT_EXIT,
 };
+
+/* Forks deeper than this fail with EAGAIN (a process limit, as fork's). */
+#define SCRIPT_MAX_DEPTH 8
+
+/* A backend's fork, besides a positive errno: */
+#define SCRIPT_FORK_HERE   0  /* the child goes on here, in this process */
+#define SCRIPT_FORK_DONE   -2 /* the child ran to its exit elsewhere */
+#define SCRIPT_FORK_FAILED -3 /* it ran elsewhere and failed (reported) */
 
 /* One parsed line. Fields an operation does not use are zero. */
 struct script_cmd {
@@ -102,6 +121,18 @@ struct script_backend {
 	 */
 	int (*for_each_area)(void *ctx, script_area_fn fn, void *arg);
 	void (*fini)(void *ctx);
+	/*
+	 * fork: a copy of the current space becomes current
+	 * (SCRIPT_FORK_HERE), or the copy has run the lines up to its exit
+	 * in a process of its own and printed what it prints
+	 * (SCRIPT_FORK_DONE, SCRIPT_FORK_FAILED), or a positive errno.
+	 * exit: the current space (a copy) goes and the one that forked it
+	 * is current again; status nonzero when the child's lines could not
+	 * be run or printed. A backend that forks processes does not return
+	 * from it in the child.
+	 */
+	int (*fork)(void *ctx);
+	void (*exit)(void *ctx, int status);
 };
 
 /*

@@ -217,6 +217,7 @@ int main(int argc, char **argv)
 	};
 	struct gen g = { .base = 0x10000000, .pages = 64, .fixed = 60 };
 	uint64_t seed = 0, ops = 200, i;
+	unsigned depth = 0; /* forks not yet exited */
 	int have_seed = 0, opt;
 
 	while ((opt = getopt_long(argc, argv, "s:n:p:b:f:h", options, NULL)) !=
@@ -276,8 +277,21 @@ int main(int argc, char **argv)
 	       " --pages %" PRIu64 " --base %#" PRIx64 " --fixed %" PRIu64 "\n",
 	       seed, ops, g.pages, g.base, g.fixed);
 	for (i = 0; i < ops; i++) {
-		unsigned r = (unsigned)rnd(100);
+		unsigned r = (unsigned)rnd(100), f = (unsigned)rnd(1000);
 
+		/* Now and then a fork, and an exit back to the forker (a
+		 * stray one at the top is EINVAL): children live a few dozen
+		 * lines, some to the end. */
+		if (f < 15 && depth < 3) {
+			printf("fork\n");
+			depth++;
+			continue;
+		}
+		if (f < 32 && (depth || f < 17)) {
+			printf("exit\n");
+			depth -= depth > 0;
+			continue;
+		}
 		if (r < 35)
 			gen_map(&g);
 		else if (r < 50)

@@ -1039,6 +1039,55 @@ static int maps_stop(const struct uvma_area_info *ai, void *arg)
 
 /* Read-side calls on the unchanged map: fault, the area locks, find, a
  * partial uvma_maps. */
+static bool same_area(const struct fz_area *a, const struct fz_area *b)
+{
+	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
+	       a->flags == b->flags && a->pgoff == b->pgoff &&
+	       a->file_id == b->file_id && a->user == b->user;
+}
+
+/*
+ * A fork (uvma_mm_dup) in a probe: the child is the map, area for area,
+ * user pointers included, and valid; with a VMA allocation failure armed
+ * (fail 1-8 allocations from now) it fails with -ENOMEM or succeeds. The
+ * child goes again before the checks after the operation, which count
+ * the pool's live objects as this space's alone; the parent must be
+ * exactly as it was (the probe's outcome).
+ */
+static void probe_fork(uint8_t k)
+{
+	static struct snap child;
+	long fail = k & 0x10 ? 1 + k % 8 : 0;
+	struct uvma_mm *c = NULL;
+	char msg[256];
+	int ret;
+
+	if (skip_mask() & SKIP_INJECT)
+		fail = 0;
+	vma_pool_fail_after(fail);
+	ret = uvma_mm_dup(F.mm, NULL, &c);
+	vma_pool_fail_after(0);
+	if (ret == -ENOMEM && fail && !c)
+		return;
+	if (ret || !c)
+		fz_fail("uvma_mm_dup: %d", ret);
+	child.n = 0;
+	child.overflow = false;
+	ret = uvma_maps(c, 0, UINT64_MAX, snap_cb, &child);
+	if (ret || child.n != F.pre.n)
+		fz_fail("uvma_mm_dup: the child has %zu areas, the parent %zu",
+			child.n, F.pre.n);
+	for (size_t i = 0; i < child.n; i++)
+		if (!same_area(&child.a[i], &F.pre.a[i]))
+			fz_fail("uvma_mm_dup: the child's area %zu is "
+				"[%#" PRIx64 ", %#" PRIx64
+				"), not the parent's",
+				i, child.a[i].start, child.a[i].end);
+	if (check_map_invariants(c, msg, sizeof(msg)))
+		fz_fail("uvma_mm_dup: the child: %s", msg);
+	uvma_mm_destroy(c);
+}
+
 static void op_probe(struct rd *r)
 {
 	uint8_t k = u8(r), v = u8(r), w = u8(r);
@@ -1053,7 +1102,8 @@ static void op_probe(struct rd *r)
 	int ret, want, calls = 0;
 	size_t nexp = 0;
 
-	oplog("probe(%#" PRIx64 ", access %#x)", addr, access);
+	oplog("probe(%#" PRIx64 ", access %#x%s)", addr, access,
+	      (w & 0xe0) == 0xe0 ? ", then a fork" : "");
 	ret = uvma_fault(F.mm, addr, access);
 	oplog_ret(ret, 0);
 	if (!access || (access & ~7u))
@@ -1128,6 +1178,8 @@ static void op_probe(struct rd *r)
 		fz_fail("uvma_maps with a stopping callback returned %d after "
 			"%d calls (%zu areas)",
 			ret, calls, nexp);
+	if ((w & 0xe0) == 0xe0)
+		probe_fork(k);
 	cand_add("probe (the map unchanged)", F.last_ret);
 }
 
