@@ -79,6 +79,7 @@ UVMA_API const char *uvma_strerror(int err);
 #define UVMA_MAP_PRIVATE	 0x02
 #define UVMA_MAP_FIXED		 0x10
 #define UVMA_MAP_ANONYMOUS	 0x20
+#define UVMA_MAP_GROWSDOWN	 0x0100
 #define UVMA_MAP_FIXED_NOREPLACE 0x100000
 
 /* uvma_mremap flags, with the values of MREMAP_* on Linux. */
@@ -159,6 +160,12 @@ struct uvma_mm_config {
 	/* UVMA_MM_PAGER: fills a missing page of an anonymous area from the
 	 * area's user pointer (NULL: zeros); see uvma_pager_fill_fn below. */
 	int (*pager_fill)(void *user, uint64_t addr, void *page, size_t len);
+	/* UVMA_MAP_GROWSDOWN areas (stacks): the most one may grow to, in
+	 * bytes (Linux's RLIMIT_STACK; 0: 8 MiB), and the room a growth
+	 * keeps from an accessible area below it, which mmap's placement
+	 * keeps free too (Linux's stack_guard_gap; 0: 256 pages). */
+	uint64_t stack_limit;
+	uint64_t stack_guard_gap;
 };
 
 /*
@@ -308,7 +315,13 @@ UVMA_API UVMA_MUST_CHECK int uvma_mm_dup(struct uvma_mm *mm,
  * the access against its protection, and call the fault handler with only
  * that lock held; when the area cannot be locked at once (a writer holds
  * it, it is being removed, or too many readers), fall back to taking
- * mmap_lock for reading. Any thread; may sleep only in the fallback.
+ * mmap_lock for reading. When no area covers addr and the one above it is
+ * a stack (UVMA_MAP_GROWSDOWN), the fallback takes mmap_lock for writing
+ * and grows the stack down to addr's page (as Linux since 6.5), unless it
+ * would then be larger than the space's stack_limit or come within
+ * stack_guard_gap of an accessible area below (then -EFAULT, nothing
+ * changed); the access is checked after the growth. Any thread; may sleep
+ * only in the fallback.
  * Returns 0, -EFAULT (no area covers addr: Linux's SEGV_MAPERR), -EACCES
  * (the protection forbids the access: SEGV_ACCERR), -EINVAL (access empty
  * or unknown bits), or the handler's negative errno.
@@ -390,10 +403,15 @@ UVMA_API struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * UVMA_MAP_FIXED (at addr exactly, unmapping what was there in the same
  * step) or UVMA_MAP_FIXED_NOREPLACE (at addr exactly, -EEXIST if anything is
  * there); without them addr is a hint, used when the range is free, else
- * the highest free range of the window is taken (top-down). user is the
- * area's user pointer. *out receives the address.
+ * the highest free range of the window is taken (top-down), never the
+ * guard gap below a stack. UVMA_MAP_GROWSDOWN (private anonymous areas
+ * only, not in a pager space) makes a stack: a write or read fault below
+ * it grows it down to the faulting page (uvma_fault). user is the area's
+ * user pointer. *out receives the address.
  * Errors: -EINVAL (len 0, unaligned addr with FIXED, unaligned offset,
- * unknown flags or prot bits, not exactly one of SHARED/PRIVATE), -ENOMEM
+ * unknown flags or prot bits, not exactly one of SHARED/PRIVATE,
+ * GROWSDOWN on shared or file memory), -EOPNOTSUPP (GROWSDOWN in a pager
+ * space), -ENOMEM
  * (no room, len rounding overflows, FIXED outside the window, out of
  * memory), -EEXIST (FIXED_NOREPLACE over a mapping), -EBADF (no
  * file_id for a file mapping), -EOVERFLOW (offset + len overflows).

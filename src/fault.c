@@ -18,6 +18,7 @@
 #include "debug.h"
 #include "hook.h"
 #include "mm.h"
+#include "plan.h"
 #include "rcu.h"
 #include "vma_lock.h"
 
@@ -287,6 +288,38 @@ static int run_handler(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 	return fn(&f);
 }
 
+/* Under mmap_lock (read): does the area above addr grow down to it? */
+static bool below_stack(struct uvma_mm *mm, uint64_t addr)
+{
+	struct tree_entry e;
+	bool found;
+
+	rcu_read_enter();
+	found = tree_find_above(&mm->tree, addr, &e);
+	rcu_read_exit();
+	return found && e.start > addr &&
+	       (((struct uvma_vma *)e.ptr)->flags & UVMA_MAP_GROWSDOWN);
+}
+
+/*
+ * The fallback's lookup, with mmap_lock held for reading: the area at
+ * addr, or NULL. A fault just below a stack grows it first (Linux's
+ * lock_mm_and_find_vma): mmap_lock is retaken for writing, the growth is
+ * planned and applied, and the lock goes back to reading for the handler.
+ */
+static struct uvma_vma *find_or_grow(struct uvma_mm *mm, uint64_t addr)
+{
+	struct uvma_vma *vma = find_locked(mm, addr);
+
+	if (vma || !below_stack(mm, addr))
+		return vma;
+	mmap_read_unlock(mm);
+	mmap_write_lock(mm);
+	vma = __mm_expand_stack(mm, addr) ? NULL : find_locked(mm, addr);
+	mmap_write_downgrade(mm);
+	return vma;
+}
+
 int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
 {
 	struct uvma_vma *vma;
@@ -298,7 +331,7 @@ int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
 		return -EINVAL;
 #if UVMA_DESIGN == UVMA_DESIGN_GLOBAL
 	mmap_read_lock(mm);
-	vma = find_locked(mm, addr);
+	vma = find_or_grow(mm, addr);
 	ret = vma ? run_handler(mm, vma, addr, access, UVMA_FAULT_MMAP_LOCKED)
 		  : -EFAULT;
 	mmap_read_unlock(mm);
@@ -317,7 +350,7 @@ int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
 	}
 	count(mm, FAULT_FALLBACK);
 	mmap_read_lock(mm);
-	vma = find_locked(mm, addr);
+	vma = find_or_grow(mm, addr);
 	ret = vma ? run_handler(mm, vma, addr, access, UVMA_FAULT_MMAP_LOCKED)
 		  : -EFAULT;
 	mmap_read_unlock(mm);

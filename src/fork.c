@@ -85,6 +85,8 @@ static int dup_space(struct uvma_mm *mm, struct uvma_mm **out)
 	cfg.fault = mm->fault;
 	cfg.fault_arg = mm->fault_arg;
 	cfg.brk_start = mm->brk_start;
+	cfg.stack_limit = mm->stack_limit;
+	cfg.stack_guard_gap = mm->stack_gap;
 	return uvma_mm_create(&cfg, out);
 }
 

@@ -177,6 +177,8 @@ static int config_check(const struct uvma_mm_config *cfg)
 	 * heap needs a known place. */
 	if ((cfg->flags & UVMA_MM_PAGER) && cfg->brk_start && !cfg->base)
 		return -EINVAL;
+	if (cfg->stack_guard_gap & (ps - 1))
+		return -EINVAL;
 	return 0;
 }
 
@@ -214,6 +216,9 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
 	mm->fault = cfg->fault;
 	mm->fault_arg = cfg->fault_arg;
 	mm->brk_start = cfg->brk_start;
+	mm->stack_limit = cfg->stack_limit ? cfg->stack_limit : 8ull << 20;
+	mm->stack_gap = cfg->stack_guard_gap ? cfg->stack_guard_gap
+					     : 256 * cfg->page_size;
 	mm->brk = cfg->brk_start;
 	if (cfg->flags & UVMA_MM_PAGER) {
 		err = pager_create(mm, cfg);

@@ -63,6 +63,10 @@ struct uvma_mm {
 	/* Identity of the next anonymous shared mapping (ops.h); under
 	 * mmap_lock for writing. */
 	uint64_t next_shmem_id;
+	/* Stack growth (stack.c): the largest a growsdown area may become
+	 * and the gap it keeps below; set at creation, read-only after. */
+	uint64_t stack_limit;
+	uint64_t stack_gap;
 	struct fault_slot slots[FAULT_SLOTS];
 };
 

@@ -26,7 +26,7 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 {
 	const unsigned known = UVMA_MAP_SHARED | UVMA_MAP_PRIVATE |
 			       UVMA_MAP_FIXED | UVMA_MAP_ANONYMOUS |
-			       UVMA_MAP_FIXED_NOREPLACE;
+			       UVMA_MAP_FIXED_NOREPLACE | UVMA_MAP_GROWSDOWN;
 	unsigned sharing = flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE);
 
 	if (!*len)
@@ -47,6 +47,13 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 		if (!ops_page_aligned(mm, addr))
 			return -EINVAL;
 	}
+	/* A stack is private anonymous memory (Linux refuses the rest), and
+	 * not built for a pager's real memory. */
+	if ((flags & UVMA_MAP_GROWSDOWN) &&
+	    (sharing != UVMA_MAP_PRIVATE || !(flags & UVMA_MAP_ANONYMOUS)))
+		return -EINVAL;
+	if ((flags & UVMA_MAP_GROWSDOWN) && mm->pager)
+		return -EOPNOTSUPP;
 	if (flags & UVMA_MAP_ANONYMOUS)
 		return 0;
 	if (file_id == 0 || file_id >= OPS_SHMEM_ID_BASE)
@@ -91,7 +98,8 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 		if (addr && addr < mm->base)
 			addr = mm->base;
 		if (!addr || addr + len < addr ||
-		    !mm_range_free(mm, addr, addr + len)) {
+		    !mm_range_free(mm, addr, addr + len) ||
+		    mm_in_stack_gap(mm, addr + len)) {
 			err = mm_find_free(mm, len, &addr);
 			if (err)
 				goto out;
@@ -102,7 +110,8 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 	n.prot = prot;
 	n.user = user;
 	if (flags & UVMA_MAP_ANONYMOUS) {
-		n.flags = (flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE)) |
+		n.flags = (flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE |
+				    UVMA_MAP_GROWSDOWN)) |
 			  UVMA_MAP_ANONYMOUS;
 		if (flags & UVMA_MAP_SHARED) {
 			/* Its own backing object, offsets from 0. */

@@ -661,14 +661,45 @@ bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end)
 }
 
 /* Linux's top-down search. */
+bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end)
+{
+	struct tree_entry e;
+	const struct uvma_vma *v;
+
+	if (!tree_find_above(&mm->tree, end - 1, &e))
+		return false;
+	v = e.ptr;
+	return (v->flags & UVMA_MAP_GROWSDOWN) && e.start >= end &&
+	       e.start - end < mm->stack_gap;
+}
+
+/*
+ * Top-down, as Linux's unmapped_area_topdown: the highest free range, where
+ * the room just below a growsdown area is not free (its guard gap). A
+ * range found in a gap is tried again below the gap's stack.
+ */
 int mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr)
 {
+	uint64_t high = mm->end;
 	int err;
 
 	if (len > mm->end - mm->base)
 		return -ENOMEM;
-	rcu_read_enter();
-	err = tree_gap_topdown(&mm->tree, mm->base, mm->end, len, 0, addr);
-	rcu_read_exit();
-	return err;
+	for (;;) {
+		struct tree_entry e;
+
+		rcu_read_enter();
+		err = tree_gap_topdown(&mm->tree, mm->base, high, len, 0,
+				       addr);
+		rcu_read_exit();
+		if (err || !mm_in_stack_gap(mm, *addr + len))
+			return err;
+		/* Below that stack's gap, or nothing. */
+		if (!tree_find_above(&mm->tree, *addr + len - 1, &e) ||
+		    e.start - mm->base < mm->stack_gap)
+			return -ENOMEM;
+		high = e.start - mm->stack_gap;
+		if (high <= mm->base)
+			return -ENOMEM;
+	}
 }

@@ -137,6 +137,12 @@ struct area area_clip(const struct area *a, uint64_t start, uint64_t end,
  */
 struct uvma_vma *mm_vma_at(struct uvma_mm *mm, uint64_t addr);
 bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end);
+/* Whether a range ending at end would lie in the guard gap below a
+ * growsdown area (stack.c): placement keeps that room free. */
+bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end);
+/* Grow the growsdown area above addr down to addr's page (stack.c). */
+__attribute__((warn_unused_result)) int __mm_expand_stack(struct uvma_mm *mm,
+							  uint64_t addr);
 __attribute__((warn_unused_result)) int
 mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr);
 

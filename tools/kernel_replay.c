@@ -34,9 +34,11 @@
  * (ENOMEM).
  *
  * Every mapping is MAP_NORESERVE, so that commit accounting (VM_ACCOUNT)
- * never makes two otherwise equal areas different, and no page is ever
- * touched (no anon_vma), so anonymous areas merge by page offset alone, as
- * uvma's do. Files F0..F7 are memfds ("/memfd:F0 (deleted)" in
+ * never makes two otherwise equal areas different, and no page is touched
+ * but by a `touch` line (a real one-byte write, its SIGSEGV caught): a
+ * touched private area gets an anon_vma, which uvma does not model yet, so
+ * scripts touch only to grow stacks, and areas that then never meet
+ * another touched one. Files F0..F7 are memfds ("/memfd:F0 (deleted)" in
  * /proc/self/maps), sparse 16 GiB, read-write.
  *
  * The syscalls are made through syscall(2), not the libc wrappers, so that
@@ -48,10 +50,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +123,36 @@ static int reserve_at(uint64_t base)
 	return 0;
 }
 
+/* A touch's fault: where to go back to, and what the kernel said. */
+static sigjmp_buf touch_env;
+static volatile sig_atomic_t touch_code;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	touch_code = si->si_code;
+	siglongjmp(touch_env, 1);
+}
+
+/* The SIGSEGV handler for touch, and uvma's default stack limit (8 MiB)
+ * as RLIMIT_STACK, so that growth stops where uvma's does. */
+static int touch_init(void)
+{
+	struct rlimit rl = { 8ULL << 20, 8ULL << 20 };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	if (sigaction(SIGSEGV, &sa, NULL) || getrlimit(RLIMIT_STACK, &rl))
+		return -1;
+	rl.rlim_cur = 8ULL << 20;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur)
+		return -1;
+	return setrlimit(RLIMIT_STACK, &rl);
+}
+
 static int kernel_init(void *arg)
 {
 	static const uint64_t hints[] = {
@@ -162,6 +197,10 @@ static int kernel_init(void *arg)
 		return -1;
 	}
 	ks->base = base;
+	if (touch_init()) {
+		perror("uvma-kernel-replay: SIGSEGV handler, RLIMIT_STACK");
+		return -1;
+	}
 	return 0;
 }
 
@@ -210,6 +249,8 @@ static int kernel_map(void *arg, const struct script_cmd *c)
 	uint64_t off = 0;
 
 	flags |= c->shared ? MAP_SHARED : MAP_PRIVATE;
+	if (c->growsdown)
+		flags |= MAP_GROWSDOWN;
 	if (c->file < 0) {
 		flags |= MAP_ANONYMOUS;
 	} else {
@@ -219,6 +260,20 @@ static int kernel_map(void *arg, const struct script_cmd *c)
 	if (sys_mmap(kaddr(ks, c->off, c->len), c->len, (int)c->prot, flags, fd,
 		     off) == -1)
 		return errno;
+	return 0;
+}
+
+/* A real write of one byte; past the window, nothing is (EFAULT). */
+static int kernel_touch(void *arg, const struct script_cmd *c)
+{
+	struct kernel_space *ks = arg;
+
+	if (c->off >= WINDOW)
+		return EFAULT;
+	touch_code = 0;
+	if (sigsetjmp(touch_env, 1))
+		return touch_code == SEGV_ACCERR ? EACCES : EFAULT;
+	*(volatile char *)(uintptr_t)(ks->base + c->off) = 1;
 	return 0;
 }
 
@@ -438,6 +493,7 @@ int main(int argc, char **argv)
 		.unmap = kernel_unmap,
 		.protect = kernel_protect,
 		.remap = kernel_remap,
+		.touch = kernel_touch,
 		.for_each_area = kernel_for_each_area,
 		.fini = kernel_fini,
 		.fork = kernel_fork,

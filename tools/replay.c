@@ -88,6 +88,8 @@ static int replay_map(void *arg, const struct script_cmd *c)
 	int r;
 
 	flags |= c->shared ? UVMA_MAP_SHARED : UVMA_MAP_PRIVATE;
+	if (c->growsdown)
+		flags |= UVMA_MAP_GROWSDOWN;
 	if (c->file < 0) {
 		flags |= UVMA_MAP_ANONYMOUS;
 	} else {
@@ -108,6 +110,14 @@ static int replay_map(void *arg, const struct script_cmd *c)
 		return EPROTO;
 	}
 	return 0;
+}
+
+/* A write of one byte: a write fault, which may grow a stack. */
+static int replay_touch(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_fault(CUR(rs), c->off, UVMA_ACCESS_WRITE);
 }
 
 static int replay_unmap(void *arg, const struct script_cmd *c)
@@ -213,6 +223,7 @@ int replay_main(int argc, char **argv)
 		.unmap = replay_unmap,
 		.protect = replay_protect,
 		.remap = replay_remap,
+		.touch = replay_touch,
 		.for_each_area = replay_for_each_area,
 		.fini = replay_fini,
 		.fork = replay_fork,

@@ -15,8 +15,8 @@
 
 #define EXIT_USAGE 2
 
-/* Most tokens a valid line has: remap with NEWOFF, map with a file. */
-#define MAX_TOKENS 7
+/* Most tokens a valid line has: map with a file and growsdown. */
+#define MAX_TOKENS 8
 
 /*
  * A number in C notation. strtoull alone would take "-1" (as ULLONG_MAX),
@@ -89,6 +89,10 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 	cmd->file = -1;
 	if (!strcmp(tok[0], "map")) {
 		cmd->op = SCRIPT_MAP;
+		if (nr > 5 && !strcmp(tok[nr - 1], "growsdown")) {
+			cmd->growsdown = true;
+			nr--;
+		}
 		if (nr != 5 && nr != 7)
 			return -1;
 		if (parse_number(tok[1], &cmd->off) ||
@@ -124,6 +128,10 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 			if (parse_number(tok[4], &cmd->new_off))
 				return -1;
 		}
+	} else if (!strcmp(tok[0], "touch")) {
+		cmd->op = SCRIPT_TOUCH;
+		if (nr != 2 || parse_number(tok[1], &cmd->off))
+			return -1;
 	} else if (!strcmp(tok[0], "fork") || !strcmp(tok[0], "exit")) {
 		cmd->op = tok[0][0] == 'f' ? SCRIPT_FORK : SCRIPT_EXIT;
 		if (nr != 1)
@@ -214,6 +222,8 @@ static int run_cmd(const struct script_backend *be, void *ctx,
 		return be->protect(ctx, cmd);
 	case SCRIPT_REMAP:
 		return be->remap(ctx, cmd);
+	case SCRIPT_TOUCH:
+		return be->touch(ctx, cmd);
 	case SCRIPT_FORK:
 	case SCRIPT_EXIT:
 		break; /* the driver's (run_script) */

@@ -10,12 +10,17 @@
  * The script format (the contract, see docs/semantics.md): one operation per
  * line, numbers in C notation (strtoull base 0), `#` starts a comment:
  *
- *   map OFF LEN PROT SHARING [FILE FILEOFF]
+ *   map OFF LEN PROT SHARING [FILE FILEOFF] [growsdown]
  *   unmap OFF LEN
  *   protect OFF LEN PROT
  *   remap OFF OLDLEN NEWLEN [NEWOFF]
+ *   touch OFF
  *   fork
  *   exit
+ *
+ * touch writes a byte at OFF (the kernel side really does; uvma runs a
+ * write fault): EFAULT where nothing is mapped and no stack grows down to
+ * it, EACCES where the area may not be written.
  *
  * fork duplicates the current space (a process forks) and the lines after
  * it act on the copy, until its exit (or the end of the script), which
@@ -54,6 +59,7 @@ enum script_op {
 	SCRIPT_REMAP,
 	SCRIPT_FORK,
 	SCRIPT_EXIT,
+	SCRIPT_TOUCH,
 };
 
 /* Forks deeper than this fail with EAGAIN (a process limit, as fork's). */
@@ -75,6 +81,7 @@ struct script_cmd {
 	uint64_t new_off;  /* remap: NEWOFF */
 	unsigned prot;	   /* map, protect: SCRIPT_PROT_* */
 	bool shared;	   /* map: `shared` rather than `private` */
+	bool growsdown;	   /* map: `growsdown` (MAP_GROWSDOWN) */
 	int file;	   /* map: 0..7 for F0..F7, -1 for anonymous */
 	uint64_t file_off; /* map: FILEOFF in bytes */
 };
@@ -114,6 +121,7 @@ struct script_backend {
 	int (*unmap)(void *ctx, const struct script_cmd *cmd);
 	int (*protect)(void *ctx, const struct script_cmd *cmd);
 	int (*remap)(void *ctx, const struct script_cmd *cmd);
+	int (*touch)(void *ctx, const struct script_cmd *cmd);
 	/*
 	 * Call fn for every area of the window in address order; stop and
 	 * return fn's value when it is nonzero. Returns 0, or -1 after

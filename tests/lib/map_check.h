@@ -82,7 +82,9 @@ map_check_fail(char *msg, size_t len, const char *fmt, ...)
  * and user pointer, page offsets that continue. Anonymous shared areas are
  * each their own shmem object on Linux: two of them merge only when they
  * are pieces of one mapping, which the backing id tells; with no id (0)
- * nothing is asked.
+ * nothing is asked. A stack that grew against another stack stays apart
+ * (Linux's growth merges nothing), so two growsdown areas are not asked
+ * either.
  */
 static inline bool map_check_mergeable(const struct uvma_vma *prev,
 				       const struct uvma_vma *next,
@@ -96,6 +98,8 @@ static inline bool map_check_mergeable(const struct uvma_vma *prev,
 	    prev->file_id != next->file_id || prev->user != next->user)
 		return false;
 	if ((prev->flags & anon_shared) == anon_shared && prev->file_id == 0)
+		return false;
+	if (prev->flags & UVMA_MAP_GROWSDOWN)
 		return false;
 	return prev->pgoff + ((prev->end - prev->start) >> page_shift) ==
 	       next->pgoff;
