@@ -689,8 +689,7 @@ int mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr)
 		struct tree_entry e;
 
 		rcu_read_enter();
-		err = tree_gap_topdown(&mm->tree, mm->base, high, len, 0,
-				       addr);
+		err = tree_gap_topdown(&mm->tree, mm->base, high, len, 0, addr);
 		rcu_read_exit();
 		if (err || !mm_in_stack_gap(mm, *addr + len))
 			return err;
