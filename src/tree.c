@@ -555,18 +555,21 @@ found:
  * 10 ms), so a busy writer has many nodes in flight: as many as it writes
  * in that time. A returned pile is kept whole (walking it would cost a
  * cache miss per node), and nodes released by the writer itself go back
- * to malloc only once the spare list holds as many as the tree plus the
- * most nodes ever in flight (at least SPARE_MIN): what a grace period's
- * worth of writes at the busiest rate seen needs. Freeing below that only
- * moves the allocation to the next time the pile runs dry, so that a
- * steady stream of writes would keep calling malloc (it did: 0.65 calls
- * per mmap+munmap pair). tree_trim() returns them all. */
+ * to malloc only once the spare list holds twice as many as the tree plus
+ * the most nodes ever in flight (at least SPARE_MIN): a grace period's
+ * worth of writes at the busiest rate seen, and as much again, because
+ * the callback thread's delays have a long tail and a peak seen once is
+ * passed later (with 1x, one run in three still made thousands of mallocs
+ * per 500,000 mmap+munmap pairs; with 2x none in eight). Freeing below
+ * that only moves the allocation to the next time the pile runs dry, so
+ * that a steady stream of writes would keep calling malloc (it did: 0.65
+ * calls per pair). tree_trim() returns them all. */
 #define SPARE_MIN 1024
 
 static void node_release(struct tree *t, struct tnode *n)
 {
 	if (t->spare_count >= SPARE_MIN &&
-	    t->spare_count >= t->nodes + t->inflight_peak) {
+	    t->spare_count >= 2 * (t->nodes + t->inflight_peak)) {
 		free(n);
 		return;
 	}
@@ -618,15 +621,16 @@ static void take_recycled(struct tree *t)
 }
 
 /*
- * Nodes of destroyed trees, kept for the process's next trees: a program
- * that makes and drops address spaces (a space per guest process, a
- * uvma_mm_dup per fork) would otherwise hand malloc a tree's worth of
- * nodes and ask for them again, page faults included, every time (the
- * dup of 100,000 areas spent 40% of its time there). Bounded: beyond
- * CACHE_MAX nodes they go back to malloc.
+ * Nodes of destroyed trees, kept for the next whole copy (tree_clone): a
+ * program that duplicates and drops address spaces (a uvma_mm_dup per
+ * fork) would otherwise hand malloc a tree's worth of nodes and ask for
+ * them again, page faults included, every time (the dup of 100,000 areas
+ * spent 40% of its time there). Only copies take from it: a busy writer
+ * that took cached nodes when it ran dry gave them away again as surplus
+ * and missed them later. Bounded: beyond CACHE_MAX nodes they go to
+ * malloc.
  */
-#define CACHE_MAX   16384 /* 8 MiB */
-#define CACHE_BATCH 256	  /* taken at once by a tree that runs dry */
+#define CACHE_MAX 16384 /* 8 MiB */
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tnode *cache; /* under cache_lock, through link */
@@ -648,11 +652,11 @@ static void cache_give(struct tnode *n)
 	free_chain(n);
 }
 
-/* Up to CACHE_BATCH cached nodes become t's spare ones (t has none). */
-static void cache_take(struct tree *t)
+/* Up to want cached nodes become t's spare ones. */
+static void cache_take(struct tree *t, size_t want)
 {
 	pthread_mutex_lock(&cache_lock);
-	for (unsigned k = 0; cache && k < CACHE_BATCH; k++) {
+	for (size_t k = 0; cache && k < want; k++) {
 		struct tnode *n = cache;
 
 		cache = n->link;
@@ -674,8 +678,6 @@ static struct tnode *node_alloc(struct tree *t, unsigned level)
 #endif
 	if (!t->spare)
 		take_recycled(t);
-	if (!t->spare)
-		cache_take(t);
 	if (t->spare) {
 		n = t->spare;
 		t->spare = n->link;
@@ -1566,6 +1568,7 @@ int tree_clone(struct tree *dst, struct tree *src,
 	struct tnode *root, *n;
 
 	UVMA_ASSERT(!src->in_txn && !dst->in_txn && !dst->work);
+	cache_take(dst, src->nodes);
 	tree_begin(dst);
 	/* Relaxed: src's writer is the caller, the only one to store it. */
 	root = atomic_load_explicit(&src->root, memory_order_relaxed);
