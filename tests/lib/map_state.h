@@ -125,6 +125,18 @@ static inline void print_state(FILE *out, const char *what,
 		}                                                              \
 	} while (0)
 
+/* The map's invariants with other spaces alive in the process (the pool
+ * is not asked to balance). */
+static inline void check_map_valid(struct uvma_mm *mm)
+{
+	char msg[256];
+
+	if (check_map_invariants(mm, msg, sizeof(msg))) {
+		fprintf(stderr, "map invariants: %s\n", msg);
+		CHECK(!"map invariants hold");
+	}
+}
+
 /* No VMA locked or read, each covering its entry, merged as Linux would,
  * the pool balanced (mm is the only live space). */
 static inline void check_quiet(struct uvma_mm *mm)

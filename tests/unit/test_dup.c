@@ -83,12 +83,7 @@ static struct uvma_mm *new_space(void)
 
 static void check_valid(struct uvma_mm *mm)
 {
-	char msg[256];
-
-	if (check_map_invariants(mm, msg, sizeof(msg))) {
-		fprintf(stderr, "map invariants: %s\n", msg);
-		CHECK(!"map invariants hold");
-	}
+	check_map_valid(mm);
 	check_tree_valid(&mm->tree);
 }
 

@@ -69,16 +69,6 @@ static struct uvma_vma *object_at(struct uvma_mm *mm, uint64_t addr)
 	return v;
 }
 
-static void check_valid(struct uvma_mm *mm)
-{
-	char msg[256];
-
-	if (check_map_invariants(mm, msg, sizeof(msg))) {
-		fprintf(stderr, "map invariants: %s\n", msg);
-		CHECK(!"map invariants hold");
-	}
-}
-
 static void test_grows(void)
 {
 	struct uvma_mm *mm = space(0, 0);
@@ -104,7 +94,7 @@ static void test_grows(void)
 	uvma_mm_fault_stats(mm, &b);
 	CHECK_EQ_U64(b.success, a.success + 1);
 	CHECK_EQ_U64(b.fallback, a.fallback);
-	check_valid(mm);
+	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
 
@@ -147,7 +137,7 @@ static void test_gap(void)
 	CHECK_EQ_U64(uvma_mprotect(mm, below, PAGE, UVMA_PROT_NONE), 0);
 	CHECK_EQ_U64(uvma_fault(mm, below + PAGE, W), 0);
 	CHECK_EQ_U64(area_at(mm, STACK).start, below + PAGE);
-	check_valid(mm);
+	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
 
@@ -234,7 +224,7 @@ static void test_placement(void)
 			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
 			       NULL, &out),
 		     -ENOMEM);
-	check_valid(mm);
+	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
 
@@ -272,7 +262,7 @@ static void test_concurrent(void)
 		CHECK(pthread_join(t[0], NULL) == 0);
 		CHECK(pthread_join(t[1], NULL) == 0);
 		CHECK_EQ_U64(area_at(race_mm, STACK).start, STACK - low * PAGE);
-		check_valid(race_mm);
+		check_map_valid(race_mm);
 		uvma_mm_destroy(race_mm);
 	}
 }
