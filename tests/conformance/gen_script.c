@@ -117,6 +117,10 @@ static void gen_map(const struct gen *g)
 		if (chance(1))
 			foff += 512; /* unaligned: EINVAL */
 		printf(" F%" PRIu64 " %#" PRIx64, file, foff);
+	} else if (!shared && chance(30)) {
+		/* A stack: never merges with a plain area, does with a
+		 * stack; never touched (no anon_vma: docs/semantics.md). */
+		printf(" growsdown");
 	}
 	printf("\n");
 }
