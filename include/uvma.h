@@ -324,7 +324,8 @@ UVMA_API UVMA_MUST_CHECK int uvma_mm_dup(struct uvma_mm *mm,
  * only in the fallback.
  * Returns 0, -EFAULT (no area covers addr: Linux's SEGV_MAPERR), -EACCES
  * (the protection forbids the access: SEGV_ACCERR), -EINVAL (access empty
- * or unknown bits), or the handler's negative errno.
+ * or unknown bits), -ENOMEM (a stack's growth could not allocate; the map
+ * is unchanged), or the handler's negative errno.
  */
 UVMA_API int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access);
 

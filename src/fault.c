@@ -307,15 +307,18 @@ static bool below_stack(struct uvma_mm *mm, uint64_t addr)
  * lock_mm_and_find_vma): mmap_lock is retaken for writing, the growth is
  * planned and applied, and the lock goes back to reading for the handler.
  */
-static struct uvma_vma *find_or_grow(struct uvma_mm *mm, uint64_t addr)
+static struct uvma_vma *find_or_grow(struct uvma_mm *mm, uint64_t addr,
+				     int *err)
 {
 	struct uvma_vma *vma = find_locked(mm, addr);
 
+	*err = -EFAULT;
 	if (vma || !below_stack(mm, addr))
 		return vma;
 	mmap_read_unlock(mm);
 	mmap_write_lock(mm);
-	vma = __mm_expand_stack(mm, addr) ? NULL : find_locked(mm, addr);
+	*err = __mm_expand_stack(mm, addr);
+	vma = *err ? NULL : find_locked(mm, addr);
 	mmap_write_downgrade(mm);
 	return vma;
 }
@@ -331,9 +334,10 @@ int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
 		return -EINVAL;
 #if UVMA_DESIGN == UVMA_DESIGN_GLOBAL
 	mmap_read_lock(mm);
-	vma = find_or_grow(mm, addr);
-	ret = vma ? run_handler(mm, vma, addr, access, UVMA_FAULT_MMAP_LOCKED)
-		  : -EFAULT;
+	vma = find_or_grow(mm, addr, &ret);
+	if (vma)
+		ret = run_handler(mm, vma, addr, access,
+				  UVMA_FAULT_MMAP_LOCKED);
 	mmap_read_unlock(mm);
 	count(mm, FAULT_SUCCESS);
 	return ret == UVMA_FAULT_RETRY ? -EAGAIN : ret;
@@ -350,9 +354,10 @@ int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access)
 	}
 	count(mm, FAULT_FALLBACK);
 	mmap_read_lock(mm);
-	vma = find_or_grow(mm, addr);
-	ret = vma ? run_handler(mm, vma, addr, access, UVMA_FAULT_MMAP_LOCKED)
-		  : -EFAULT;
+	vma = find_or_grow(mm, addr, &ret);
+	if (vma)
+		ret = run_handler(mm, vma, addr, access,
+				  UVMA_FAULT_MMAP_LOCKED);
 	mmap_read_unlock(mm);
 	/* Under mmap_lock there is nothing further to retry with. */
 	return ret == UVMA_FAULT_RETRY ? -EAGAIN : ret;

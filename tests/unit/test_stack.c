@@ -16,6 +16,7 @@
 #include "map_check.h"
 #include "map_state.h"
 #include "mm.h"
+#include "tree.h"
 #include "uvma.h"
 
 #define PAGE  4096ull
@@ -156,6 +157,24 @@ static void test_read_only(void)
 	uvma_mm_destroy(mm);
 }
 
+/* A growth that cannot allocate: -ENOMEM, the map as it was. */
+static void test_nomem(void)
+{
+	struct uvma_mm *mm = space(0, 0);
+	static struct state before, after;
+
+	map(mm, STACK, 4 * PAGE, RW, UVMA_MAP_GROWSDOWN);
+	state_take(mm, &before);
+	tree_fail_alloc_after(&mm->tree, 1);
+	CHECK_EQ_U64(uvma_fault(mm, STACK - 3 * PAGE, W), -ENOMEM);
+	tree_fail_alloc_after(&mm->tree, 0);
+	state_take(mm, &after);
+	CHECK_SAME(&before, &after, true);
+	CHECK_EQ_U64(uvma_fault(mm, STACK - 3 * PAGE, W), 0);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
 static void test_refused(void)
 {
 	struct uvma_mm *mm = space(0, 0);
@@ -289,6 +308,7 @@ static const struct test_case case_table[] = {
 	{ "placement", test_placement },
 	{ "concurrent", test_concurrent },
 	{ "dup", test_dup },
+	{ "nomem", test_nomem },
 };
 
 int main(int argc, char **argv)
