@@ -295,10 +295,9 @@ static bool below_stack(struct uvma_mm *mm, uint64_t addr)
 	bool found;
 
 	rcu_read_enter();
-	found = tree_find_above(&mm->tree, addr, &e);
+	found = mm_stack_above(mm, addr, &e);
 	rcu_read_exit();
-	return found && e.start > addr &&
-	       (((struct uvma_vma *)e.ptr)->flags & UVMA_MAP_GROWSDOWN);
+	return found;
 }
 
 /*

@@ -470,8 +470,10 @@ static int plan_splice(struct plan *p)
 	size_t i;
 	int err;
 
-	if (p->ned > 1 || !plan_span(p, &lo, &hi))
-		return p->ned > 1 ? 0 : 1;
+	if (p->ned > 1)
+		return 0; /* places apart: the span may hold other VMAs */
+	if (!plan_span(p, &lo, &hi))
+		return 1; /* nothing to store */
 	for (i = 0; i < p->nareas; i++) {
 		const struct area *a = &p->areas[i];
 
@@ -660,17 +662,25 @@ bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end)
 	return !tree_find_above(&mm->tree, start, &e) || e.start >= end;
 }
 
-/* Linux's top-down search. */
-bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end)
+/* The stack whose guard gap a free range ending at end would reach
+ * into: its start in *stack. */
+static bool stack_gap_at(struct uvma_mm *mm, uint64_t end, uint64_t *stack)
 {
 	struct tree_entry e;
-	const struct uvma_vma *v;
 
-	if (!tree_find_above(&mm->tree, end - 1, &e))
+	if (!tree_find_above(&mm->tree, end - 1, &e) || e.start < end ||
+	    !(((struct uvma_vma *)e.ptr)->flags & UVMA_MAP_GROWSDOWN) ||
+	    e.start - end >= mm->stack_gap)
 		return false;
-	v = e.ptr;
-	return (v->flags & UVMA_MAP_GROWSDOWN) && e.start >= end &&
-	       e.start - end < mm->stack_gap;
+	*stack = e.start;
+	return true;
+}
+
+bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end)
+{
+	uint64_t stack;
+
+	return stack_gap_at(mm, end, &stack);
 }
 
 /*
@@ -680,25 +690,20 @@ bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end)
  */
 int mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr)
 {
-	uint64_t high = mm->end;
+	uint64_t high = mm->end, stack;
 	int err;
 
 	if (len > mm->end - mm->base)
 		return -ENOMEM;
 	for (;;) {
-		struct tree_entry e;
-
 		rcu_read_enter();
 		err = tree_gap_topdown(&mm->tree, mm->base, high, len, 0, addr);
 		rcu_read_exit();
-		if (err || !mm_in_stack_gap(mm, *addr + len))
+		if (err || !stack_gap_at(mm, *addr + len, &stack))
 			return err;
 		/* Below that stack's gap, or nothing. */
-		if (!tree_find_above(&mm->tree, *addr + len - 1, &e) ||
-		    e.start - mm->base < mm->stack_gap)
+		if (stack - mm->base <= mm->stack_gap)
 			return -ENOMEM;
-		high = e.start - mm->stack_gap;
-		if (high <= mm->base)
-			return -ENOMEM;
+		high = stack - mm->stack_gap;
 	}
 }

@@ -140,6 +140,9 @@ bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end);
 /* Whether a range ending at end would lie in the guard gap below a
  * growsdown area (stack.c): placement keeps that room free. */
 bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end);
+/* Whether the first area above addr (not covering it) grows down, and
+ * that area in *e (stack.c; the tree's writer or an RCU reader). */
+bool mm_stack_above(struct uvma_mm *mm, uint64_t addr, struct tree_entry *e);
 /* Grow the growsdown area above addr down to addr's page (stack.c). */
 __attribute__((warn_unused_result)) int __mm_expand_stack(struct uvma_mm *mm,
 							  uint64_t addr);

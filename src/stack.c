@@ -42,6 +42,12 @@ static int grow(struct uvma_mm *mm, struct uvma_vma *v, const struct area *a)
 	return err;
 }
 
+bool mm_stack_above(struct uvma_mm *mm, uint64_t addr, struct tree_entry *e)
+{
+	return tree_find_above(&mm->tree, addr, e) && e->start > addr &&
+	       (((struct uvma_vma *)e->ptr)->flags & UVMA_MAP_GROWSDOWN);
+}
+
 /*
  * Returns 0 (addr is covered now: grown, or by another thread's growth),
  * or -EFAULT (no growsdown area above addr, or it may not reach it: the
@@ -56,13 +62,11 @@ int __mm_expand_stack(struct uvma_mm *mm, uint64_t addr)
 
 	mmap_assert_write_locked(mm);
 	addr &= ~(mm->page_size - 1);
-	if (!tree_find_above(&mm->tree, addr, &e))
+	if (tree_find(&mm->tree, addr, &e))
+		return 0; /* another fault grew it meanwhile */
+	if (!mm_stack_above(mm, addr, &e) || addr < mm->base)
 		return -EFAULT;
-	if (e.start <= addr)
-		return 0;
 	v = e.ptr;
-	if (!(v->flags & UVMA_MAP_GROWSDOWN) || addr < mm->base)
-		return -EFAULT;
 	if (tree_find_below(&mm->tree, e.start, &p)) {
 		prev = p.ptr;
 		if (!(prev->flags & UVMA_MAP_GROWSDOWN) && accessible(prev) &&

@@ -1620,7 +1620,6 @@ void tree_destroy(struct tree *t)
 {
 	struct tnode *root =
 		atomic_load_explicit(&t->root, memory_order_relaxed);
-
 	struct tnode *list = t->spare;
 
 	UVMA_ASSERT(!t->in_txn);
