@@ -103,7 +103,13 @@ struct uvma_area_info {
 	uint64_t pgoff;	  /* page offset: in the file, or start / page size
 			   * at creation for anonymous areas */
 	uint64_t file_id; /* the backing file's id (0 when anonymous) */
-	void *user;	  /* the caller's pointer, given when mapping */
+	/* Private areas written to (uvma_fault with UVMA_ACCESS_WRITE): not 0,
+	 * and equal for areas of one space that share Linux's anon_vma; bit 0
+	 * set when it came through uvma_mm_dup. 0 for untouched and shared
+	 * areas. Values may be renumbered (equal ones staying equal) after
+	 * 2^31 first writes in one space. */
+	uint32_t anon;
+	void *user; /* the caller's pointer, given when mapping */
 };
 
 /* What a fault handler is told. */
@@ -320,12 +326,21 @@ UVMA_API UVMA_MUST_CHECK int uvma_mm_dup(struct uvma_mm *mm,
  * and grows the stack down to addr's page (as Linux since 6.5), unless it
  * would then be larger than the space's stack_limit or come within
  * stack_guard_gap of an accessible area below (then -EFAULT, nothing
- * changed); the access is checked after the growth. Any thread; may sleep
- * only in the fallback.
+ * changed); the access is checked after the growth.
+ * The first write to a private area gives it anonymous memory, as Linux's
+ * first write fault gives it an anon_vma (uvma_area_info.anon): shared
+ * with a neighbour that could later merge with it, else new. That needs
+ * mmap_lock for reading, which the locked path only tries to take (it
+ * falls back when a map change holds it, as Linux); the growth of a stack
+ * does the same. From then on, which areas merge and how a moved area's
+ * offset goes follow Linux (docs/semantics.md, "Touched memory").
+ * Any thread; may sleep only in the fallback.
  * Returns 0, -EFAULT (no area covers addr: Linux's SEGV_MAPERR), -EACCES
- * (the protection forbids the access: SEGV_ACCERR), -EINVAL (access empty
- * or unknown bits), -ENOMEM (a stack's growth could not allocate; the map
- * is unchanged), or the handler's negative errno.
+ * (the protection forbids the access: SEGV_ACCERR), -EIO (the page lies
+ * past the end of an anonymous shared mapping's object, which a growth by
+ * uvma_mremap leaves: Linux's SIGBUS), -EINVAL (access empty or unknown
+ * bits), -ENOMEM (a stack's growth or the first write could not allocate;
+ * the map is unchanged), or the handler's negative errno.
  */
 UVMA_API int uvma_fault(struct uvma_mm *mm, uint64_t addr, unsigned access);
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "anon.h"
 #include "debug.h"
 #include "hook.h"
 #include "mm.h"
@@ -247,6 +248,7 @@ void uvma_vma_info(const struct uvma_vma *vma, struct uvma_area_info *out)
 	out->pgoff = vma->pgoff;
 	/* Anonymous shared areas carry a hidden backing id (ops.h). */
 	out->file_id = vma->flags & UVMA_MAP_ANONYMOUS ? 0 : vma->file_id;
+	out->anon = vma->flags & UVMA_MAP_SHARED ? 0 : vma_anon(vma);
 	out->user = vma->user;
 }
 
@@ -267,15 +269,45 @@ static bool access_allowed(unsigned prot, unsigned access)
 	return true;
 }
 
+/*
+ * A write to a private area without a tag gives it one first (Linux's
+ * vmf_anon_prepare): under mmap_lock for reading. From under the VMA lock
+ * only a trylock, as Linux: the first write fault never waits for a map
+ * change; when the lock is busy it retries under mmap_lock instead.
+ */
+static int prepare_anon(struct uvma_mm *mm, struct uvma_vma *vma,
+			unsigned access, unsigned flags)
+{
+	int err;
+
+	if (!(access & UVMA_ACCESS_WRITE) || !anon_needed(vma))
+		return 0;
+	if (flags & UVMA_FAULT_MMAP_LOCKED)
+		return __anon_prepare(mm, vma);
+	if (!mmap_read_trylock(mm))
+		return UVMA_FAULT_RETRY;
+	err = __anon_prepare(mm, vma);
+	mmap_read_unlock(mm);
+	return err;
+}
+
 /* Run the area's handler; the caller holds the area (or mmap_lock). */
 static int run_handler(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 		       unsigned access, unsigned flags)
 {
 	uvma_fault_fn fn = mm->fault;
 	struct uvma_fault f;
+	int err;
 
 	if (!access_allowed(vma->prot, access))
 		return -EACCES;
+	if (vma_is_shmem(vma) &&
+	    anon_shm_past_end(
+		    vma, vma->pgoff + ((addr - vma->start) >> mm->page_shift)))
+		return -EIO; /* Linux: SIGBUS */
+	err = prepare_anon(mm, vma, access, flags);
+	if (err)
+		return err;
 	if (!fn)
 		return 0;
 	f.mm = mm;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stddef.h>
 
+#include "anon.h"
 #include "hook.h"
 #include "mm.h"
 #include "plan.h"
@@ -44,6 +45,10 @@ static void *dup_one(void *arg, const struct tree_entry *e)
 		return NULL;
 	}
 	vma_copy_fields(n, v);
+	/* A touched area's child gets an anon_vma of its own, whose parent
+	 * is the area's: a tag of the child's, marked as inherited. */
+	if (!(v->flags & UVMA_MAP_SHARED) && vma_anon(v))
+		vma_set_anon(n, __anon_fork_tag(c->child));
 	user = v->user;
 	if (c->ops && c->ops->copy) {
 		uvma_vma_info(v, &info);

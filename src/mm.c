@@ -119,6 +119,11 @@ void mmap_read_lock(struct uvma_mm *mm)
 	rwsem_read_lock(&mm->lock);
 }
 
+bool mmap_read_trylock(struct uvma_mm *mm)
+{
+	return rwsem_read_trylock(&mm->lock);
+}
+
 void mmap_read_unlock(struct uvma_mm *mm)
 {
 	rwsem_read_unlock(&mm->lock);
@@ -209,6 +214,8 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
 	}
 	rwsem_init(&mm->lock);
 	atomic_init(&mm->lock_seq, 0);
+	pthread_mutex_init(&mm->anon_lock, NULL);
+	mm->anon_next = 1;
 	mm->base = cfg->base;
 	mm->end = cfg->base + cfg->size;
 	mm->page_size = cfg->page_size;
@@ -249,5 +256,6 @@ void uvma_mm_destroy(struct uvma_mm *mm)
 	mmap_write_unlock(mm);
 	tree_destroy(&mm->tree);
 	pager_destroy(mm);
+	pthread_mutex_destroy(&mm->anon_lock);
 	free(mm);
 }

@@ -10,11 +10,14 @@
  * - base, end, page_size, page_shift, fault, fault_arg: set at creation,
  *   read-only after.
  * - counters: per-thread slots, see fault.c.
+ * - anon_lock, anon_next: the tags of touched areas (anon.c, anon.h).
  */
 #ifndef UVMA_MM_H
 #define UVMA_MM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "debug.h"
@@ -67,6 +70,12 @@ struct uvma_mm {
 	 * and the gap it keeps below; set at creation, read-only after. */
 	uint64_t stack_limit;
 	uint64_t stack_gap;
+	/* Tags of touched areas (anon.c): anon_lock orders the faults that
+	 * give them (each holding mmap_lock for reading); anon_next, the
+	 * next serial, is written under anon_lock with mmap_lock held, or
+	 * under mmap_lock for writing. */
+	pthread_mutex_t anon_lock;
+	uint32_t anon_next;
 	struct fault_slot slots[FAULT_SLOTS];
 };
 
@@ -79,6 +88,7 @@ void mmap_write_lock(struct uvma_mm *mm);
 void mmap_write_unlock(struct uvma_mm *mm);
 void mmap_write_downgrade(struct uvma_mm *mm);
 void mmap_read_lock(struct uvma_mm *mm);
+bool mmap_read_trylock(struct uvma_mm *mm);
 void mmap_read_unlock(struct uvma_mm *mm);
 
 #ifdef UVMA_TEST_HOOKS

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anon.h"
 #include "ops.h"
 #include "pager.h"
 #include "plan.h"
@@ -117,6 +118,7 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			/* Its own backing object, offsets from 0. */
 			n.file_id = OPS_SHMEM_ID_BASE + mm->next_shmem_id;
 			n.pgoff = 0;
+			n.anon = anon_shm_size(len >> mm->page_shift);
 		} else {
 			n.pgoff = addr >> mm->page_shift;
 		}

@@ -33,7 +33,8 @@ static int dup_shared(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
  * covering the whole source, dst_len may differ from src_len (a move that
  * resizes). Whatever the moved areas land on is replaced.
  * An anonymous private area's page offset follows its new address, as
- * Linux does for an area whose pages were never touched (uvma has none).
+ * Linux does for an area whose pages were never touched; a touched one
+ * (anon.h) keeps its offset, as its pages keep theirs.
  */
 static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 		      uint64_t src_len, uint64_t to, uint64_t dst_len)
@@ -77,7 +78,7 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 		s.start = s.start - addr + to;
 		s.end = s.end - addr + to;
 		if ((s.flags & UVMA_MAP_ANONYMOUS) &&
-		    !(s.flags & UVMA_MAP_SHARED))
+		    !(s.flags & UVMA_MAP_SHARED) && !s.anon)
 			s.pgoff = s.start >> shift;
 		pieces[np++] = s;
 	}
@@ -143,7 +144,8 @@ static int mremap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *old_len,
 
 /* Grow vma's range, which ends where vma ends, in place: the new part
  * continues vma's offsets and merges into it (and into the next area, when
- * that continues it too). */
+ * that continues it too: Linux checks the next area's tag against the
+ * grown area's, but no area's history, so the new part is lenient). */
 static int grow_in_place(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t end,
 			 uint64_t new_end)
 {
@@ -152,6 +154,7 @@ static int grow_in_place(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t end,
 	n.pgoff += (end - n.start) >> mm->page_shift;
 	n.start = end;
 	n.end = new_end;
+	n.lenient = true;
 	return __mm_replace(mm, end, new_end, &n);
 }
 

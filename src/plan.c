@@ -23,6 +23,7 @@
 #include "debug.h"
 #include "hook.h"
 #include "alloc.h"
+#include "anon.h"
 #include "pager.h"
 #include "plan.h"
 #include "rcu.h"
@@ -122,6 +123,7 @@ struct area area_of(const struct uvma_vma *v)
 		.flags = v->flags,
 		.pgoff = v->pgoff,
 		.file_id = v->file_id,
+		.anon = vma_anon(v),
 		.user = v->user,
 		.src = v,
 	};
@@ -142,11 +144,26 @@ struct area area_clip(const struct area *a, uint64_t start, uint64_t end,
 	return c;
 }
 
+static bool area_is(const struct area *a, const struct uvma_vma *v)
+{
+	return a->start == v->start && a->end == v->end && a->prot == v->prot &&
+	       a->flags == v->flags && a->pgoff == v->pgoff &&
+	       a->file_id == v->file_id && a->user == v->user &&
+	       a->anon == vma_anon(v);
+}
+
+/* An area that is exactly an old VMA: the change leaves it alone. */
+static bool area_pristine(const struct area *a)
+{
+	return a->src && area_is(a, a->src);
+}
+
 /*
  * Linux's rule for two adjacent areas to be one: same protection, sharing,
- * backing and user pointer, and the second's offset continuing the first's.
- * Anonymous shared areas carry a backing id of their own (ops.h), so that
- * pieces of one mapping merge back and two mappings never do.
+ * backing and user pointer, the second's offset continuing the first's,
+ * and compatible tags of touched memory (anon.h). Anonymous shared areas
+ * carry a backing id of their own (ops.h), so that pieces of one mapping
+ * merge back and two mappings never do.
  */
 static bool mergeable(const struct area *a, const struct area *b,
 		      unsigned shift)
@@ -154,19 +171,36 @@ static bool mergeable(const struct area *a, const struct area *b,
 	return a->end == b->start && a->prot == b->prot &&
 	       a->flags == b->flags && a->file_id == b->file_id &&
 	       a->user == b->user &&
-	       a->pgoff + ((a->end - a->start) >> shift) == b->pgoff;
+	       a->pgoff + ((a->end - a->start) >> shift) == b->pgoff &&
+	       anon_compatible(a->anon, a->lenient, b->anon, b->lenient);
 }
 
+/*
+ * Left to right, each area joins the one before when it may: where three
+ * could merge only in pairs (a touched area, an untouched one, another
+ * touched one), the left pair wins, as in Linux's vma_merge. The joined
+ * area takes the tag either had (Linux's dup_anon_vma). Two areas the
+ * change leaves alone stay apart: Linux merges only around what it
+ * changes, and a stack that grew against an area (stack.c) may meet it
+ * mergeable but unmerged. Measured: anon_stack_meet.
+ */
 void plan_merge(struct plan *p)
 {
 	unsigned shift = p->mm->page_shift;
 	size_t i, out = 0;
 
 	for (i = 0; i < p->nareas; i++) {
-		if (out && mergeable(&p->areas[out - 1], &p->areas[i], shift))
-			p->areas[out - 1].end = p->areas[i].end;
-		else
-			p->areas[out++] = p->areas[i];
+		struct area *a = out ? &p->areas[out - 1] : NULL;
+		const struct area *b = &p->areas[i];
+
+		if (a && mergeable(a, b, shift) &&
+		    !(area_pristine(a) && area_pristine(b))) {
+			a->end = b->end;
+			a->anon = a->anon ? a->anon : b->anon;
+			a->lenient = a->lenient || b->lenient;
+		} else {
+			p->areas[out++] = *b;
+		}
 	}
 	p->nareas = out;
 }
@@ -276,13 +310,6 @@ int plan_edits(struct plan *p, const struct edit *ed, size_t ned)
 
 /* ---- applying ------------------------------------------------------------ */
 
-static bool area_is(const struct area *a, const struct uvma_vma *v)
-{
-	return a->start == v->start && a->end == v->end && a->prot == v->prot &&
-	       a->flags == v->flags && a->pgoff == v->pgoff &&
-	       a->file_id == v->file_id && a->user == v->user;
-}
-
 static void area_write(const struct area *a, struct uvma_vma *v)
 {
 	v->start = a->start;
@@ -291,6 +318,7 @@ static void area_write(const struct area *a, struct uvma_vma *v)
 	v->flags = a->flags;
 	v->pgoff = a->pgoff;
 	v->file_id = a->file_id;
+	vma_set_anon(v, a->anon);
 	v->user = a->user;
 }
 

@@ -32,6 +32,11 @@ struct area {
 	uint64_t start, end;
 	uint32_t prot, flags;
 	uint64_t pgoff, file_id;
+	/* The tag of touched memory (anon.h), 0 when untouched; lenient: the
+	 * part an area grows by in place, whose inherited tag does not keep
+	 * it from an untouched neighbour (Linux checks no area there). */
+	uint32_t anon;
+	bool lenient;
 	void *user;
 	/* The VMA this area was cut from, if any: a new object for it is a
 	 * copy of that VMA (a split, as Linux's), not a blank one. */

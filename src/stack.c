@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 
+#include "anon.h"
 #include "mm.h"
 #include "plan.h"
 #include "tree.h"
@@ -59,6 +60,7 @@ int __mm_expand_stack(struct uvma_mm *mm, uint64_t addr)
 	struct tree_entry e, p;
 	struct uvma_vma *v, *prev;
 	struct area a;
+	int err;
 
 	mmap_assert_write_locked(mm);
 	addr &= ~(mm->page_size - 1);
@@ -73,6 +75,11 @@ int __mm_expand_stack(struct uvma_mm *mm, uint64_t addr)
 		    addr - p.end < mm->stack_gap)
 			return -EFAULT;
 	}
+	/* Linux gives the stack its anon_vma after the gap's check and
+	 * before the size's: a growth past the limit leaves it touched. */
+	err = __anon_prepare(mm, v);
+	if (err)
+		return err;
 	if (e.end - addr > mm->stack_limit)
 		return -EFAULT;
 	a = area_of(v);

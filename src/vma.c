@@ -25,6 +25,7 @@ static void vma_clear_fields(struct uvma_vma *v)
 	v->prot = 0;
 	v->flags = 0;
 	v->pgoff = 0;
+	atomic_store_explicit(&v->anon, 0, memory_order_relaxed);
 	v->user = NULL;
 	v->file_id = 0;
 }
@@ -78,6 +79,10 @@ void vma_copy_fields(struct uvma_vma *dst, const struct uvma_vma *src)
 	dst->prot = src->prot;
 	dst->flags = src->flags;
 	dst->pgoff = src->pgoff;
+	atomic_store_explicit(
+		&dst->anon,
+		atomic_load_explicit(&src->anon, memory_order_relaxed),
+		memory_order_relaxed);
 	dst->user = src->user;
 	dst->file_id = src->file_id;
 }

@@ -9,6 +9,10 @@
  *   writing), in vma_start_write(); read by anyone (atomic, relaxed).
  * - mm: whoever allocates the object, before it is attached; read by readers
  *   after their increment (atomic, relaxed: the increment orders it).
+ * - anon: a private area's tag of touched memory (anon.h), written by the
+ *   first write fault under mmap_lock (reading) and mm->anon_lock, or by
+ *   the writer as below; an anonymous shared area's object size (anon.h),
+ *   written by the writer only.
  * - every other field: the owning mm's writer, only while the VMA is
  *   write-locked or not yet attached; read under the VMA's read lock or
  *   mmap_lock.
@@ -74,8 +78,9 @@ struct uvma_vma {
 		struct rcu_head rcu;
 #endif
 	};
-	uint32_t prot;	/* UVMA_PROT_* */
-	uint32_t flags; /* UVMA_MAP_* */
+	unsigned prot : 8;   /* UVMA_PROT_* */
+	unsigned flags : 24; /* UVMA_MAP_* kept in the map */
+	_Atomic uint32_t anon;
 	uint64_t pgoff;
 	void *user;
 	uint64_t file_id; /* 0 for anonymous areas */

@@ -35,11 +35,10 @@
  *
  * Every mapping is MAP_NORESERVE, so that commit accounting (VM_ACCOUNT)
  * never makes two otherwise equal areas different, and no page is touched
- * but by a `touch` line (a real one-byte write, its SIGSEGV caught): a
- * touched private area gets an anon_vma, which uvma does not model yet, so
- * scripts touch only to grow stacks, and areas that then never meet
- * another touched one. Files F0..F7 are memfds ("/memfd:F0 (deleted)" in
- * /proc/self/maps), sparse 16 GiB, read-write.
+ * but by a `touch` line (a real one-byte write, its SIGSEGV or SIGBUS
+ * caught): a touched private area gets an anon_vma, which uvma models. Files
+ * F0..F7 are memfds ("/memfd:F0 (deleted)" in /proc/self/maps), sparse 16 GiB,
+ * read-write.
  *
  * The syscalls are made through syscall(2), not the libc wrappers, so that
  * the kernel, not libc, checks every argument.
@@ -127,25 +126,28 @@ static int reserve_at(uint64_t base)
 static sigjmp_buf touch_env;
 static volatile sig_atomic_t touch_code;
 
-static void on_segv(int sig, siginfo_t *si, void *uc)
+static volatile sig_atomic_t touch_sig;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
 {
-	(void)sig;
 	(void)uc;
+	touch_sig = sig;
 	touch_code = si->si_code;
 	siglongjmp(touch_env, 1);
 }
 
-/* The SIGSEGV handler for touch, and uvma's default stack limit (8 MiB)
- * as RLIMIT_STACK, so that growth stops where uvma's does. */
+/* The SIGSEGV and SIGBUS handler for touch, and uvma's default stack
+ * limit (8 MiB) as RLIMIT_STACK, so that growth stops where uvma's does. */
 static int touch_init(void)
 {
 	struct rlimit rl = { 8ULL << 20, 8ULL << 20 };
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_segv;
+	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	if (sigaction(SIGSEGV, &sa, NULL) || getrlimit(RLIMIT_STACK, &rl))
+	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL) ||
+	    getrlimit(RLIMIT_STACK, &rl))
 		return -1;
 	rl.rlim_cur = 8ULL << 20;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur)
@@ -271,8 +273,12 @@ static int kernel_touch(void *arg, const struct script_cmd *c)
 	if (c->off >= WINDOW)
 		return EFAULT;
 	touch_code = 0;
-	if (sigsetjmp(touch_env, 1))
+	touch_sig = 0;
+	if (sigsetjmp(touch_env, 1)) {
+		if (touch_sig == SIGBUS)
+			return EIO; /* past the end of a shmem object */
 		return touch_code == SEGV_ACCERR ? EACCES : EFAULT;
+	}
 	*(volatile char *)(uintptr_t)(ks->base + c->off) = 1;
 	return 0;
 }

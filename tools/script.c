@@ -159,6 +159,8 @@ const char *script_error_name(int err)
 		return "EACCES";
 	case EAGAIN:
 		return "EAGAIN";
+	case EIO:
+		return "EIO";
 	default:
 		return "EOTHER";
 	}

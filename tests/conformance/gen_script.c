@@ -10,7 +10,8 @@
  * split or merge something. The choices lean towards what makes merges
  * possible: few protections, file offsets that mostly follow the address
  * (so file areas line up), and remap destinations inside the region. A
- * few lines are argument errors (unaligned offsets, zero lengths).
+ * few lines are argument errors (unaligned offsets, zero lengths). Writes
+ * (touch) give areas their anon_vma, which then decides merges and moves.
  *
  * Single-threaded; no state but the PRNG.
  */
@@ -119,7 +120,7 @@ static void gen_map(const struct gen *g)
 		printf(" F%" PRIu64 " %#" PRIx64, file, foff);
 	} else if (!shared && chance(30)) {
 		/* A stack: never merges with a plain area, does with a
-		 * stack; never touched (no anon_vma: docs/semantics.md). */
+		 * stack; a touch just below grows it. */
 		printf(" growsdown");
 	}
 	printf("\n");
@@ -174,6 +175,14 @@ static void gen_remap(const struct gen *g)
 	if (chance((unsigned)g->fixed))
 		printf(" %#" PRIx64, addr_of(g, pick_page(g)));
 	printf("\n");
+}
+
+/* A write to any byte of a page: it gives a private area its anon_vma,
+ * grows a stack from below, or faults. */
+static void gen_touch(const struct gen *g)
+{
+	printf("touch %#" PRIx64 "\n",
+	       g->base + pick_page(g) * PAGE + rnd(PAGE));
 }
 
 static void usage(FILE *out)
@@ -296,14 +305,16 @@ int main(int argc, char **argv)
 			depth -= depth > 0;
 			continue;
 		}
-		if (r < 35)
+		if (r < 32)
 			gen_map(&g);
-		else if (r < 50)
+		else if (r < 45)
 			gen_unmap(&g);
-		else if (r < 75)
+		else if (r < 67)
 			gen_protect(&g);
-		else
+		else if (r < 88)
 			gen_remap(&g);
+		else
+			gen_touch(&g);
 	}
 	return 0;
 }

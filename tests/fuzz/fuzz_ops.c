@@ -1102,6 +1102,14 @@ static void op_probe(struct rd *r)
 	int ret, want, calls = 0;
 	size_t nexp = 0;
 
+	/* A write that would give a private area its anon_vma becomes a
+	 * read: the page model does not follow which areas were written
+	 * (conformance does, against the kernel). */
+	if (mapped && (access & UVMA_ACCESS_WRITE) &&
+	    !(lm_at(&F.m, addr)->flags & UVMA_MAP_SHARED) &&
+	    (lm_at(&F.m, addr)->prot & UVMA_PROT_WRITE))
+		access = (access & ~(unsigned)UVMA_ACCESS_WRITE) |
+			 UVMA_ACCESS_READ;
 	oplog("probe(%#" PRIx64 ", access %#x%s)", addr, access,
 	      (w & 0xf8) == 0xf8 ? ", then a fork" : "");
 	ret = uvma_fault(F.mm, addr, access);
@@ -1119,6 +1127,8 @@ static void op_probe(struct rd *r)
 		    ((access & UVMA_ACCESS_EXEC) && !(prot & UVMA_PROT_EXEC)) ||
 		    ((access & UVMA_ACCESS_READ) && !prot))
 			want = -EACCES;
+		else if (lm_past_end(&F.m, addr))
+			want = -EIO;
 	}
 	expect_ret("uvma_fault", ret, want);
 	if ((mapped != (ar != NULL)))

@@ -64,6 +64,9 @@ struct lm_page {
 	uint32_t flags; /* SHARED or PRIVATE, | ANONYMOUS */
 	uint64_t id;	/* backing: file id, anonymous shared mapping's id */
 	uint64_t pgoff; /* this page's offset */
+	/* An anonymous shared mapping's object size in pages (its length
+	 * when mapped): a fault past it is SIGBUS (lm_past_end). */
+	uint64_t shm_pages;
 	void *user;
 };
 
@@ -324,6 +327,18 @@ static inline bool lm_choose(struct lm *m, unsigned k, uint64_t pgoff)
 	return true;
 }
 
+/* Whether a fault at the mapped addr lies past the end of an anonymous
+ * shared mapping's object (Linux: SIGBUS; uvma_fault: -EIO). Its offset
+ * is read as the model applied it: from 0 in the object. */
+static inline bool lm_past_end(const struct lm *m, uint64_t addr)
+{
+	const struct lm_page *p = lm_at(m, addr);
+
+	return (p->flags & (UVMA_MAP_SHARED | UVMA_MAP_ANONYMOUS)) ==
+		       (UVMA_MAP_SHARED | UVMA_MAP_ANONYMOUS) &&
+	       p->pgoff >= p->shm_pages;
+}
+
 /* ---- placement ----------------------------------------------------------- */
 
 /* A top-down search for len bytes: the top of the highest gap that holds
@@ -400,6 +415,7 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 	} else if (flags & UVMA_MAP_SHARED) {
 		t.flags |= UVMA_MAP_ANONYMOUS;
 		t.id = m->next_id++;
+		t.shm_pages = len >> m->shift;
 		lm_set(m, at, len, &t, 0);
 		lm_choice_add(m, at, len, at >> m->shift);
 	} else {

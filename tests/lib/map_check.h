@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "anon.h"
 #include "mm.h"
 #if __has_include("ops.h")
 #include "ops.h"
@@ -84,7 +85,7 @@ map_check_fail(char *msg, size_t len, const char *fmt, ...)
  * are pieces of one mapping, which the backing id tells; with no id (0)
  * nothing is asked. A stack that grew against another stack stays apart
  * (Linux's growth merges nothing), so two growsdown areas are not asked
- * either.
+ * either. Touched areas follow the rule of their tags (anon.h).
  */
 static inline bool map_check_mergeable(const struct uvma_vma *prev,
 				       const struct uvma_vma *next,
@@ -100,6 +101,8 @@ static inline bool map_check_mergeable(const struct uvma_vma *prev,
 	if ((prev->flags & anon_shared) == anon_shared && prev->file_id == 0)
 		return false;
 	if (prev->flags & UVMA_MAP_GROWSDOWN)
+		return false;
+	if (!anon_compatible(vma_anon(prev), false, vma_anon(next), false))
 		return false;
 	return prev->pgoff + ((prev->end - prev->start) >> page_shift) ==
 	       next->pgoff;
