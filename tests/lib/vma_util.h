@@ -15,6 +15,22 @@
 #include "uvma.h"
 #include "vma_lock.h"
 
+/* The area covering addr as uvma_vma_info describes it, read under
+ * mmap_lock; all zero (start == end == 0) when none does. */
+static inline struct uvma_area_info test_area_at(struct uvma_mm *mm,
+						 uint64_t addr)
+{
+	struct uvma_area_info info = { 0 };
+	struct uvma_vma *v;
+
+	uvma_mm_read_lock(mm);
+	v = uvma_vma_find(mm, addr);
+	if (v)
+		uvma_vma_info(v, &info);
+	uvma_mm_read_unlock(mm);
+	return info;
+}
+
 /* A new space with the default window (and handler, if any). */
 static inline struct uvma_mm *test_mm(uvma_fault_fn fault, void *arg)
 {

@@ -18,6 +18,7 @@
 #include "map_state.h"
 #include "mm.h"
 #include "uvma.h"
+#include "vma_util.h"
 
 #define PAGE 4096ull
 #define AT   0x40000000ull
@@ -39,19 +40,6 @@ static void map(struct uvma_mm *mm, uint64_t at, uint64_t len, unsigned prot,
 	CHECK_EQ_U64(uvma_mmap(mm, at, len, prot, flags, 0, 0, NULL, NULL), 0);
 }
 
-static struct uvma_area_info area_at(struct uvma_mm *mm, uint64_t addr)
-{
-	struct uvma_area_info info = { 0 };
-	struct uvma_vma *v;
-
-	uvma_mm_read_lock(mm);
-	v = uvma_vma_find(mm, addr);
-	if (v)
-		uvma_vma_info(v, &info);
-	uvma_mm_read_unlock(mm);
-	return info;
-}
-
 static void test_write_only(void)
 {
 	struct uvma_mm *mm = space();
@@ -61,14 +49,14 @@ static void test_write_only(void)
 	map(mm, AT + 8 * PAGE, PAGE, RW,
 	    UVMA_MAP_SHARED | UVMA_MAP_ANONYMOUS | UVMA_MAP_FIXED);
 	CHECK_EQ_U64(uvma_fault(mm, AT, UVMA_ACCESS_READ), 0);
-	CHECK_EQ_U64(area_at(mm, AT).anon, 0);
+	CHECK_EQ_U64(test_area_at(mm, AT).anon, 0);
 	CHECK_EQ_U64(uvma_fault(mm, AT + 4 * PAGE, UVMA_ACCESS_WRITE), -EACCES);
-	CHECK_EQ_U64(area_at(mm, AT + 4 * PAGE).anon, 0);
+	CHECK_EQ_U64(test_area_at(mm, AT + 4 * PAGE).anon, 0);
 	CHECK_EQ_U64(uvma_fault(mm, AT + 8 * PAGE, UVMA_ACCESS_WRITE), 0);
-	CHECK_EQ_U64(area_at(mm, AT + 8 * PAGE).anon, 0);
+	CHECK_EQ_U64(test_area_at(mm, AT + 8 * PAGE).anon, 0);
 	CHECK_EQ_U64(uvma_fault(mm, AT + PAGE, UVMA_ACCESS_WRITE), 0);
-	CHECK(area_at(mm, AT).anon != 0);
-	CHECK_EQ_U64(area_at(mm, AT).anon & ANON_FORKED, 0);
+	CHECK(test_area_at(mm, AT).anon != 0);
+	CHECK_EQ_U64(test_area_at(mm, AT).anon & ANON_FORKED, 0);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
@@ -80,16 +68,16 @@ static void test_split_shares(void)
 
 	map(mm, AT, 4 * PAGE, RW, PRIV);
 	CHECK_EQ_U64(uvma_fault(mm, AT, UVMA_ACCESS_WRITE), 0);
-	t = area_at(mm, AT).anon;
+	t = test_area_at(mm, AT).anon;
 	CHECK_EQ_U64(uvma_mprotect(mm, AT + PAGE, PAGE, UVMA_PROT_READ), 0);
-	CHECK_EQ_U64(area_at(mm, AT + 2 * PAGE).anon, t);
-	CHECK_EQ_U64(area_at(mm, AT + PAGE).anon, t);
+	CHECK_EQ_U64(test_area_at(mm, AT + 2 * PAGE).anon, t);
+	CHECK_EQ_U64(test_area_at(mm, AT + PAGE).anon, t);
 	CHECK_EQ_U64(uvma_mprotect(mm, AT + PAGE, PAGE, RW), 0);
-	CHECK_EQ_U64(area_at(mm, AT).end, AT + 4 * PAGE);
+	CHECK_EQ_U64(test_area_at(mm, AT).end, AT + 4 * PAGE);
 	/* An untouched area mapped next to it merges and takes the tag. */
 	map(mm, AT + 4 * PAGE, PAGE, RW, PRIV);
-	CHECK_EQ_U64(area_at(mm, AT).end, AT + 5 * PAGE);
-	CHECK_EQ_U64(area_at(mm, AT).anon, t);
+	CHECK_EQ_U64(test_area_at(mm, AT).end, AT + 5 * PAGE);
+	CHECK_EQ_U64(test_area_at(mm, AT).anon, t);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
@@ -103,17 +91,18 @@ static void test_neighbour(void)
 	map(mm, AT + PAGE, PAGE, RW | UVMA_PROT_EXEC, PRIV);
 	CHECK_EQ_U64(uvma_fault(mm, AT + PAGE, UVMA_ACCESS_WRITE), 0);
 	CHECK_EQ_U64(uvma_fault(mm, AT, UVMA_ACCESS_WRITE), 0);
-	CHECK_EQ_U64(area_at(mm, AT).anon, area_at(mm, AT + PAGE).anon);
+	CHECK_EQ_U64(test_area_at(mm, AT).anon,
+		     test_area_at(mm, AT + PAGE).anon);
 	/* Apart by a hole when written: two tags, never one area. */
 	map(mm, AT + 8 * PAGE, PAGE, RW, PRIV);
 	map(mm, AT + 10 * PAGE, PAGE, RW, PRIV);
 	CHECK_EQ_U64(uvma_fault(mm, AT + 8 * PAGE, UVMA_ACCESS_WRITE), 0);
 	CHECK_EQ_U64(uvma_fault(mm, AT + 10 * PAGE, UVMA_ACCESS_WRITE), 0);
-	CHECK(area_at(mm, AT + 8 * PAGE).anon !=
-	      area_at(mm, AT + 10 * PAGE).anon);
+	CHECK(test_area_at(mm, AT + 8 * PAGE).anon !=
+	      test_area_at(mm, AT + 10 * PAGE).anon);
 	map(mm, AT + 9 * PAGE, PAGE, RW, PRIV);
-	CHECK_EQ_U64(area_at(mm, AT + 8 * PAGE).end, AT + 10 * PAGE);
-	CHECK_EQ_U64(area_at(mm, AT + 10 * PAGE).start, AT + 10 * PAGE);
+	CHECK_EQ_U64(test_area_at(mm, AT + 8 * PAGE).end, AT + 10 * PAGE);
+	CHECK_EQ_U64(test_area_at(mm, AT + 10 * PAGE).start, AT + 10 * PAGE);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
@@ -127,19 +116,19 @@ static void test_fork(void)
 	map(mm, AT + 4 * PAGE, PAGE, RW, PRIV);
 	CHECK_EQ_U64(uvma_fault(mm, AT, UVMA_ACCESS_WRITE), 0);
 	CHECK_EQ_U64(uvma_mprotect(mm, AT + PAGE, PAGE, RX), 0);
-	t = area_at(mm, AT).anon;
+	t = test_area_at(mm, AT).anon;
 	CHECK_EQ_U64(uvma_mm_dup(mm, NULL, &child), 0);
-	c1 = area_at(child, AT).anon;
-	c2 = area_at(child, AT + PAGE).anon;
+	c1 = test_area_at(child, AT).anon;
+	c2 = test_area_at(child, AT + PAGE).anon;
 	CHECK(c1 && c2 && c1 != c2);
 	CHECK(c1 & c2 & ANON_FORKED);
-	CHECK_EQ_U64(area_at(child, AT + 4 * PAGE).anon, 0);
-	CHECK_EQ_U64(area_at(mm, AT).anon, t);
+	CHECK_EQ_U64(test_area_at(child, AT + 4 * PAGE).anon, 0);
+	CHECK_EQ_U64(test_area_at(mm, AT).anon, t);
 	/* The child's pieces no longer merge; the parent's still do. */
 	CHECK_EQ_U64(uvma_mprotect(child, AT + PAGE, PAGE, RW), 0);
-	CHECK_EQ_U64(area_at(child, AT).end, AT + PAGE);
+	CHECK_EQ_U64(test_area_at(child, AT).end, AT + PAGE);
 	CHECK_EQ_U64(uvma_mprotect(mm, AT + PAGE, PAGE, RW), 0);
-	CHECK_EQ_U64(area_at(mm, AT).end, AT + 2 * PAGE);
+	CHECK_EQ_U64(test_area_at(mm, AT).end, AT + 2 * PAGE);
 	check_map_valid(child);
 	check_map_valid(mm);
 	uvma_mm_destroy(child);
@@ -156,14 +145,14 @@ static void test_renumber(void)
 	anon_set_next(mm, ANON_SERIAL_MAX);
 	CHECK_EQ_U64(uvma_fault(mm, AT, UVMA_ACCESS_WRITE), 0);
 	CHECK_EQ_U64(uvma_mprotect(mm, AT + PAGE, PAGE, RX), 0);
-	CHECK_EQ_U64(area_at(mm, AT).anon >> 1, ANON_SERIAL_MAX);
+	CHECK_EQ_U64(test_area_at(mm, AT).anon >> 1, ANON_SERIAL_MAX);
 	/* The serials ran out: the next write renumbers, equal tags stay
 	 * equal, the new one differs. */
 	CHECK_EQ_U64(uvma_fault(mm, AT + 4 * PAGE, UVMA_ACCESS_WRITE), 0);
-	a = area_at(mm, AT).anon;
-	b = area_at(mm, AT + 4 * PAGE).anon;
+	a = test_area_at(mm, AT).anon;
+	b = test_area_at(mm, AT + 4 * PAGE).anon;
 	CHECK_EQ_U64(a, 1u << 1);
-	CHECK_EQ_U64(area_at(mm, AT + PAGE).anon, a);
+	CHECK_EQ_U64(test_area_at(mm, AT + PAGE).anon, a);
 	CHECK_EQ_U64(b, 2u << 1);
 	CHECK_EQ_U64(mm->anon_next, 3);
 	check_map_valid(mm);
@@ -238,7 +227,8 @@ static void test_concurrent(void)
 		for (int i = 0; i < 2; i++)
 			pthread_join(th[i], NULL);
 		for (int k = 0; k < NEIGH; k++)
-			CHECK(area_at(mm, AT + (uint64_t)k * PAGE).anon != 0);
+			CHECK(test_area_at(mm, AT + (uint64_t)k * PAGE).anon !=
+			      0);
 		CHECK_EQ_U64(uvma_mprotect(mm, AT, NEIGH * PAGE, RW), 0);
 		check_map_valid(mm);
 		uvma_mm_destroy(mm);

@@ -18,6 +18,7 @@
 #include "mm.h"
 #include "tree.h"
 #include "uvma.h"
+#include "vma_util.h"
 
 #define PAGE  4096ull
 #define STACK 0x40000000ull
@@ -46,20 +47,6 @@ static void map(struct uvma_mm *mm, uint64_t at, uint64_t len, unsigned prot,
 		     0);
 }
 
-/* The area at addr (start, end), or start == end == 0. */
-static struct uvma_area_info area_at(struct uvma_mm *mm, uint64_t addr)
-{
-	struct uvma_area_info info = { 0 };
-	struct uvma_vma *v;
-
-	uvma_mm_read_lock(mm);
-	v = uvma_vma_find(mm, addr);
-	if (v)
-		uvma_vma_info(v, &info);
-	uvma_mm_read_unlock(mm);
-	return info;
-}
-
 static struct uvma_vma *object_at(struct uvma_mm *mm, uint64_t addr)
 {
 	struct uvma_vma *v;
@@ -83,7 +70,7 @@ static void test_grows(void)
 	CHECK_EQ_U64(uvma_fault(mm, STACK - 100 * PAGE + 123, W), 0);
 	uvma_mm_fault_stats(mm, &b);
 	CHECK_EQ_U64(b.fallback, a.fallback + 1);
-	info = area_at(mm, STACK - 100 * PAGE);
+	info = test_area_at(mm, STACK - 100 * PAGE);
 	CHECK_EQ_U64(info.start, STACK - 100 * PAGE);
 	CHECK_EQ_U64(info.end, STACK + 4 * PAGE);
 	CHECK_EQ_U64(info.pgoff, (STACK - 100 * PAGE) / PAGE);
@@ -111,7 +98,7 @@ static void test_limit(void)
 	state_take(mm, &after);
 	CHECK_SAME(&before, &after, true);
 	CHECK_EQ_U64(uvma_fault(mm, STACK - 60 * PAGE, W), 0);
-	CHECK_EQ_U64(area_at(mm, STACK).start, STACK - 60 * PAGE);
+	CHECK_EQ_U64(test_area_at(mm, STACK).start, STACK - 60 * PAGE);
 	uvma_mm_destroy(mm);
 
 	/* The default: 8 MiB. */
@@ -132,12 +119,12 @@ static void test_gap(void)
 	map(mm, below, PAGE, UVMA_PROT_READ, 0);
 	/* The area below ends at STACK - 39 pages: 16 pages must stay. */
 	CHECK_EQ_U64(uvma_fault(mm, STACK - 24 * PAGE, W), -EFAULT);
-	CHECK_EQ_U64(area_at(mm, STACK).start, STACK);
+	CHECK_EQ_U64(test_area_at(mm, STACK).start, STACK);
 	CHECK_EQ_U64(uvma_fault(mm, STACK - 23 * PAGE, W), 0);
 	/* Inaccessible, it is a guard, not a neighbour: right up to it. */
 	CHECK_EQ_U64(uvma_mprotect(mm, below, PAGE, UVMA_PROT_NONE), 0);
 	CHECK_EQ_U64(uvma_fault(mm, below + PAGE, W), 0);
-	CHECK_EQ_U64(area_at(mm, STACK).start, below + PAGE);
+	CHECK_EQ_U64(test_area_at(mm, STACK).start, below + PAGE);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
@@ -149,7 +136,7 @@ static void test_read_only(void)
 	map(mm, STACK, 4 * PAGE, UVMA_PROT_READ, UVMA_MAP_GROWSDOWN);
 	/* Linux grows first, then checks the access. */
 	CHECK_EQ_U64(uvma_fault(mm, STACK - 2 * PAGE, W), -EACCES);
-	CHECK_EQ_U64(area_at(mm, STACK).start, STACK - 2 * PAGE);
+	CHECK_EQ_U64(test_area_at(mm, STACK).start, STACK - 2 * PAGE);
 	CHECK_EQ_U64(uvma_fault(mm, STACK - 3 * PAGE, UVMA_ACCESS_READ), 0);
 	/* Below a plain area nothing grows. */
 	map(mm, 2 * STACK, 4 * PAGE, RW, 0);
@@ -280,7 +267,8 @@ static void test_concurrent(void)
 		atomic_store(&race_go, 1);
 		CHECK(pthread_join(t[0], NULL) == 0);
 		CHECK(pthread_join(t[1], NULL) == 0);
-		CHECK_EQ_U64(area_at(race_mm, STACK).start, STACK - low * PAGE);
+		CHECK_EQ_U64(test_area_at(race_mm, STACK).start,
+			     STACK - low * PAGE);
 		check_map_valid(race_mm);
 		uvma_mm_destroy(race_mm);
 	}
@@ -294,7 +282,8 @@ static void test_dup(void)
 	CHECK_EQ_U64(uvma_mm_dup(mm, NULL, &child), 0);
 	CHECK_EQ_U64(uvma_fault(child, STACK - 28 * PAGE, W), 0);
 	CHECK_EQ_U64(uvma_fault(child, STACK - 29 * PAGE, W), -EFAULT);
-	CHECK_EQ_U64(area_at(mm, STACK).start, STACK); /* not the parent's */
+	CHECK_EQ_U64(test_area_at(mm, STACK).start,
+		     STACK); /* not the parent's */
 	uvma_mm_destroy(child);
 	uvma_mm_destroy(mm);
 }
