@@ -480,7 +480,8 @@ UVMA_API UVMA_MUST_CHECK int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr,
  * Set the end of the heap, which starts at the config's brk_start, as
  * Linux's brk(): brk 0 (or below the start) only reports the current end.
  * The heap is an anonymous private read-write area; as on Linux, it may
- * not grow to less than a page below the next mapping. Returns 0 with *out
+ * not grow to less than a page below the next mapping, nor so that that
+ * page lies in a stack's guard gap (stack_guard_gap). Returns 0 with *out
  * the new end, or a negative errno (-ENOMEM: no heap configured, or the
  * range is taken) with *out the unchanged end.
  */

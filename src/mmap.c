@@ -196,10 +196,11 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 		err = __mm_replace(mm, new_end, old_end, NULL);
 	} else if (new_end > old_end) {
 		/* Linux keeps a page free between the heap and whatever
-		 * follows it. */
+		 * follows it, and that page out of a stack's guard gap. */
 		if (!mm_range_free(mm, old_end, new_end) ||
 		    (new_end < mm->end &&
-		     !mm_range_free(mm, new_end, new_end + mm->page_size))) {
+		     (!mm_range_free(mm, new_end, new_end + mm->page_size) ||
+		      mm_in_stack_gap(mm, new_end + mm->page_size)))) {
 			err = -ENOMEM;
 			goto out;
 		}

@@ -84,15 +84,25 @@ static int plan_protect(struct plan *p, uint64_t start, uint64_t end,
 	for (i = 0; i < p->nold; i++) {
 		struct area s = area_of(p->old[i]);
 		struct area a = area_clip(&s, s.start, start, shift);
-		struct area b = area_clip(&s, start > s.start ? start : s.start,
-					  end < s.end ? end : s.end, shift);
-		struct area c = area_clip(&s, end > s.start ? end : s.start,
-					  s.end, shift);
+		struct area b, c;
 
+		/* An area that keeps its protection is left whole, as Linux
+		 * skips it: cut in pieces that merge back, it would read as
+		 * changed and merge with a neighbour Linux leaves apart (a
+		 * stack grown against it). */
+		if (s.prot == prot) {
+			if (plan_add_area(p, &s))
+				return -ENOMEM;
+			continue;
+		}
+		b = area_clip(&s, start > s.start ? start : s.start,
+			      end < s.end ? end : s.end, shift);
+		c = area_clip(&s, end > s.start ? end : s.start, s.end, shift);
 		if (s.start < start && plan_add_area(p, &a))
 			return -ENOMEM;
 		if (b.start < b.end && s.start < end && s.end > start) {
 			b.prot = prot;
+			b.changed = true;
 			if (plan_add_area(p, &b))
 				return -ENOMEM;
 		}

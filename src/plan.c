@@ -152,12 +152,6 @@ static bool area_is(const struct area *a, const struct uvma_vma *v)
 	       a->anon == vma_anon(v);
 }
 
-/* An area that is exactly an old VMA: the change leaves it alone. */
-static bool area_pristine(const struct area *a)
-{
-	return a->src && area_is(a, a->src);
-}
-
 /*
  * Linux's rule for two adjacent areas to be one: same protection, sharing,
  * backing and user pointer, the second's offset continuing the first's,
@@ -179,10 +173,13 @@ static bool mergeable(const struct area *a, const struct area *b,
  * Left to right, each area joins the one before when it may: where three
  * could merge only in pairs (a touched area, an untouched one, another
  * touched one), the left pair wins, as in Linux's vma_merge. The joined
- * area takes the tag either had (Linux's dup_anon_vma). Two areas the
- * change leaves alone stay apart: Linux merges only around what it
- * changes, and a stack that grew against an area (stack.c) may meet it
- * mergeable but unmerged. Measured: anon_stack_meet.
+ * area takes the tag either had (Linux's dup_anon_vma). Areas join only
+ * next to what the change made (struct area's changed): two areas it did
+ * not make stay apart, even where what is left of an old VMA forms it
+ * again or one of them has just joined a changed area, as Linux merges
+ * only around the range it changes; a stack that grew against an area
+ * (stack.c) may meet it mergeable but unmerged. Measured: anon_stack_meet,
+ * anon_merge_edges.
  */
 void plan_merge(struct plan *p)
 {
@@ -193,11 +190,13 @@ void plan_merge(struct plan *p)
 		struct area *a = out ? &p->areas[out - 1] : NULL;
 		const struct area *b = &p->areas[i];
 
-		if (a && mergeable(a, b, shift) &&
-		    !(area_pristine(a) && area_pristine(b))) {
+		if (a && (a->changed || b->changed) && mergeable(a, b, shift)) {
 			a->end = b->end;
 			a->anon = a->anon ? a->anon : b->anon;
 			a->lenient = a->lenient || b->lenient;
+			/* Its end is b's: the next pair merges only where
+			 * one side was made by the change. */
+			a->changed = b->changed;
 		} else {
 			p->areas[out++] = *b;
 		}
@@ -300,9 +299,16 @@ int plan_edits(struct plan *p, const struct edit *ed, size_t ned)
 	for (i = 0; i < p->nold; i++)
 		if (plan_add_remains(p, p->old[i], ed, ned))
 			return -ENOMEM;
-	for (i = 0; i < ned; i++)
-		if (ed[i].area && plan_add_area(p, ed[i].area))
+	for (i = 0; i < ned; i++) {
+		struct area a;
+
+		if (!ed[i].area)
+			continue;
+		a = *ed[i].area;
+		a.changed = true;
+		if (plan_add_area(p, &a))
 			return -ENOMEM;
+	}
 	plan_sort_areas(p);
 	plan_merge(p);
 	return 0;
@@ -713,12 +719,16 @@ bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end)
 
 /*
  * Top-down, as Linux's unmapped_area_topdown: the highest free range, where
- * the room just below a growsdown area is not free (its guard gap). A
- * range found in a gap is tried again below the gap's stack.
+ * the room just below a growsdown area is not free (its guard gap). When
+ * the highest range found ends in a stack's gap, the free gap holding it
+ * still has room below the guard gap, or the search goes on below that
+ * free gap: a lower free gap may end at another area inside the guard gap,
+ * and is then whole (Linux's vm_start_gap counts only the next area).
  */
 int mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr)
 {
-	uint64_t high = mm->end, stack;
+	uint64_t high = mm->end, stack, limit;
+	struct tree_entry e;
 	int err;
 
 	if (len > mm->end - mm->base)
@@ -729,9 +739,19 @@ int mm_find_free(struct uvma_mm *mm, uint64_t len, uint64_t *addr)
 		rcu_read_exit();
 		if (err || !stack_gap_at(mm, *addr + len, &stack))
 			return err;
-		/* Below that stack's gap, or nothing. */
-		if (stack - mm->base <= mm->stack_gap)
+		/* The highest range below the gap, if the free gap under the
+		 * stack reaches that low. */
+		if (stack - mm->base >= mm->stack_gap + len) {
+			limit = stack - mm->stack_gap;
+			if (mm_range_free(mm, limit - len, stack)) {
+				*addr = limit - len;
+				return 0;
+			}
+		}
+		/* Below this free gap, if there is room left. */
+		high = tree_find_below(&mm->tree, *addr + len, &e) ? e.end
+								   : mm->base;
+		if (high - mm->base < len)
 			return -ENOMEM;
-		high = stack - mm->stack_gap;
 	}
 }

@@ -37,6 +37,10 @@ struct area {
 	 * it from an untouched neighbour (Linux checks no area there). */
 	uint32_t anon;
 	bool lenient;
+	/* Made by this change (a new area, a new protection, a moved or
+	 * grown piece), not what is left of an old VMA around it: Linux
+	 * merges only around what it changes (plan_merge). */
+	bool changed;
 	void *user;
 	/* The VMA this area was cut from, if any: a new object for it is a
 	 * copy of that VMA (a split, as Linux's), not a blank one. */

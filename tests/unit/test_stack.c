@@ -4,7 +4,8 @@
  * in the same object, under mmap_lock; the size limit and the guard gap
  * refuse (-EFAULT) and leave the map as it was; a read-only stack grows
  * and then refuses the write; only private anonymous memory may grow down;
- * placement keeps the gap below a stack free; two threads faulting below
+ * placement keeps the gap below a stack free (but not the room under an
+ * area inside it), and so does brk; two threads faulting below
  * one stack at once both end in the grown area; a duplicated space keeps
  * its stacks and limits. The running kernel's answers to the same cases
  * are the conformance scenarios stack_grow and stack_gap.
@@ -234,6 +235,70 @@ static void test_placement(void)
 	uvma_mm_destroy(mm);
 }
 
+/*
+ * A free range under an area that lies in a stack's gap is whole: Linux's
+ * gap is the next area's, so only a range ending at the stack itself is
+ * cut short. (uvma once searched below the whole gap instead.)
+ */
+static void test_placement_under_area(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+	uint64_t out, top = 0x100000 + 256 * PAGE;
+
+	uvma_mm_config_init(&cfg);
+	cfg.base = 0x100000;
+	cfg.size = 256 * PAGE;
+	cfg.stack_guard_gap = 32 * PAGE;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
+	map(mm, top - 8 * PAGE, 8 * PAGE, RW, UVMA_MAP_GROWSDOWN);
+	map(mm, top - 20 * PAGE, 2 * PAGE, RW, 0);
+	/* [top - 18, top - 8) is free but in the gap; under the area it is
+	 * not. */
+	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW,
+			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
+			       NULL, &out),
+		     0);
+	CHECK_EQ_U64(out, top - 24 * PAGE);
+	/* Ten pages fit under the stack only in its gap: below the area. */
+	CHECK_EQ_U64(uvma_mmap(mm, 0, 10 * PAGE, RW,
+			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
+			       NULL, &out),
+		     0);
+	CHECK_EQ_U64(out, top - 34 * PAGE);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
+/* The heap keeps out of a stack's gap too: brk may not grow so that the
+ * page after its end lies in it (Linux's brk checks vm_start_gap). */
+static void test_brk_gap(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+	uint64_t base = 0x100000, out;
+
+	uvma_mm_config_init(&cfg);
+	cfg.base = base;
+	cfg.size = 256 * PAGE;
+	cfg.brk_start = base;
+	cfg.stack_guard_gap = 16 * PAGE;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
+	map(mm, base + 64 * PAGE, 8 * PAGE, RW, UVMA_MAP_GROWSDOWN);
+	/* The page after the end at 64 - 16 - 1: out of the gap. */
+	CHECK_EQ_U64(uvma_brk(mm, base + 47 * PAGE, &out), 0);
+	CHECK_EQ_U64(out, base + 47 * PAGE);
+	CHECK_EQ_U64(uvma_brk(mm, base + 48 * PAGE, &out), -ENOMEM);
+	CHECK_EQ_U64(out, base + 47 * PAGE);
+	/* A plain area there keeps one page only. */
+	CHECK_EQ_U64(uvma_munmap(mm, base + 64 * PAGE, 8 * PAGE), 0);
+	map(mm, base + 64 * PAGE, 8 * PAGE, RW, 0);
+	CHECK_EQ_U64(uvma_brk(mm, base + 63 * PAGE, &out), 0);
+	CHECK_EQ_U64(uvma_brk(mm, base + 64 * PAGE, &out), -ENOMEM);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
 static struct uvma_mm *race_mm;
 static _Atomic int race_go;
 
@@ -295,6 +360,8 @@ static const struct test_case case_table[] = {
 	{ "read_only", test_read_only },
 	{ "refused", test_refused },
 	{ "placement", test_placement },
+	{ "placement_under_area", test_placement_under_area },
+	{ "brk_gap", test_brk_gap },
 	{ "concurrent", test_concurrent },
 	{ "dup", test_dup },
 	{ "nomem", test_nomem },
