@@ -164,8 +164,10 @@ int main(int argc, char **argv)
 	printf("fuzz_ops: %" PRIu64 " inputs, %" PRIu64 " operations (%" PRIu64
 	       " succeeded, %" PRIu64 " failed; %" PRIu64
 	       " with an allocation failure armed, %" PRIu64
-	       " of them -ENOMEM), %" PRIu64 " random inputs in %.2f s: ok\n",
+	       " of them -ENOMEM; %" PRIu64 " first writes, %" PRIu64
+	       " on touched memory, %" PRIu64 " in a fork's child, %" PRIu64
+	       " stack growths), %" PRIu64 " random inputs in %.2f s: ok\n",
 	       st.inputs, st.ops, st.ok, st.failed, st.injected, st.enomem,
-	       count, secs);
+	       st.touched, st.on_touched, st.forks, st.grown, count, secs);
 	return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * fuzz_ops.c - a fuzz target for the map operations (uvma_mmap, munmap,
- * mprotect, mremap, brk) on a small address space, so that operations
- * collide: a 1 MiB window at 0x10000, 4 KiB pages, 256 of them.
+ * mprotect, mremap, brk) and what faults change in the map (the first
+ * write's tag of touched memory, stack growth, fork), on a small address
+ * space, so that operations collide: a 1 MiB window at 0x10000, 4 KiB
+ * pages, 256 of them, stacks with an 8-page guard gap and a 32-page limit.
  *
  * The input is a program: its first byte places the heap (brk_start), then
  * each operation takes one control byte (which operation, and whether to
@@ -20,9 +22,10 @@
  * - the result (address, error) and the map, page by page, must be one of
  *   the outcomes allowed: the one of the page-level model of Linux the
  *   tests share (tests/lib/linux_model.h), or where Linux and the header
- *   leave a choice (an anonymous area's page offset after a move, ranges
- *   that straddle the window's edge, the header's readings of a few
- *   corners) one of the others;
+ *   leave a choice (an anonymous shared area's page offset after a move,
+ *   ranges that straddle the window's edge, the header's readings of a few
+ *   corners) one of the others; tags of touched memory pair one to one
+ *   with the model's (pages_diff);
  * - a failed operation must leave the map exactly as it was (area by area),
  *   except mprotect over a hole, which changes the areas before the hole;
  * - with an allocation failure armed (tree nodes, VMA objects or the
@@ -31,6 +34,9 @@
  * - the read side agrees (a probe operation): uvma_fault's result for the
  *   page's protection, uvma_vma_lock/get/find, a partial uvma_maps and one
  *   stopped by its callback; uvma_brk(0) reports the model's heap end;
+ *   a probe's write gives a private area its tag (lm_touch), a fault below
+ *   a stack grows it (lm_grow_stack), and a probe may fork and go on in the
+ *   child (lm_fork);
  * - after uvma_mm_destroy, every VMA object is back in the pool.
  * Any violation prints the operations so far, both maps and the input, and
  * aborts (libFuzzer then saves the input as a crash). UVMA_FUZZ_SKIP steers
@@ -50,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anon.h"
 #include "fuzz_ops.h"
 #include "linux_model.h"
 #include "map_check.h"
@@ -78,6 +85,7 @@
 #define ANON	   UVMA_MAP_ANONYMOUS
 #define FIXED	   UVMA_MAP_FIXED
 #define NOREPLACE  UVMA_MAP_FIXED_NOREPLACE
+#define GROWSDOWN  UVMA_MAP_GROWSDOWN
 #define MAYMOVE	   UVMA_MREMAP_MAYMOVE
 #define RFIXED	   UVMA_MREMAP_FIXED
 #define ALIGNED(x) (((x) & (PG - 1)) == 0)
@@ -94,6 +102,7 @@ struct fz_area {
 	unsigned prot, flags;
 	uint64_t pgoff, file_id;
 	void *user;
+	uint32_t anon;	      /* the tag of touched memory (uvma_area_info) */
 	struct uvma_vma *vma; /* from the tree only */
 };
 
@@ -156,12 +165,15 @@ static void print_snap(const char *title, const struct snap *s)
 	for (size_t i = 0; i < s->n; i++)
 		fprintf(stderr,
 			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x file "
-			"%#" PRIx64 " pgoff %#" PRIx64 " user %p\n",
+			"%#" PRIx64 " pgoff %#" PRIx64 " user %p anon %#x\n",
 			s->a[i].start, s->a[i].end, s->a[i].prot, s->a[i].flags,
-			s->a[i].file_id, s->a[i].pgoff, s->a[i].user);
+			s->a[i].file_id, s->a[i].pgoff, s->a[i].user,
+			s->a[i].anon);
 }
 
 static int snap_cb(const struct uvma_area_info *ai, void *arg);
+static void snap_tree(struct snap *s);
+static void snap_maps(struct snap *s);
 
 __attribute__((noreturn, format(printf, 1, 2))) static void
 fz_fail(const char *fmt, ...)
@@ -464,13 +476,19 @@ static void expect_ret(const char *op, int ret, int want)
 			uvma_strerror(ret), want, uvma_strerror(want));
 }
 
+/* The area of s that covers a, or NULL. */
+static const struct fz_area *snap_area_at(const struct snap *s, uint64_t a)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->a[i].start <= a && a < s->a[i].end)
+			return &s->a[i];
+	return NULL;
+}
+
 /* The area of the map before the operation that covers a, or NULL. */
 static const struct fz_area *pre_area_at(uint64_t a)
 {
-	for (size_t i = 0; i < F.pre.n; i++)
-		if (F.pre.a[i].start <= a && a < F.pre.a[i].end)
-			return &F.pre.a[i];
-	return NULL;
+	return snap_area_at(&F.pre, a);
 }
 
 /* ---- allocation failures ------------------------------------------------- */
@@ -541,7 +559,7 @@ static bool hint_allowed(uint64_t hint, uint64_t len, uint64_t at)
 		h = round ? hint & ~(PG - 1) : (hint + PG - 1) & ~(PG - 1);
 		if (h < WBASE)
 			h = WBASE;
-		if (lm_free(&F.m, h, len)) {
+		if (lm_fits(&F.m, h, len)) {
 			nfree++;
 			if (at == h)
 				return true;
@@ -553,7 +571,7 @@ static bool hint_allowed(uint64_t hint, uint64_t len, uint64_t at)
 
 static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
 {
-	const unsigned known = TYPE_MASK | ANON | FIXED | NOREPLACE;
+	const unsigned known = TYPE_MASK | ANON | FIXED | NOREPLACE | GROWSDOWN;
 	unsigned type = a->flags & TYPE_MASK;
 	bool anon = a->flags & ANON;
 	bool fixed = a->flags & (FIXED | NOREPLACE);
@@ -574,6 +592,9 @@ static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
 		eadd(&e, -EINVAL);
 	if (!anon && (a->file_id == 0 || a->file_id >= (1ull << 63)))
 		eadd(&e, -EBADF);
+	/* Only private anonymous memory grows down. */
+	if ((a->flags & GROWSDOWN) && (!anon || type != UVMA_MAP_PRIVATE))
+		eadd(&e, -EINVAL);
 	/* A fixed range must lie in the window (-ENOMEM; -EPERM below
 	 * mmap_min_addr on Linux), checked before its alignment (-EINVAL). */
 	if (fixed && !ALIGNED(a->addr))
@@ -671,6 +692,9 @@ static void op_mmap(struct rd *r, uint8_t ctl)
 	else
 		a.file_id = b < 16 ? 0 : (b < 20 ? 1ull << 63 : 1u + b % 3u);
 	b = u8(r);
+	/* One anonymous mapping in 8 is a stack (shared ones: -EINVAL). */
+	if ((a.flags & ANON) && (b & 0x70) == 0x70)
+		a.flags |= GROWSDOWN;
 	if (b < 200)
 		a.off = (uint64_t)(b % 16) * PG;
 	else if (b < 224)
@@ -702,8 +726,8 @@ static void op_mmap_adjacent(struct rd *r, uint8_t ctl)
 	memset(&a, 0, sizeof(a));
 	a.len = n * PG;
 	a.prot = ar->prot;
-	a.flags =
-		(ar->flags & (TYPE_MASK | ANON)) | (k & 8 ? NOREPLACE : FIXED);
+	a.flags = (ar->flags & (TYPE_MASK | ANON | GROWSDOWN)) |
+		  (k & 8 ? NOREPLACE : FIXED);
 	a.file_id = ar->file_id;
 	a.user = ar->user;
 	if (k & 1) { /* after it */
@@ -727,9 +751,9 @@ static void op_mmap_adjacent(struct rd *r, uint8_t ctl)
 	do_mmap(&a, r, ctl);
 }
 
-static void op_munmap(struct rd *r, uint8_t ctl)
+static void do_munmap(uint64_t addr, uint64_t len, struct rd *r, uint8_t ctl)
 {
-	uint64_t addr = p_addr(r), len = p_len(r), alen = 0, end = 0;
+	uint64_t alen = 0, end = 0;
 	struct errs e = { 0 };
 	struct cand *c;
 	int ret;
@@ -770,10 +794,10 @@ static void op_munmap(struct rd *r, uint8_t ctl)
 	}
 }
 
-static void op_mprotect(struct rd *r, uint8_t ctl)
+static void do_mprotect(uint64_t addr, uint64_t len, unsigned prot,
+			struct rd *r, uint8_t ctl)
 {
-	uint64_t addr = p_addr(r), len = p_len(r), alen = 0;
-	unsigned prot = p_prot(r);
+	uint64_t alen = 0;
 	struct errs e = { 0 };
 	struct cand *c;
 	int ret;
@@ -811,6 +835,21 @@ static void op_mprotect(struct rd *r, uint8_t ctl)
 		cand_enomem();
 	c = cand_model("mprotect");
 	cand_ran(c, lm_mprotect(&c->m, addr, alen, prot), false, 0);
+}
+
+static void op_munmap(struct rd *r, uint8_t ctl)
+{
+	uint64_t addr = p_addr(r), len = p_len(r);
+
+	do_munmap(addr, len, r, ctl);
+}
+
+static void op_mprotect(struct rd *r, uint8_t ctl)
+{
+	uint64_t addr = p_addr(r), len = p_len(r);
+	unsigned prot = p_prot(r);
+
+	do_mprotect(addr, len, prot, r, ctl);
 }
 
 static void op_mremap(struct rd *r, uint8_t ctl)
@@ -1048,15 +1087,18 @@ static bool same_area(const struct fz_area *a, const struct fz_area *b)
 
 /*
  * A fork (uvma_mm_dup) in a probe: the child is the map, area for area,
- * user pointers included, and valid; with a VMA allocation failure armed
- * (fail 1-8 allocations from now) it fails with -ENOMEM or succeeds. The
- * child goes again before the checks after the operation, which count
- * the pool's live objects as this space's alone; the parent must be
- * exactly as it was (the probe's outcome).
+ * user pointers included, and valid; each touched area has a tag of its
+ * own there, inherited; with a VMA allocation failure armed (fail 1-8
+ * allocations from now) it fails with -ENOMEM or succeeds. Then either
+ * the child goes again before the checks after the operation, which count
+ * the pool's live objects as this space's alone, and the parent must be
+ * exactly as it was; or (stay) the parent goes and the input goes on in
+ * the child, whose map must be the model's after lm_fork. True when the
+ * input goes on in the child.
  */
-static void probe_fork(uint8_t k)
+static bool probe_fork(uint8_t k, bool stay)
 {
-	static struct snap child;
+	static struct snap child, parent;
 	long fail = k & 0x10 ? 1 + k % 8 : 0;
 	struct uvma_mm *c = NULL;
 	char msg[256];
@@ -1068,58 +1110,94 @@ static void probe_fork(uint8_t k)
 	ret = uvma_mm_dup(F.mm, NULL, &c);
 	vma_pool_fail_after(0);
 	if (ret == -ENOMEM && fail && !c)
-		return;
+		return false;
+	/* The parent as it is now: the probe's write may have tagged an
+	 * area since F.pre. */
+	snap_maps(&parent);
 	if (ret || !c)
 		fz_fail("uvma_mm_dup: %d", ret);
 	child.n = 0;
 	child.overflow = false;
 	ret = uvma_maps(c, 0, UINT64_MAX, snap_cb, &child);
-	if (ret || child.n != F.pre.n)
+	if (ret || child.n != parent.n)
 		fz_fail("uvma_mm_dup: the child has %zu areas, the parent %zu",
-			child.n, F.pre.n);
+			child.n, parent.n);
 	for (size_t i = 0; i < child.n; i++)
-		if (!same_area(&child.a[i], &F.pre.a[i]))
+		if (!same_area(&child.a[i], &parent.a[i]))
 			fz_fail("uvma_mm_dup: the child's area %zu is "
 				"[%#" PRIx64 ", %#" PRIx64
 				"), not the parent's",
 				i, child.a[i].start, child.a[i].end);
+	for (size_t i = 0; i < child.n; i++) {
+		uint32_t t = child.a[i].anon;
+
+		if (!t != !parent.a[i].anon || (t && !(t & ANON_FORKED)))
+			fz_fail("uvma_mm_dup: the child's area %zu has tag "
+				"%#x, the parent's %#x",
+				i, t, parent.a[i].anon);
+		for (size_t j = 0; t && j < i; j++)
+			if (child.a[j].anon == t)
+				fz_fail("uvma_mm_dup: the child's areas %zu "
+					"and %zu share tag %#x",
+					j, i, t);
+	}
 	if (check_map_invariants(c, msg, sizeof(msg)))
 		fz_fail("uvma_mm_dup: the child: %s", msg);
-	uvma_mm_destroy(c);
+	if (!stay) {
+		uvma_mm_destroy(c);
+		return false;
+	}
+	/* The child's objects are all new: the checks after the operation
+	 * compare its tree with itself, and its lock sequence. */
+	uvma_mm_destroy(F.mm);
+	F.mm = c;
+	snap_tree(&F.tpre);
+	F.seq_before =
+		atomic_load_explicit(&F.mm->lock_seq, memory_order_relaxed);
+	return true;
 }
 
-static void op_probe(struct rd *r)
+/* The probe itself: the fault and the read-side calls at addr; k, v, w
+ * pick the rest (a partial uvma_maps, a fork). */
+static void op_probe_at(uint8_t k, uint8_t v, uint8_t w, uint64_t addr,
+			unsigned access)
 {
-	uint8_t k = u8(r), v = u8(r), w = u8(r);
-	uint64_t addr = WBASE - PG + (uint64_t)(v % (NP + 2)) * PG +
-			(uint64_t)(w % 16) * 255;
-	unsigned access = (k & 7) | (k & 0x80 ? 0x10u : 0);
-	bool mapped = lm_mapped(&F.m, addr);
-	const struct fz_area *ar = pre_area_at(addr);
+	static struct snap now;
+	bool fork = (w & 0xf8) == 0xf8, stay = fork && (v & 0x40);
+	bool valid = access && !(access & ~7u), mapped;
+	const struct snap *S = &F.pre; /* the map after the fault */
+	const struct fz_area *ar;
 	struct uvma_area_info info;
 	struct uvma_vma *vma;
+	struct cand *c;
 	uint64_t lo, hi;
 	int ret, want, calls = 0;
 	size_t nexp = 0;
 
-	/* A write that would give a private area its anon_vma becomes a
-	 * read: the page model does not follow which areas were written
-	 * (conformance does, against the kernel). */
-	if (mapped && (access & UVMA_ACCESS_WRITE) &&
-	    !(lm_at(&F.m, addr)->flags & UVMA_MAP_SHARED) &&
-	    (lm_at(&F.m, addr)->prot & UVMA_PROT_WRITE))
-		access = (access & ~(unsigned)UVMA_ACCESS_WRITE) |
-			 UVMA_ACCESS_READ;
 	oplog("probe(%#" PRIx64 ", access %#x%s)", addr, access,
-	      (w & 0xf8) == 0xf8 ? ", then a fork" : "");
+	      !fork  ? ""
+	      : stay ? ", then a fork, going on in the child"
+		     : ", then a fork");
 	ret = uvma_fault(F.mm, addr, access);
 	oplog_ret(ret, 0);
-	if (!access || (access & ~7u))
+	/* The outcome: below a stack the fault grows it (lm_grow_stack),
+	 * and the access is checked after; a write the area allows gives a
+	 * private area its tag (lm_touch). */
+	c = cand_model("probe");
+	if (valid && !lm_mapped(&F.m, addr) && lm_at(&F.m, addr) &&
+	    lm_grow_stack(&c->m, addr) == 0) {
+		F.stats.grown++;
+		snap_maps(&now);
+		S = &now;
+	}
+	mapped = lm_mapped(&c->m, addr);
+	ar = snap_area_at(S, addr);
+	if (!valid)
 		want = -EINVAL;
 	else if (!mapped)
 		want = -EFAULT;
 	else {
-		unsigned prot = lm_at(&F.m, addr)->prot;
+		unsigned prot = lm_at(&c->m, addr)->prot;
 
 		want = 0;
 		if (((access & UVMA_ACCESS_WRITE) &&
@@ -1127,7 +1205,7 @@ static void op_probe(struct rd *r)
 		    ((access & UVMA_ACCESS_EXEC) && !(prot & UVMA_PROT_EXEC)) ||
 		    ((access & UVMA_ACCESS_READ) && !prot))
 			want = -EACCES;
-		else if (lm_past_end(&F.m, addr))
+		else if (lm_past_end(&c->m, addr))
 			want = -EIO;
 	}
 	expect_ret("uvma_fault", ret, want);
@@ -1166,8 +1244,8 @@ static void op_probe(struct rd *r)
 	F.tpost.overflow = false;
 	ret = uvma_maps(F.mm, lo, hi, snap_cb, &F.tpost);
 	expect_ret("uvma_maps (part)", ret, 0);
-	for (size_t i = 0; i < F.pre.n; i++) {
-		const struct fz_area *x = &F.pre.a[i];
+	for (size_t i = 0; i < S->n; i++) {
+		const struct fz_area *x = &S->a[i];
 
 		if (x->end <= lo || x->start >= hi)
 			continue;
@@ -1188,11 +1266,59 @@ static void op_probe(struct rd *r)
 		fz_fail("uvma_maps with a stopping callback returned %d after "
 			"%d calls (%zu areas)",
 			ret, calls, nexp);
-	/* One probe in 32: a fork copies the whole map, and more would slow
-	 * the fuzzer down (1 in 8 cost it 10-20% of its inputs). */
-	if ((w & 0xf8) == 0xf8)
-		probe_fork(k);
-	cand_add("probe (the map unchanged)", F.last_ret);
+	/* A fork that goes on in the child: the child's map. One probe in
+	 * 32 forks: a fork copies the whole map, and more would slow the
+	 * fuzzer down (1 in 8 cost it 10-20% of its inputs). */
+	if (want == 0 && (access & UVMA_ACCESS_WRITE)) {
+		lm_touch(&c->m, addr);
+		F.stats.touched += !lm_same_pages(&c->m, &F.m);
+	}
+	if (fork && probe_fork(k, stay)) {
+		lm_fork(&c->m);
+		F.stats.forks++;
+	}
+	cand_ran(c, F.last_ret, false, 0);
+}
+
+/*
+ * A probe at a page of the window (or just outside), with any access; or,
+ * aimed, a write to a page of an area the map has, so that first writes
+ * (touched memory) are common enough to meet moves, merges and forks.
+ */
+static void op_probe(struct rd *r, bool aim)
+{
+	uint8_t k = u8(r), v = u8(r), w = u8(r);
+	uint64_t addr = WBASE - PG + (uint64_t)(v % (NP + 2)) * PG +
+			(uint64_t)(w % 16) * 255;
+	unsigned access = (k & 7) | (k & 0x80 ? 0x10u : 0);
+
+	if (aim && F.pre.n) {
+		const struct fz_area *ar = &F.pre.a[v % F.pre.n], *below;
+
+		/* Mostly below a stack, if there is one: grow it, near or
+		 * far. */
+		for (size_t i = 0; i < F.pre.n && (k & 6); i++) {
+			const struct fz_area *x = &F.pre.a[(v + i) % F.pre.n];
+
+			if (x->flags & GROWSDOWN) {
+				ar = x;
+				break;
+			}
+		}
+		addr = ar->start +
+		       (uint64_t)(w % 16) * PG % (ar->end - ar->start);
+		if ((ar->flags & GROWSDOWN) && (k & 6)) {
+			addr = ar->start - (uint64_t)(1 + (w >> 4) % 12) * PG;
+			/* Or right down to the area below: a stack meeting
+			 * a piece of itself stays apart from it. */
+			below = ar > F.pre.a ? ar - 1 : NULL;
+			if (below && (k & 0x18) == 0x18 &&
+			    below->end < ar->start)
+				addr = below->end;
+		}
+		access = UVMA_ACCESS_WRITE | (k & 1 ? UVMA_ACCESS_READ : 0);
+	}
+	op_probe_at(k, v, w, addr, access);
 }
 
 /* ---- reading the map back ------------------------------------------------ */
@@ -1211,7 +1337,8 @@ static int snap_cb(const struct uvma_area_info *ai, void *arg)
 					 .flags = ai->flags,
 					 .pgoff = ai->pgoff,
 					 .file_id = ai->file_id,
-					 .user = ai->user };
+					 .user = ai->user,
+					 .anon = ai->anon };
 	return 0;
 }
 
@@ -1252,6 +1379,8 @@ static void snap_tree(struct snap *s)
 			/* uvma_maps reports no file for anonymous areas */
 			.file_id = (v->flags & ANON) ? 0 : v->file_id,
 			.user = v->user,
+			/* uvma_maps reports no tag for shared areas */
+			.anon = v->flags & UVMA_MAP_SHARED ? 0 : vma_anon(v),
 			.vma = v,
 		};
 	}
@@ -1260,9 +1389,7 @@ static void snap_tree(struct snap *s)
 
 static bool area_eq(const struct fz_area *a, const struct fz_area *b)
 {
-	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
-	       a->flags == b->flags && a->pgoff == b->pgoff &&
-	       a->file_id == b->file_id && a->user == b->user;
+	return same_area(a, b) && a->anon == b->anon;
 }
 
 /* Index of the first difference, or -1. */
@@ -1298,14 +1425,40 @@ static void pages_of(const struct snap *s, struct lm_page *pg)
 			x->id = a->file_id;
 			x->pgoff = a->pgoff + (p - a->start) / PG;
 			x->user = a->user;
+			x->anon = a->anon;
 		}
 	}
+}
+
+/*
+ * Tags are numbers of their own in the model and in uvma: they must pair
+ * one to one (0 with 0, inherited with inherited), not be equal. Record
+ * or check the pair (model tag m, uvma's tag a); false on a conflict.
+ */
+struct tag_pairs {
+	uint32_t m[NP], a[NP];
+	int n;
+};
+
+static bool tag_pair(struct tag_pairs *tp, uint32_t m, uint32_t a)
+{
+	if (!m || !a || (m & LM_FORKED) != (a & ANON_FORKED))
+		return m == a;
+	for (int k = 0; k < tp->n; k++)
+		if (tp->m[k] == m || tp->a[k] == a)
+			return tp->m[k] == m && tp->a[k] == a;
+	tp->m[tp->n] = m;
+	tp->a[tp->n++] = a;
+	return true;
 }
 
 /* First page where act and the model differ, or -1. uvma_maps shows no
  * file for anonymous memory: the shmem id stays hidden. */
 static int pages_diff(const struct lm_page *act, const struct lm *m)
 {
+	static struct tag_pairs tp;
+
+	tp.n = 0;
 	for (int i = 0; i < NP; i++) {
 		const struct lm_page *a = &act[i], *s = &m->pg[i];
 
@@ -1313,7 +1466,8 @@ static int pages_diff(const struct lm_page *act, const struct lm *m)
 			return i;
 		if (a->mapped && (a->prot != s->prot || a->flags != s->flags ||
 				  a->id != (s->flags & ANON ? 0 : s->id) ||
-				  a->pgoff != s->pgoff || a->user != s->user))
+				  a->pgoff != s->pgoff || a->user != s->user ||
+				  !tag_pair(&tp, s->anon, a->anon)))
 			return i;
 	}
 	return -1;
@@ -1375,7 +1529,10 @@ static void check_write_locked(const struct fz_area *old,
 	const struct fz_area *x = now ? now : old;
 	uint32_t seq;
 
-	if (old && now && area_eq(old, now))
+	/* A first write fault gives an area its tag without the write lock
+	 * (mmap_lock for reading and anon_lock; docs/design.md section 6):
+	 * only the other fields count. */
+	if (old && now && same_area(old, now))
 		return; /* untouched */
 	seq = atomic_load_explicit(&x->vma->lock_seq, memory_order_relaxed);
 	if (!(seq & 1) || seq <= F.seq_before || seq >= F.seq_after)
@@ -1529,6 +1686,11 @@ static void post_check(void)
 					a->start, a->end);
 	}
 	check_brk();
+	for (size_t i = 0; i < F.post.n; i++)
+		if (F.post.a[i].anon) {
+			F.stats.on_touched++;
+			break;
+		}
 
 	/* The map after is the map before the next operation. */
 	snap_copy(&F.pre, &F.post);
@@ -1591,6 +1753,48 @@ static void op_comb(struct rd *r)
 	}
 }
 
+/*
+ * A stack split in two and grown back together: map a stack, unmap a few
+ * pages of its middle, write at the lower piece's end (the upper piece
+ * grows down to meet it, and stays apart: Linux's growth merges nothing),
+ * then change the protection of both to what it is (Linux skips areas
+ * whose flags stay: still apart). Random inputs rarely line this up.
+ */
+static void op_stack_pieces(struct rd *r)
+{
+	uint64_t addr = WBASE + (uint64_t)u8(r) * PG;
+	uint8_t b = u8(r);
+	uint64_t n = 4 + b % 12, low = 1 + (b >> 4) % 2,
+		 hole = 1 + (b >> 5) % 2;
+	unsigned prot =
+		b & 0x80 ? UVMA_PROT_READ : UVMA_PROT_READ | UVMA_PROT_WRITE;
+	struct mmap_args a = {
+		.addr = addr,
+		.len = n * PG,
+		.prot = prot,
+		.flags = UVMA_MAP_PRIVATE | ANON | GROWSDOWN | FIXED,
+	};
+
+	for (int step = 0; step < 4 && F.nops < MAX_OPS; step++) {
+		op_begin();
+		switch (step) {
+		case 0:
+			do_mmap(&a, r, 0);
+			break;
+		case 1:
+			do_munmap(addr + low * PG, hole * PG, r, 0);
+			break;
+		case 2:
+			op_probe_at(b, 0, 0, addr + low * PG, UVMA_ACCESS_READ);
+			break;
+		default:
+			do_mprotect(addr, n * PG, prot, r, 0);
+			break;
+		}
+		op_end();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rd r = { data, size, 0 };
@@ -1617,9 +1821,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.brk_start = b < 32 ? 0 : WBASE + (uint64_t)b * PG;
 	if (b >= 32 && b < 64)
 		cfg.brk_start = WBASE + (uint64_t)(b - 32) * 8 * PG;
+	/* Stacks small enough for the window: a gap of 8 pages, at most 32
+	 * pages. */
+	cfg.stack_guard_gap = 8 * PG;
+	cfg.stack_limit = 32 * PG;
 	/* The model's shmem ids are uvma's own (hidden from uvma_maps). */
 	lm_init(&F.m, WBASE, NP, PG, OPS_SHMEM_ID_BASE);
 	lm_set_heap(&F.m, cfg.brk_start);
+	lm_set_stack(&F.m, cfg.stack_guard_gap, cfg.stack_limit);
 	snprintf(F.log[0], LOG_LEN, "create: brk_start %#" PRIx64,
 		 cfg.brk_start);
 	ret = uvma_mm_create(&cfg, &F.mm);
@@ -1632,6 +1841,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (ctl % 8 == 2 && (ctl & 8)) {
 			op_comb(&r); /* several operations of its own */
+			continue;
+		}
+		if (ctl % 8 == 6 && (ctl & 0x38) == 0x38) {
+			op_stack_pieces(&r); /* the same */
 			continue;
 		}
 		op_begin();
@@ -1656,7 +1869,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_brk(&r, ctl);
 			break;
 		default:
-			op_probe(&r);
+			op_probe(&r, ctl & 8);
 			break;
 		}
 		op_end();

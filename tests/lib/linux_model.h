@@ -24,15 +24,22 @@
  * errno, and leaves the model as the map must be after the call, Linux's
  * half-done failures included.
  *
+ * Touched memory (docs/semantics.md): a page's anon is its area's tag, 0
+ * until a write fault (lm_touch) gives the area one, as Linux's first write
+ * fault gives it an anon_vma; bit 0 says it came through a fork
+ * (lm_fork). The model's tags are its own numbers: a test compares them
+ * with uvma's by a one-to-one pairing, never by value. With tags an area
+ * is no longer any maximal run of continuing pages: two areas merge only
+ * where an operation changed one of them (the pages it marks dirty), left
+ * to right, with Linux's rule for tags (lm_settle); and a stack that grew
+ * against an area (lm_grow_stack) meets it unmerged (cut).
+ *
  * Where Linux leaves a choice, the model applies one outcome and records
  * the other as a choice (struct lm_choice, kept until the next operation):
- * a moved anonymous private area takes its new address as page offset
- * while its pages were never touched (what the model, like uvma, applies)
- * and keeps its old one once they were; an anonymous shared mapping's
- * offsets run from 0 in its shmem object (applied), where uvma.h's
- * description of anonymous areas (start / page size at creation) reads
- * otherwise. A test that accepts either passes what it found to
- * lm_choose(); the others just take the model's outcome.
+ * an anonymous shared mapping's offsets run from 0 in its shmem object
+ * (applied), where uvma.h's description of anonymous areas (start / page
+ * size at creation) reads otherwise. A test that accepts either passes
+ * what it found to lm_choose(); the others just take the model's outcome.
  *
  * Header-only and static, like the other helpers of tests/lib; it needs
  * nothing of uvma but the constants of uvma.h.
@@ -56,6 +63,7 @@
 #endif
 
 #define LM_TYPE	     (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE)
+#define LM_GROWSDOWN UVMA_MAP_GROWSDOWN
 #define LM_ANON_PRIV (UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS)
 
 struct lm_page {
@@ -68,7 +76,22 @@ struct lm_page {
 	 * when mapped): a fault past it is SIGBUS (lm_past_end). */
 	uint64_t shm_pages;
 	void *user;
+	/* Private pages: the area's tag (LM_FORKED: inherited), 0 while
+	 * never written. */
+	uint32_t anon;
+	/* An area boundary before this page although the page continues the
+	 * one before: a stack grew against it (Linux's growth merges
+	 * nothing). */
+	bool cut;
 };
+
+#define LM_FORKED 1u
+
+/* What an operation did to a page (struct lm's dirty): changed it, and
+ * changed it by growing an area in place (lenient about the area's
+ * inherited tag, as uvma's anon_compatible). */
+#define LM_DIRTY   1u
+#define LM_LENIENT 2u
 
 /* The pages [addr, addr + len) may continue from either offset; the model
  * applied pgoff[0]. */
@@ -81,8 +104,14 @@ struct lm {
 	uint64_t base, end, page; /* the window, its page size */
 	unsigned shift, npages;
 	uint64_t brk_start, brk; /* the heap (brk_start 0: none) */
-	uint64_t next_id;	 /* the next anonymous shared mapping's id */
+	/* Stacks (UVMA_MAP_GROWSDOWN): the room kept below one, the most one
+	 * grows to (uvma_mm_config's stack_guard_gap and stack_limit). */
+	uint64_t stack_gap, stack_limit;
+	uint64_t next_id;   /* the next anonymous shared mapping's id */
+	uint32_t next_anon; /* the next tag's serial */
 	struct lm_page pg[LM_MAX_PAGES];
+	/* Per page, what the last operation did (LM_DIRTY, LM_LENIENT). */
+	uint8_t dirty[LM_MAX_PAGES];
 	/* The choices the last operation left; last, so that lm_copy can
 	 * leave them behind. */
 	unsigned nchoice;
@@ -108,9 +137,20 @@ static inline void lm_init(struct lm *m, uint64_t base, unsigned npages,
 	m->npages = npages;
 	m->end = base + (uint64_t)npages * page;
 	m->brk_start = m->brk = 0;
+	m->stack_gap = 256 * page;
+	m->stack_limit = UINT64_C(8) << 20;
 	m->next_id = first_id;
+	m->next_anon = 1;
 	m->nchoice = 0;
 	memset(m->pg, 0, sizeof(m->pg));
+	memset(m->dirty, 0, sizeof(m->dirty));
+}
+
+/* An operation starts: no choices, no page changed yet. */
+static inline void lm_begin(struct lm *m)
+{
+	m->nchoice = 0;
+	memset(m->dirty, 0, sizeof(m->dirty));
 }
 
 /* dst becomes src without its choices, which belong to the operation that
@@ -119,6 +159,13 @@ static inline void lm_copy(struct lm *dst, const struct lm *src)
 {
 	memcpy(dst, src, offsetof(struct lm, nchoice));
 	dst->nchoice = 0;
+}
+
+/* Stacks' guard gap and size limit, in bytes (the defaults: uvma's). */
+static inline void lm_set_stack(struct lm *m, uint64_t gap, uint64_t limit)
+{
+	m->stack_gap = gap;
+	m->stack_limit = limit;
 }
 
 /* A heap from start on (uvma_mm_config.brk_start; 0: none). */
@@ -159,31 +206,40 @@ static inline bool lm_mapped(const struct lm *m, uint64_t addr)
 	return p && p->mapped;
 }
 
-/* b continues a: both would be one area (Linux's merge rule at page
- * level). */
-static inline bool lm_continues(const struct lm_page *a,
-				const struct lm_page *b)
+/* b could continue a, tags aside: everything else of Linux's merge rule
+ * at page level. */
+static inline bool lm_joinable(const struct lm_page *a, const struct lm_page *b)
 {
 	return a->mapped && b->mapped && a->prot == b->prot &&
 	       a->flags == b->flags && a->id == b->id && a->user == b->user &&
 	       a->pgoff + 1 == b->pgoff;
 }
 
-/* The same page, as far as the map shows it. */
+/* b continues a: both are one area. */
+static inline bool lm_continues(const struct lm_page *a,
+				const struct lm_page *b)
+{
+	return lm_joinable(a, b) && a->anon == b->anon && !b->cut;
+}
+
+/* The same page, as far as the map shows it (tags by value: the same
+ * model's). */
 static inline bool lm_page_eq(const struct lm_page *a, const struct lm_page *b)
 {
 	if (a->mapped != b->mapped)
 		return false;
-	return !a->mapped ||
-	       (a->prot == b->prot && a->flags == b->flags && a->id == b->id &&
-		a->pgoff == b->pgoff && a->user == b->user);
+	return !a->mapped || (a->prot == b->prot && a->flags == b->flags &&
+			      a->id == b->id && a->pgoff == b->pgoff &&
+			      a->user == b->user && a->anon == b->anon);
 }
 
-/* Two models with the same pages (the heap's end aside). */
+/* Two models with the same pages and areas (the heap's end aside): a
+ * merge that joins two areas of equal pages changes the map too. */
 static inline bool lm_same_pages(const struct lm *a, const struct lm *b)
 {
 	for (unsigned i = 0; i < a->npages; i++)
-		if (!lm_page_eq(&a->pg[i], &b->pg[i]))
+		if (!lm_page_eq(&a->pg[i], &b->pg[i]) ||
+		    a->pg[i].cut != b->pg[i].cut)
 			return false;
 	return true;
 }
@@ -278,7 +334,7 @@ static inline void lm_clear(struct lm *m, uint64_t addr, uint64_t len)
 }
 
 /* Pages [addr, addr + len), in the window, become t with offsets from
- * pgoff on. */
+ * pgoff on: changed by the operation (dirty). */
 static inline void lm_set(struct lm *m, uint64_t addr, uint64_t len,
 			  const struct lm_page *t, uint64_t pgoff)
 {
@@ -289,7 +345,172 @@ static inline void lm_set(struct lm *m, uint64_t addr, uint64_t len,
 
 		*p = *t;
 		p->mapped = true;
+		p->cut = false;
 		p->pgoff = pgoff + k;
+		m->dirty[first + k] |= LM_DIRTY;
+	}
+}
+
+/* ---- touched memory ------------------------------------------------------ */
+
+/* uvma's anon_compatible (Linux 6.16+): both untouched, the same tag, or
+ * one untouched and the other's tag not inherited, unless the side that
+ * has it grows in place (lenient). */
+static inline bool lm_anon_compatible(uint32_t a, bool a_lenient, uint32_t b,
+				      bool b_lenient)
+{
+	if (!a || !b)
+		return (!a || !(a & LM_FORKED) || a_lenient) &&
+		       (!b || !(b & LM_FORKED) || b_lenient);
+	return a == b;
+}
+
+/* What the last operation did to any page of the area [s, e) (indexes):
+ * LM_DIRTY and LM_LENIENT or-ed. */
+static inline unsigned lm_run_dirty(const struct lm *m, unsigned s, unsigned e)
+{
+	unsigned d = 0;
+
+	for (unsigned i = s; i < e; i++)
+		d |= m->dirty[i];
+	return d;
+}
+
+static inline void lm_retag(struct lm *m, unsigned s, unsigned e, uint32_t tag)
+{
+	for (unsigned i = s; i < e; i++)
+		m->pg[i].anon = tag;
+}
+
+/*
+ * The merges that follow an operation, as uvma's plan and Linux's
+ * vma_merge make them: at each boundary, left to right, the two areas join
+ * when everything but the tags continues, the tags are compatible, and the
+ * operation changed a page next to the boundary (Linux merges only around
+ * what it changes: an area next to a changed one, but not the area beyond
+ * it, nor two areas it leaves alone). The joined area takes the tag either
+ * had; where three could join only in pairs the left pair wins. An area
+ * with a page grown in place is lenient (LM_LENIENT).
+ */
+static inline void lm_settle(struct lm *m)
+{
+	for (unsigned i = 1; i < m->npages; i++) {
+		struct lm_page *a = &m->pg[i - 1], *b = &m->pg[i];
+		unsigned ls, re, dl, dr;
+
+		if (!((m->dirty[i - 1] | m->dirty[i]) & LM_DIRTY) ||
+		    !lm_joinable(a, b) || lm_continues(a, b))
+			continue;
+		ls = lm_index(m, lm_area_start(m, lm_addr(m, i - 1)));
+		re = lm_index(m, lm_area_end(m, lm_addr(m, i)));
+		dl = lm_run_dirty(m, ls, i);
+		dr = lm_run_dirty(m, i, re);
+		if (!lm_anon_compatible(a->anon, dl & LM_LENIENT, b->anon,
+					dr & LM_LENIENT))
+			continue;
+		lm_retag(m, ls, re, a->anon ? a->anon : b->anon);
+		b->cut = false;
+	}
+}
+
+/* A new tag: inherited (LM_FORKED) or not. */
+static inline uint32_t lm_new_tag(struct lm *m, uint32_t forked)
+{
+	return m->next_anon++ << 1 | forked;
+}
+
+/* The tag of the area [s, e) (indexes) may be taken by a neighbour: set
+ * and not inherited (Linux asks for an anon_vma chain of one). */
+static inline uint32_t lm_reusable(const struct lm *m, unsigned i)
+{
+	uint32_t t = m->pg[i].anon;
+
+	return t & LM_FORKED ? 0 : t;
+}
+
+/*
+ * A write fault at addr, which the area's protection allows: a private
+ * area without a tag takes one as Linux's anon_vma_prepare picks it (the
+ * next area's when the two could become one by mprotect, then the
+ * previous one's, else a new one). Merges nothing.
+ */
+static inline void lm_touch(struct lm *m, uint64_t addr)
+{
+	const struct lm_page *p = lm_at(m, addr);
+	unsigned s, e;
+	uint32_t t = 0;
+
+	m->nchoice = 0;
+	if (!p || !p->mapped || (p->flags & UVMA_MAP_SHARED) || p->anon)
+		return;
+	s = lm_index(m, lm_area_start(m, addr));
+	e = lm_index(m, lm_area_end(m, addr));
+	/* Linux's anon_vma_compatible: touching, same flags and backing,
+	 * continuing offsets; protection (and the user pointer, uvma's) may
+	 * differ. */
+	if (e < m->npages && m->pg[e].mapped && m->pg[e].flags == p->flags &&
+	    m->pg[e].id == p->id && m->pg[e - 1].pgoff + 1 == m->pg[e].pgoff)
+		t = lm_reusable(m, e);
+	if (!t && s > 0 && m->pg[s - 1].mapped &&
+	    m->pg[s - 1].flags == p->flags && m->pg[s - 1].id == p->id &&
+	    m->pg[s - 1].pgoff + 1 == m->pg[s].pgoff)
+		t = lm_reusable(m, s - 1);
+	lm_retag(m, s, e, t ? t : lm_new_tag(m, 0));
+}
+
+/*
+ * A fault at the unmapped addr (in the window) just below a stack: grow
+ * the stack down to addr's page, as Linux's expand_downwards. -EFAULT when
+ * the next area above is not a stack, or an accessible area below that is
+ * not one either lies closer than stack_gap to addr; the stack takes its
+ * tag (lm_touch) before the size check, so one that would grow past
+ * stack_limit (-EFAULT) is touched all the same. The growth merges
+ * nothing: where it meets an area below that it continues, the two stay
+ * apart (cut).
+ */
+static inline int lm_grow_stack(struct lm *m, uint64_t addr)
+{
+	unsigned i = lm_index(m, addr), j = i, k = i;
+	struct lm_page t;
+
+	lm_begin(m);
+	while (j < m->npages && !m->pg[j].mapped)
+		j++;
+	if (j == m->npages || !(m->pg[j].flags & LM_GROWSDOWN))
+		return -EFAULT;
+	while (k > 0 && !m->pg[k - 1].mapped)
+		k--;
+	if (k > 0 && !(m->pg[k - 1].flags & LM_GROWSDOWN) &&
+	    m->pg[k - 1].prot && ((uint64_t)(i - k) << m->shift) < m->stack_gap)
+		return -EFAULT;
+	lm_touch(m, lm_addr(m, j));
+	if (lm_area_end(m, lm_addr(m, j)) - lm_addr(m, i) > m->stack_limit)
+		return -EFAULT;
+	t = m->pg[j];
+	lm_set(m, lm_addr(m, i), (uint64_t)(j - i) << m->shift, &t,
+	       t.pgoff - (j - i));
+	m->pg[j].cut = false; /* from a meeting since undone */
+	m->pg[i].cut = i > 0 && m->pg[i - 1].mapped;
+	return 0;
+}
+
+/* The map of a fork's child: each touched area gets a tag of its own,
+ * inherited (Linux gives each a new anon_vma whose parent is the old
+ * one). */
+static inline void lm_fork(struct lm *m)
+{
+	lm_begin(m);
+	for (unsigned i = 0; i < m->npages;) {
+		unsigned e;
+
+		if (!m->pg[i].mapped) {
+			i++;
+			continue;
+		}
+		e = lm_index(m, lm_area_end(m, lm_addr(m, i)));
+		if (m->pg[i].anon && !(m->pg[i].flags & UVMA_MAP_SHARED))
+			lm_retag(m, i, e, lm_new_tag(m, LM_FORKED));
+		i = e;
 	}
 }
 
@@ -341,17 +562,51 @@ static inline bool lm_past_end(const struct lm *m, uint64_t addr)
 
 /* ---- placement ----------------------------------------------------------- */
 
+/* A free range ending at end would lie in a stack's guard gap: the next
+ * area above is a stack starting less than stack_gap above end (Linux's
+ * vm_start_gap). */
+static inline bool lm_in_stack_gap(const struct lm *m, uint64_t end)
+{
+	for (uint64_t a = end; a < m->end; a += m->page) {
+		const struct lm_page *p = &m->pg[lm_index(m, a)];
+
+		if (p->mapped)
+			return (p->flags & LM_GROWSDOWN) &&
+			       a - end < m->stack_gap;
+	}
+	return false;
+}
+
+/* Free for a placement without MAP_FIXED: free, and not in a stack's
+ * gap. */
+static inline bool lm_fits(const struct lm *m, uint64_t addr, uint64_t len)
+{
+	return lm_free(m, addr, len) && !lm_in_stack_gap(m, addr + len);
+}
+
 /* A top-down search for len bytes: the top of the highest gap that holds
- * them (Linux's default layout; uvma's window stands for it). */
+ * them (Linux's default layout; uvma's window stands for it), where the
+ * room just below a stack is not free. */
 static inline int lm_topdown(const struct lm *m, uint64_t len, uint64_t *out)
 {
 	uint64_t need = len >> m->shift, run = 0;
+	unsigned above = m->npages; /* the mapped page above the run */
 
 	if (!len || len > m->end - m->base)
 		return -ENOMEM;
 	for (unsigned i = m->npages; i-- > 0;) {
-		run = m->pg[i].mapped ? 0 : run + 1;
-		if (run == need) {
+		if (m->pg[i].mapped) {
+			run = 0;
+			above = i;
+			continue;
+		}
+		if (++run < need)
+			continue;
+		/* [i, i + need): fits unless it ends in a stack's gap. */
+		if (above == m->npages ||
+		    !(m->pg[above].flags & LM_GROWSDOWN) ||
+		    ((uint64_t)(above - i) - need) << m->shift >=
+			    m->stack_gap) {
 			*out = lm_addr(m, i);
 			return 0;
 		}
@@ -371,7 +626,7 @@ static inline int lm_place(const struct lm *m, uint64_t hint, uint64_t len,
 
 	if (h && h < m->base)
 		h = m->base;
-	if (h && lm_free(m, h, len)) {
+	if (h && lm_fits(m, h, len)) {
 		*out = h;
 		return 0;
 	}
@@ -396,7 +651,7 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 	uint64_t at = addr;
 	int err;
 
-	m->nchoice = 0;
+	lm_begin(m);
 	if (flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE)) {
 		if (!lm_in_window(m, addr, len))
 			return -ENOMEM;
@@ -407,7 +662,7 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 		if (err)
 			return err;
 	}
-	t.flags = flags & LM_TYPE;
+	t.flags = flags & (LM_TYPE | LM_GROWSDOWN);
 	t.user = user;
 	if (!(flags & UVMA_MAP_ANONYMOUS)) {
 		t.id = file_id;
@@ -422,6 +677,7 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 		t.flags |= UVMA_MAP_ANONYMOUS;
 		lm_set(m, at, len, &t, at >> m->shift);
 	}
+	lm_settle(m);
 	*out = at;
 	return 0;
 }
@@ -430,7 +686,7 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
  * space) is -EINVAL. */
 static inline int lm_munmap(struct lm *m, uint64_t addr, uint64_t len)
 {
-	m->nchoice = 0;
+	lm_begin(m);
 	if (!lm_in_window(m, addr, len))
 		return -EINVAL;
 	lm_clear(m, addr, len);
@@ -445,25 +701,36 @@ static inline int lm_munmap(struct lm *m, uint64_t addr, uint64_t len)
 static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 			      unsigned prot)
 {
-	m->nchoice = 0;
+	int ret = 0;
+
+	lm_begin(m);
 	if (!len)
 		return 0;
 	if (addr + len < addr)
 		return -ENOMEM;
 	for (uint64_t a = addr; a < addr + len; a += m->page) {
-		if (!lm_mapped(m, a))
-			return -ENOMEM;
-		m->pg[lm_index(m, a)].prot = (uint8_t)prot;
+		unsigned i = lm_index(m, a);
+
+		if (!lm_mapped(m, a)) {
+			ret = -ENOMEM;
+			break;
+		}
+		/* A page keeping its protection is not changed: an area
+		 * the call leaves as it was merges with nothing. */
+		if (m->pg[i].prot != (uint8_t)prot)
+			m->dirty[i] |= LM_DIRTY;
+		m->pg[i].prot = (uint8_t)prot;
 	}
-	return 0;
+	lm_settle(m);
+	return ret;
 }
 
 /*
  * A moved piece lands at to: t's pages, offsets from pgoff on, replacing
  * what is there. An anonymous private piece takes its new address as
- * offset (never touched: Linux has no anon_vma for it yet), or keeps its
- * own; an anonymous shared one keeps its offsets in its shmem object, or
- * reads as uvma.h's start / page size.
+ * offset while never touched (Linux has no anon_vma for it yet) and keeps
+ * its own once touched; an anonymous shared one keeps its offsets in its
+ * shmem object, or reads as uvma.h's start / page size.
  */
 static inline void lm_put(struct lm *m, const struct lm_page *t, uint64_t pgoff,
 			  uint64_t to, uint64_t len)
@@ -471,8 +738,7 @@ static inline void lm_put(struct lm *m, const struct lm_page *t, uint64_t pgoff,
 	uint64_t here = to >> m->shift;
 
 	if ((t->flags & LM_ANON_PRIV) == LM_ANON_PRIV) {
-		lm_set(m, to, len, t, here);
-		lm_choice_add(m, to, len, pgoff);
+		lm_set(m, to, len, t, t->anon ? pgoff : here);
 	} else {
 		lm_set(m, to, len, t, pgoff);
 		if (t->flags & UVMA_MAP_ANONYMOUS)
@@ -559,7 +825,7 @@ static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
 	uint64_t keep = old_len < new_len ? old_len : new_len, area_end, to;
 	int err;
 
-	m->nchoice = 0;
+	lm_begin(m);
 	if (new_len > m->end)
 		return -EINVAL;
 	if (fixed && (!lm_in_window(m, new_addr, new_len) ||
@@ -587,6 +853,7 @@ static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
 		} else {
 			lm_move(m, addr, old_len, new_addr, new_len);
 		}
+		lm_settle(m);
 		*out = new_addr;
 		return 0;
 	}
@@ -604,6 +871,9 @@ static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
 		struct lm_page t = *lm_at(m, area_end - m->page);
 
 		lm_set(m, area_end, addr + new_len - area_end, &t, t.pgoff + 1);
+		for (uint64_t a = area_end; a < addr + new_len; a += m->page)
+			m->dirty[lm_index(m, a)] |= LM_LENIENT;
+		lm_settle(m);
 		*out = addr;
 		return 0;
 	}
@@ -616,6 +886,7 @@ static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
 		lm_move(m, addr, old_len, to, new_len);
 	else
 		lm_dup(m, addr, to, new_len);
+	lm_settle(m);
 	*out = to;
 	return 0;
 }
@@ -624,7 +895,8 @@ static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
  * brk: below the heap's start only a query (0, nothing changes); the end
  * rounded up to pages must stay in the window; shrinking unmaps what the
  * heap gave up, growing needs the range free and, as Linux keeps it, the
- * page after the new end free too (a guard). The heap is anonymous private
+ * page after the new end free too (a guard), and that page not in a
+ * stack's guard gap. The heap is anonymous private
  * read-write memory. Without a heap (uvma's brk_start 0) everything but a
  * query of 0 is -ENOMEM. The end to report afterwards is m->brk.
  * One difference from Linux, uvma's: Linux keeps the old end when nothing
@@ -640,7 +912,7 @@ static inline int lm_brk(struct lm *m, uint64_t brk)
 		.flags = LM_ANON_PRIV,
 	};
 
-	m->nchoice = 0;
+	lm_begin(m);
 	if (!m->brk_start)
 		return brk ? -ENOMEM : 0;
 	if (brk < m->brk_start)
@@ -653,9 +925,11 @@ static inline int lm_brk(struct lm *m, uint64_t brk)
 		lm_clear(m, new_end, old_end - new_end);
 	} else if (new_end > old_end) {
 		if (!lm_free(m, old_end, new_end - old_end) ||
-		    lm_mapped(m, new_end))
+		    lm_mapped(m, new_end) ||
+		    (new_end < m->end && lm_in_stack_gap(m, new_end + m->page)))
 			return -ENOMEM;
 		lm_set(m, old_end, new_end - old_end, &t, old_end >> m->shift);
+		lm_settle(m);
 	}
 	m->brk = brk;
 	return 0;
@@ -673,8 +947,10 @@ static inline void lm_print(FILE *out, const char *title, const struct lm *m)
 
 		fprintf(out,
 			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x "
-			"id %#" PRIx64 " pgoff %#" PRIx64 " user %p\n",
-			s, e, p->prot, p->flags, p->id, p->pgoff, p->user);
+			"id %#" PRIx64 " pgoff %#" PRIx64
+			" user %p anon %#x%s\n",
+			s, e, p->prot, p->flags, p->id, p->pgoff, p->user,
+			p->anon, p->cut ? " (cut)" : "");
 	}
 	for (unsigned k = 0; k < m->nchoice; k++)
 		fprintf(out,
