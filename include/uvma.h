@@ -324,9 +324,10 @@ UVMA_API UVMA_MUST_CHECK int uvma_mm_dup(struct uvma_mm *mm,
  * mmap_lock for reading. When no area covers addr and the one above it is
  * a stack (UVMA_MAP_GROWSDOWN), the fallback takes mmap_lock for writing
  * and grows the stack down to addr's page (as Linux since 6.5), unless it
- * would then be larger than the space's stack_limit or come within
- * stack_guard_gap of an accessible area below (then -EFAULT, nothing
- * changed); the access is checked after the growth.
+ * would then be larger than the space's stack_limit, come within
+ * stack_guard_gap of an accessible area below, or need a page offset below
+ * 0 (then -EFAULT, nothing changed but the stack's first-write tag); the
+ * access is checked after the growth.
  * The first write to a private area gives it anonymous memory, as Linux's
  * first write fault gives it an anon_vma (uvma_area_info.anon): shared
  * with a neighbour that could later merge with it, else new. That needs

@@ -80,7 +80,10 @@ int __mm_expand_stack(struct uvma_mm *mm, uint64_t addr)
 	err = __anon_prepare(mm, v);
 	if (err)
 		return err;
-	if (e.end - addr > mm->stack_limit)
+	/* Offsets may not run below 0 (Linux checks this before the size:
+	 * a touched stack moved low keeps its small offset). */
+	if ((e.start - addr) >> mm->page_shift > v->pgoff ||
+	    e.end - addr > mm->stack_limit)
 		return -EFAULT;
 	a = area_of(v);
 	a.start = addr;

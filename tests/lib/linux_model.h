@@ -463,8 +463,8 @@ static inline void lm_touch(struct lm *m, uint64_t addr)
  * the stack down to addr's page, as Linux's expand_downwards. -EFAULT when
  * the next area above is not a stack, or an accessible area below that is
  * not one either lies closer than stack_gap to addr; the stack takes its
- * tag (lm_touch) before the size check, so one that would grow past
- * stack_limit (-EFAULT) is touched all the same. The growth merges
+ * tag (lm_touch) before the checks that its offsets stay >= 0 and its size
+ * within stack_limit (-EFAULT), so a refused one is touched all the same. The growth merges
  * nothing: where it meets an area below that it continues, the two stay
  * apart (cut).
  */
@@ -484,7 +484,8 @@ static inline int lm_grow_stack(struct lm *m, uint64_t addr)
 	    m->pg[k - 1].prot && ((uint64_t)(i - k) << m->shift) < m->stack_gap)
 		return -EFAULT;
 	lm_touch(m, lm_addr(m, j));
-	if (lm_area_end(m, lm_addr(m, j)) - lm_addr(m, i) > m->stack_limit)
+	if (j - i > m->pg[j].pgoff ||
+	    lm_area_end(m, lm_addr(m, j)) - lm_addr(m, i) > m->stack_limit)
 		return -EFAULT;
 	t = m->pg[j];
 	lm_set(m, lm_addr(m, i), (uint64_t)(j - i) << m->shift, &t,

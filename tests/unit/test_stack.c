@@ -299,6 +299,32 @@ static void test_brk_gap(void)
 	uvma_mm_destroy(mm);
 }
 
+/* A touched stack moved low keeps its small page offset: it may grow only
+ * until that offset reaches 0 (Linux's expand_downwards). */
+static void test_pgoff_floor(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+	uint64_t base = 0x10000, out;
+
+	uvma_mm_config_init(&cfg);
+	cfg.base = base;
+	cfg.size = 256 * PAGE;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
+	map(mm, base + PAGE, PAGE, RW, UVMA_MAP_GROWSDOWN);
+	CHECK_EQ_U64(uvma_fault(mm, base + PAGE, W), 0);
+	CHECK_EQ_U64(uvma_mremap(mm, base + PAGE, PAGE, PAGE,
+				 UVMA_MREMAP_MAYMOVE | UVMA_MREMAP_FIXED,
+				 base + 128 * PAGE, &out),
+		     0);
+	CHECK_EQ_U64(test_area_at(mm, base + 128 * PAGE).pgoff, 0x11);
+	CHECK_EQ_U64(uvma_fault(mm, base + 110 * PAGE, W), -EFAULT);
+	CHECK_EQ_U64(uvma_fault(mm, base + 111 * PAGE, W), 0);
+	CHECK_EQ_U64(test_area_at(mm, base + 111 * PAGE).pgoff, 0);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
 static struct uvma_mm *race_mm;
 static _Atomic int race_go;
 
@@ -362,6 +388,7 @@ static const struct test_case case_table[] = {
 	{ "placement", test_placement },
 	{ "placement_under_area", test_placement_under_area },
 	{ "brk_gap", test_brk_gap },
+	{ "pgoff_floor", test_pgoff_floor },
 	{ "concurrent", test_concurrent },
 	{ "dup", test_dup },
 	{ "nomem", test_nomem },
