@@ -9,7 +9,7 @@
  * Threads:
  * - fault threads (--faulters, default 2) call uvma_fault, and one time in
  *   eight uvma_vma_get, on random addresses of the window with random
- *   accesses;
+ *   accesses (reads and instruction fetches; writes too with --touch);
  * - mappers (--mappers, default 2) run random uvma_mmap (MAP_FIXED,
  *   MAP_FIXED_NOREPLACE, a hint or none), uvma_munmap, uvma_mprotect and
  *   uvma_mremap (in place, MAYMOVE, MAYMOVE|FIXED) over the window;
@@ -84,9 +84,11 @@
  *
  * Options: --seed N, --duration-ms N (default 5000 scaled by
  * UVMA_TEST_SCALE, at least 4000: sanitizer builds run 4 s), --faulters N,
- * --mappers N, --no-jitter. With --mappers 1 the mapper's choices depend on
- * the seed alone (its claims never wait), so an "op" or "effect" failure
- * replays exactly.
+ * --mappers N, --no-jitter, --touch (faults write too, giving areas their
+ * tags of touched memory while map changes run; then no mremap, and the
+ * merge checks follow the tags: see random_access). With --mappers 1 the
+ * mapper's choices depend on the seed alone (its claims never wait), so an "op"
+ * or "effect" failure replays exactly.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -197,12 +199,14 @@ struct worker {
 	/* fault threads */
 	uint64_t faults, gets, fault_fast, fault_locked, retries, held;
 	uint64_t judged_unmapped, judged_allowed, judged_denied, unjudged;
+	uint64_t writes;     /* write faults that succeeded */
+	uint64_t side_locks; /* areas side_tags read-locked */
 	/* mappers */
 	uint64_t calls[NKINDS], ok[NKINDS], moved, grown, claim_waits;
 	char last[200]; /* the operation under way, for failure reports */
 	struct claim claim;
 	/* maps reader */
-	uint64_t snapshots, areas_seen, pages_judged;
+	uint64_t snapshots, areas_seen, pages_judged, touched_seen;
 	uint64_t viol[V_COUNT];
 };
 
@@ -252,11 +256,16 @@ static unsigned random_prot(void)
 }
 
 /*
- * No writes: a write fault gives a private area its anon_vma (anon.h),
- * which changes later merges and keeps a moved area's offset, and the
- * page words cannot say which areas were written, or when against a move.
- * Written areas under concurrent map changes are test_anon_stress's.
+ * Writes only with --touch: a first write gives a private area its tag of
+ * touched memory (anon_vma), which the page words cannot hold. The tag
+ * keeps areas apart that the words say are one, and keeps a moved area's
+ * offset; so with --touch nothing moves or grows (no mremap: whether its
+ * old range lies in one area depends on tags too), offsets stay the
+ * address, and a merge is asked only of areas whose tags allow it
+ * (tags_compatible).
  */
+static bool touch_mode;
+
 static unsigned random_access(void)
 {
 	static const unsigned acc[] = {
@@ -264,9 +273,21 @@ static unsigned random_access(void)
 		UVMA_ACCESS_EXEC,
 		UVMA_ACCESS_READ | UVMA_ACCESS_EXEC,
 		UVMA_ACCESS_READ,
+		UVMA_ACCESS_WRITE,
+		UVMA_ACCESS_READ | UVMA_ACCESS_WRITE,
 	};
 
-	return acc[rng_below(4)];
+	return acc[rng_below(touch_mode ? 6 : 4)];
+}
+
+/* Two adjacent areas whose other fields agree are one unless their tags
+ * keep them apart: both set and different (no fork here, so no tag is
+ * inherited). A tag goes from 0 to set and never back, and merges run
+ * only under mmap_lock, so tags seen compatible at any moment were so at
+ * the last change of either area. */
+static bool tags_compatible(uint32_t a, uint32_t b)
+{
+	return !a || !b || a == b;
 }
 
 /*
@@ -374,6 +395,7 @@ static void check_list(struct worker *w, enum violation kind,
 {
 	uint64_t prev_end = 0;
 	uint8_t prev_state = 0;
+	uint32_t prev_anon = 0;
 
 	memset(st, 0, NPAGES);
 	if (l->overflow)
@@ -395,7 +417,8 @@ static void check_list(struct worker *w, enum violation kind,
 				  "area [%#" PRIx64 ", %#" PRIx64
 				  ") after one ending at %#" PRIx64,
 				  a->start, a->end, prev_end);
-		else if (a->start == prev_end && s == prev_state)
+		else if (a->start == prev_end && s == prev_state &&
+			 tags_compatible(prev_anon, a->anon))
 			violation(w, kind, a->start,
 				  "area [%#" PRIx64 ", %#" PRIx64
 				  ") not merged with the one before (state "
@@ -405,11 +428,14 @@ static void check_list(struct worker *w, enum violation kind,
 			st[page_of(p)] = s;
 		prev_end = a->end;
 		prev_state = s;
+		prev_anon = a->anon;
 	}
 }
 
 /* ---- the fault side --------------------------------------------------------
  */
+
+static void side_tags(uint64_t start, uint64_t end, uint32_t *anon, bool *seen);
 
 /*
  * Check the area the caller holds (read lock, or mmap_lock for reading):
@@ -422,6 +448,8 @@ static void check_held(struct worker *w, struct uvma_vma *v, uint64_t addr,
 {
 	uint64_t before[NPAGES], after[NPAGES];
 	struct uvma_area_info a, b;
+	uint32_t side_anon[2] = { 0, 0 };
+	bool side_seen[2] = { false, false };
 	unsigned lo, hi;
 	uint8_t s;
 
@@ -449,6 +477,8 @@ static void check_held(struct worker *w, struct uvma_vma *v, uint64_t addr,
 	busy_work((unsigned)rng_below(64));
 	if (rng_chance(1, 64))
 		sched_yield(); /* a writer may come and wait for us */
+	if (touch_mode)
+		side_tags(a.start, a.end, side_anon, side_seen);
 	uvma_vma_info(v, &b);
 	for (unsigned p = lo; p < hi; p++)
 		after[p] = load_word(p);
@@ -479,12 +509,43 @@ static void check_held(struct worker *w, struct uvma_vma *v, uint64_t addr,
 				  "page of held area [%#" PRIx64 ", %#" PRIx64
 				  ") state %#x, the model has %#x",
 				  a.start, a.end, s, ps);
-		else if (!inside && ps == s)
+		else if (!inside && ps == s &&
+			 (!touch_mode ||
+			  (side_seen[addr_of(p) >= a.end] &&
+			   tags_compatible(b.anon,
+					   side_anon[addr_of(p) >= a.end]))))
 			violation(w, V_HELD, addr_of(p),
 				  "page next to held area [%#" PRIx64
 				  ", %#" PRIx64
 				  ") has its state %#x: not merged",
 				  a.start, a.end, s);
+	}
+}
+
+/*
+ * The tags of the areas just below start and at end, when they can be
+ * read-locked at once (never waiting: the caller holds an area, and maybe
+ * mmap_lock). Read between the two loads of the page words around them,
+ * so a stable word says no map change ran meanwhile.
+ */
+static void side_tags(uint64_t start, uint64_t end, uint32_t *anon, bool *seen)
+{
+	uint64_t at[2] = { start - G, end };
+	struct uvma_area_info info;
+
+	for (int i = 0; i < 2; i++) {
+		struct uvma_vma *n;
+
+		if (at[i] < BASE || at[i] >= WIN_END)
+			continue;
+		n = uvma_vma_lock(mm, at[i]);
+		if (!n)
+			continue;
+		self->side_locks++;
+		uvma_vma_info(n, &info);
+		uvma_vma_unlock(n);
+		anon[i] = info.anon;
+		seen[i] = true;
 	}
 }
 
@@ -542,6 +603,7 @@ static void fault_step(struct worker *w)
 	} else {
 		w->faults++;
 		ret = uvma_fault(mm, addr, access);
+		w->writes += !ret && (access & UVMA_ACCESS_WRITE);
 	}
 	w2 = load_word(p);
 	if (ret != 0 && ret != -EFAULT && (get || ret != -EACCES)) {
@@ -598,6 +660,8 @@ static void maps_step(struct worker *w)
 		return;
 	}
 	w->areas_seen += l.n;
+	for (unsigned i = 0; i < l.n; i++)
+		w->touched_seen += l.a[i].anon != 0;
 	check_list(w, V_MAPS, &l, addr_of(lo), addr_of(hi), st);
 	for (unsigned p = lo; p < hi; p++) {
 		uint8_t ms = (uint8_t)(before[p] & S_MASK);
@@ -963,7 +1027,7 @@ static enum op_kind random_kind(void)
 	else if (r < 72)
 		k = OP_MPROTECT;
 	else
-		k = OP_MREMAP;
+		k = touch_mode ? OP_MPROTECT : OP_MREMAP;
 	/* Keep about half of the window mapped. */
 	if (mapped > NPAGES * 3 / 5 && k <= OP_MMAP_HINT && rng_chance(1, 2))
 		k = OP_MUNMAP;
@@ -1158,10 +1222,14 @@ static void check_stats(struct worker *w, const struct uvma_fault_stats *st)
 	uint64_t calls = 0, retries = 0;
 
 	for (unsigned i = 0; i < nworkers; i++) {
-		calls += workers[i].faults + workers[i].gets;
+		calls += workers[i].faults + workers[i].gets +
+			 workers[i].side_locks;
 		retries += workers[i].retries;
 	}
-	if (st->success + st->fallback != calls || st->retry != retries)
+	/* A first write retries under mmap_lock too when its trylock fails
+	 * (prepare_anon): more retries than handlers asked for. */
+	if (st->success + st->fallback != calls ||
+	    (touch_mode ? st->retry < retries : st->retry != retries))
 		violation(w, V_FINAL, 0,
 			  "fault stats: success + fallback %" PRIu64
 			  " for %" PRIu64 " calls, retry %" PRIu64
@@ -1202,6 +1270,8 @@ int main(int argc, char **argv)
 	unsigned nfaulters = (unsigned)arg_u64(argc, argv, "--faulters", 2);
 	unsigned nmappers = (unsigned)arg_u64(argc, argv, "--mappers", 2);
 	bool jitter_on = !arg_flag(argc, argv, "--no-jitter");
+
+	touch_mode = arg_flag(argc, argv, "--touch");
 	struct worker setup = { .role = ROLE_MAIN };
 	struct worker sum = { .role = ROLE_MAIN };
 	struct uvma_mm_config cfg;
@@ -1228,9 +1298,10 @@ int main(int argc, char **argv)
 	jitter_on = false;
 #endif
 	printf("ops_stress: %u fault threads, %u mappers, a maps reader; "
-	       "window of %u pages; %" PRIu64 " ms%s\n",
+	       "window of %u pages; %" PRIu64 " ms%s%s\n",
 	       nfaulters, nmappers, NPAGES, duration_ms,
-	       jitter_on ? ", jitter in the lock path" : "");
+	       jitter_on ? ", jitter in the lock path" : "",
+	       touch_mode ? "; faults write, nothing moves" : "");
 	fflush(stdout);
 
 	t0 = now_ns();
@@ -1262,6 +1333,8 @@ int main(int argc, char **argv)
 		sum.judged_allowed += w->judged_allowed;
 		sum.judged_denied += w->judged_denied;
 		sum.unjudged += w->unjudged;
+		sum.writes += w->writes;
+		sum.touched_seen += w->touched_seen;
 		sum.moved += w->moved;
 		sum.grown += w->grown;
 		sum.claim_waits += w->claim_waits;
@@ -1300,9 +1373,11 @@ int main(int argc, char **argv)
 	printf("; mremap moved %" PRIu64 ", grew in place %" PRIu64
 	       "; claims that waited %" PRIu64 "\n",
 	       sum.moved, sum.grown, sum.claim_waits);
-	printf("maps: %" PRIu64 " snapshots, %" PRIu64 " areas, %" PRIu64
-	       " stable pages compared\n",
-	       sum.snapshots, sum.areas_seen, sum.pages_judged);
+	printf("maps: %" PRIu64 " snapshots, %" PRIu64 " areas (%" PRIu64
+	       " touched), %" PRIu64 " stable pages compared; %" PRIu64
+	       " write faults\n",
+	       sum.snapshots, sum.areas_seen, sum.touched_seen,
+	       sum.pages_judged, sum.writes);
 	printf("ops_stress: seed %" PRIu64 ", %.1f s: %" PRIu64
 	       " faults (%" PRIu64 " judged, %" PRIu64 " fallbacks), %" PRIu64
 	       " map changes (%" PRIu64 " ok), %" PRIu64
@@ -1322,8 +1397,12 @@ int main(int argc, char **argv)
 	      sum.judged_denied > 0 && sum.unjudged > 0);
 	CHECK(sum.fault_fast > 0 && sum.fault_locked > 0);
 	for (int k = 0; k < NKINDS; k++)
-		CHECK(sum.ok[k] > 0);
-	CHECK(sum.moved > 0 && sum.pages_judged > 0);
+		CHECK(sum.ok[k] > 0 || (touch_mode && k == OP_MREMAP));
+	CHECK(sum.pages_judged > 0);
+	if (touch_mode)
+		CHECK(sum.writes > 0 && sum.touched_seen > 0);
+	else
+		CHECK(sum.moved > 0);
 	uvma_mm_destroy(mm);
 	printf("ops_stress: passed\n");
 	return 0;
