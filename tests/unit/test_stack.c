@@ -48,6 +48,34 @@ static void map(struct uvma_mm *mm, uint64_t at, uint64_t len, unsigned prot,
 		     0);
 }
 
+/* A space of 256 pages from base (gap 0: the default; brk_start 0: no
+ * heap). */
+static struct uvma_mm *window(uint64_t base, uint64_t gap, uint64_t brk_start)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+
+	uvma_mm_config_init(&cfg);
+	cfg.base = base;
+	cfg.size = 256 * PAGE;
+	cfg.stack_guard_gap = gap;
+	cfg.brk_start = brk_start;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
+	return mm;
+}
+
+/* An anonymous private mapping placed by uvma (hint 0: top-down): where. */
+static uint64_t place(struct uvma_mm *mm, uint64_t hint, uint64_t len)
+{
+	uint64_t out = 0;
+
+	CHECK_EQ_U64(uvma_mmap(mm, hint, len, RW,
+			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
+			       NULL, &out),
+		     0);
+	return out;
+}
+
 static struct uvma_vma *object_at(struct uvma_mm *mm, uint64_t addr)
 {
 	struct uvma_vma *v;
@@ -198,32 +226,16 @@ static void test_refused(void)
 /* A space whose window ends at a stack: placement stays below its gap. */
 static void test_placement(void)
 {
-	struct uvma_mm_config cfg;
-	struct uvma_mm *mm;
+	struct uvma_mm *mm = window(0x100000, 32 * PAGE, 0);
 	uint64_t out, top = 0x100000 + 256 * PAGE;
 
-	uvma_mm_config_init(&cfg);
-	cfg.base = 0x100000;
-	cfg.size = 256 * PAGE;
-	cfg.stack_guard_gap = 32 * PAGE;
-	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
 	map(mm, top - 8 * PAGE, 8 * PAGE, RW, UVMA_MAP_GROWSDOWN);
-	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW,
-			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
-			       NULL, &out),
-		     0);
-	CHECK_EQ_U64(out, top - 8 * PAGE - 32 * PAGE - 4 * PAGE);
+	CHECK_EQ_U64(place(mm, 0, 4 * PAGE),
+		     top - 8 * PAGE - 32 * PAGE - 4 * PAGE);
 	/* A hint in the gap is not taken; one below it is. */
-	CHECK_EQ_U64(uvma_mmap(mm, top - 12 * PAGE, PAGE, RW,
-			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
-			       NULL, &out),
-		     0);
-	CHECK(out + PAGE <= top - 8 * PAGE - 32 * PAGE);
-	CHECK_EQ_U64(uvma_mmap(mm, 0x100000, PAGE, RW,
-			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
-			       NULL, &out),
-		     0);
-	CHECK_EQ_U64(out, 0x100000);
+	CHECK(place(mm, top - 12 * PAGE, PAGE) + PAGE <=
+	      top - 8 * PAGE - 32 * PAGE);
+	CHECK_EQ_U64(place(mm, 0x100000, PAGE), 0x100000);
 	/* MAP_FIXED may go into the gap. */
 	map(mm, top - 9 * PAGE, PAGE, UVMA_PROT_READ, 0);
 	/* A request only the gap could hold: none. */
@@ -242,30 +254,16 @@ static void test_placement(void)
  */
 static void test_placement_under_area(void)
 {
-	struct uvma_mm_config cfg;
-	struct uvma_mm *mm;
-	uint64_t out, top = 0x100000 + 256 * PAGE;
+	struct uvma_mm *mm = window(0x100000, 32 * PAGE, 0);
+	uint64_t top = 0x100000 + 256 * PAGE;
 
-	uvma_mm_config_init(&cfg);
-	cfg.base = 0x100000;
-	cfg.size = 256 * PAGE;
-	cfg.stack_guard_gap = 32 * PAGE;
-	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
 	map(mm, top - 8 * PAGE, 8 * PAGE, RW, UVMA_MAP_GROWSDOWN);
 	map(mm, top - 20 * PAGE, 2 * PAGE, RW, 0);
 	/* [top - 18, top - 8) is free but in the gap; under the area it is
 	 * not. */
-	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW,
-			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
-			       NULL, &out),
-		     0);
-	CHECK_EQ_U64(out, top - 24 * PAGE);
+	CHECK_EQ_U64(place(mm, 0, 4 * PAGE), top - 24 * PAGE);
 	/* Ten pages fit under the stack only in its gap: below the area. */
-	CHECK_EQ_U64(uvma_mmap(mm, 0, 10 * PAGE, RW,
-			       UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS, 0, 0,
-			       NULL, &out),
-		     0);
-	CHECK_EQ_U64(out, top - 34 * PAGE);
+	CHECK_EQ_U64(place(mm, 0, 10 * PAGE), top - 34 * PAGE);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
@@ -274,16 +272,9 @@ static void test_placement_under_area(void)
  * page after its end lies in it (Linux's brk checks vm_start_gap). */
 static void test_brk_gap(void)
 {
-	struct uvma_mm_config cfg;
-	struct uvma_mm *mm;
 	uint64_t base = 0x100000, out;
+	struct uvma_mm *mm = window(base, 16 * PAGE, base);
 
-	uvma_mm_config_init(&cfg);
-	cfg.base = base;
-	cfg.size = 256 * PAGE;
-	cfg.brk_start = base;
-	cfg.stack_guard_gap = 16 * PAGE;
-	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
 	map(mm, base + 64 * PAGE, 8 * PAGE, RW, UVMA_MAP_GROWSDOWN);
 	/* The page after the end at 64 - 16 - 1: out of the gap. */
 	CHECK_EQ_U64(uvma_brk(mm, base + 47 * PAGE, &out), 0);
@@ -303,14 +294,9 @@ static void test_brk_gap(void)
  * until that offset reaches 0 (Linux's expand_downwards). */
 static void test_pgoff_floor(void)
 {
-	struct uvma_mm_config cfg;
-	struct uvma_mm *mm;
 	uint64_t base = 0x10000, out;
+	struct uvma_mm *mm = window(base, 0, 0);
 
-	uvma_mm_config_init(&cfg);
-	cfg.base = base;
-	cfg.size = 256 * PAGE;
-	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
 	map(mm, base + PAGE, PAGE, RW, UVMA_MAP_GROWSDOWN);
 	CHECK_EQ_U64(uvma_fault(mm, base + PAGE, W), 0);
 	CHECK_EQ_U64(uvma_mremap(mm, base + PAGE, PAGE, PAGE,
