@@ -82,6 +82,53 @@ UVMA_API const char *uvma_strerror(int err);
 #define UVMA_MAP_GROWSDOWN	 0x0100
 #define UVMA_MAP_FIXED_NOREPLACE 0x100000
 
+/*
+ * Hidden area flags (uvma_area_info.vm_flags): set by uvma_madvise,
+ * uvma_mlock and uvma_mlockall, invisible in the map's protection but
+ * part of what keeps two areas apart, as Linux's VM_* flags. The comment
+ * gives the code /proc/PID/smaps prints for each on its VmFlags line.
+ */
+#define UVMA_VM_LOCKED	    0x0001 /* lo: uvma_mlock */
+#define UVMA_VM_LOCKONFAULT 0x0002 /* lf: UVMA_MLOCK_ONFAULT */
+#define UVMA_VM_DONTCOPY    0x0004 /* dc: MADV_DONTFORK */
+#define UVMA_VM_WIPEONFORK  0x0008 /* wf: MADV_WIPEONFORK */
+#define UVMA_VM_DONTDUMP    0x0010 /* dd: MADV_DONTDUMP */
+#define UVMA_VM_HUGEPAGE    0x0020 /* hg: MADV_HUGEPAGE */
+#define UVMA_VM_NOHUGEPAGE  0x0040 /* nh: MADV_NOHUGEPAGE */
+#define UVMA_VM_MERGEABLE   0x0080 /* mg: MADV_MERGEABLE */
+#define UVMA_VM_SEQ_READ    0x0100 /* sr: MADV_SEQUENTIAL */
+#define UVMA_VM_RAND_READ   0x0200 /* rr: MADV_RANDOM */
+
+/* uvma_madvise advice, with the values of MADV_* on Linux. */
+#define UVMA_MADV_NORMAL	  0
+#define UVMA_MADV_RANDOM	  1
+#define UVMA_MADV_SEQUENTIAL	  2
+#define UVMA_MADV_WILLNEED	  3
+#define UVMA_MADV_DONTNEED	  4
+#define UVMA_MADV_FREE		  8
+#define UVMA_MADV_REMOVE	  9
+#define UVMA_MADV_DONTFORK	  10
+#define UVMA_MADV_DOFORK	  11
+#define UVMA_MADV_MERGEABLE	  12
+#define UVMA_MADV_UNMERGEABLE	  13
+#define UVMA_MADV_HUGEPAGE	  14
+#define UVMA_MADV_NOHUGEPAGE	  15
+#define UVMA_MADV_DONTDUMP	  16
+#define UVMA_MADV_DODUMP	  17
+#define UVMA_MADV_WIPEONFORK	  18
+#define UVMA_MADV_KEEPONFORK	  19
+#define UVMA_MADV_COLD		  20
+#define UVMA_MADV_PAGEOUT	  21
+#define UVMA_MADV_POPULATE_READ	  22
+#define UVMA_MADV_POPULATE_WRITE  23
+#define UVMA_MADV_DONTNEED_LOCKED 24
+
+/* uvma_mlock and uvma_mlockall flags, Linux's MLOCK_* and MCL_*. */
+#define UVMA_MLOCK_ONFAULT 0x1
+#define UVMA_MCL_CURRENT   0x1
+#define UVMA_MCL_FUTURE	   0x2
+#define UVMA_MCL_ONFAULT   0x4
+
 /* uvma_mremap flags, with the values of MREMAP_* on Linux. */
 #define UVMA_MREMAP_MAYMOVE 0x1
 #define UVMA_MREMAP_FIXED   0x2
@@ -109,7 +156,8 @@ struct uvma_area_info {
 	 * areas. Values may be renumbered (equal ones staying equal) after
 	 * 2^31 first writes in one space. */
 	uint32_t anon;
-	void *user; /* the caller's pointer, given when mapping */
+	unsigned vm_flags; /* UVMA_VM_* */
+	void *user;	   /* the caller's pointer, given when mapping */
 };
 
 /* What a fault handler is told. */
@@ -488,6 +536,76 @@ UVMA_API UVMA_MUST_CHECK int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr,
  */
 UVMA_API UVMA_MUST_CHECK int uvma_brk(struct uvma_mm *mm, uint64_t brk,
 				      uint64_t *out);
+
+/*
+ * Give advice about [addr, addr + len) (len rounded up to pages), as
+ * Linux's madvise. Advice that sets hidden flags (uvma_area_info.vm_flags)
+ * splits and merges areas as uvma_mprotect does: DONTFORK/DOFORK
+ * (UVMA_VM_DONTCOPY: uvma_mm_dup leaves the area out of the child),
+ * WIPEONFORK/KEEPONFORK (UVMA_VM_WIPEONFORK: the child's area starts
+ * untouched; private anonymous areas only, else -EINVAL), DONTDUMP/DODUMP,
+ * HUGEPAGE/NOHUGEPAGE (each clears the other), MERGEABLE/UNMERGEABLE
+ * (shared areas are left as they are), SEQUENTIAL/RANDOM/NORMAL. Advice
+ * about pages (WILLNEED, DONTNEED, DONTNEED_LOCKED, FREE, REMOVE, COLD,
+ * PAGEOUT, POPULATE_READ, POPULATE_WRITE) checks the areas as Linux does and
+ * changes no area; POPULATE_WRITE faults the range in for writing, so a
+ * private area gets its first-write tag (uvma_area_info.anon). In a pager
+ * space the pages themselves are not touched (not built yet).
+ * Holes: flag advice and the other kinds go on past a hole and return
+ * -ENOMEM at the end; POPULATE_* stop at it with -ENOMEM. An area that
+ * refuses the advice stops the call with its error, the areas before it
+ * changed, as on Linux.
+ * Locking: mmap_lock for writing (flag advice; the changed areas are
+ * write-locked) or for reading (the rest). Not from a fault handler or
+ * with an area lock of mm held.
+ * Returns 0; -EINVAL (unaligned addr, unknown advice, len rounding to 0,
+ * the range wrapping, or an area the advice does not apply to); -ENOMEM
+ * (holes, above); -EAGAIN (out of memory: nothing changed, Linux's
+ * answer when a split cannot allocate); -EACCES (REMOVE on a private
+ * file area); -EFAULT (POPULATE_* on an area that forbids the access).
+ */
+UVMA_API UVMA_MUST_CHECK int uvma_madvise(struct uvma_mm *mm, uint64_t addr,
+					  uint64_t len, int advice);
+
+/*
+ * Lock the pages of [addr, addr + len) in memory, as Linux's mlock2 (flags
+ * 0 is mlock): addr is rounded down to its page and len up. The areas get
+ * UVMA_VM_LOCKED (and UVMA_VM_LOCKONFAULT with UVMA_MLOCK_ONFAULT),
+ * splitting and merging as flags do. Without ONFAULT the range is then
+ * faulted in as Linux populates it: a private writable area is written,
+ * so it gets its first-write tag (uvma_area_info.anon), and an area with
+ * no access stops it (-ENOMEM, after the flags were set). A space has no
+ * limit on locked memory (Linux's RLIMIT_MEMLOCK for a privileged
+ * process). In a pager space no page is filled (not built yet).
+ * Locking: mmap_lock for writing; only changed areas are write-locked.
+ * Returns 0; -EINVAL (unknown flags, the range wrapping); -ENOMEM (a hole
+ * in the range: the areas before it are changed, or nothing when addr is
+ * in a hole; an area without access; out of memory, nothing changed).
+ */
+UVMA_API UVMA_MUST_CHECK int uvma_mlock(struct uvma_mm *mm, uint64_t addr,
+					uint64_t len, unsigned flags);
+
+/* Unlock [addr, addr + len), as Linux's munlock: clears UVMA_VM_LOCKED
+ * and UVMA_VM_LOCKONFAULT; addresses, holes and errors as uvma_mlock
+ * (-EINVAL only for a wrapping range). */
+UVMA_API UVMA_MUST_CHECK int uvma_munlock(struct uvma_mm *mm, uint64_t addr,
+					  uint64_t len);
+
+/*
+ * Lock every area (UVMA_MCL_CURRENT) and/or the areas mapped from now on
+ * (UVMA_MCL_FUTURE: new mappings and heap growth are locked and faulted
+ * in, as if uvma_mlock followed), with UVMA_MCL_ONFAULT as
+ * UVMA_MLOCK_ONFAULT; as Linux's mlockall, each call replaces the
+ * previous FUTURE setting, and MCL_CURRENT faults areas in ignoring those
+ * without access. uvma_mm_dup's child inherits neither the setting nor
+ * the locks. Locking as uvma_mlock. 0; -EINVAL (flags 0, unknown bits,
+ * ONFAULT alone); -ENOMEM (out of memory, nothing changed).
+ */
+UVMA_API UVMA_MUST_CHECK int uvma_mlockall(struct uvma_mm *mm, unsigned flags);
+
+/* Unlock every area and end UVMA_MCL_FUTURE, as Linux's munlockall.
+ * Locking as uvma_mlock. 0 or -ENOMEM (nothing changed). */
+UVMA_API UVMA_MUST_CHECK int uvma_munlockall(struct uvma_mm *mm);
 
 /*
  * Call fn for every area overlapping [start, end), in address order, with a

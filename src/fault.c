@@ -244,7 +244,8 @@ void uvma_vma_info(const struct uvma_vma *vma, struct uvma_area_info *out)
 	out->start = vma->start;
 	out->end = vma->end;
 	out->prot = vma->prot;
-	out->flags = vma->flags;
+	out->flags = vma->flags & VMA_MAP_MASK;
+	out->vm_flags = vma->flags >> VMA_VM_SHIFT;
 	out->pgoff = vma->pgoff;
 	/* Anonymous shared areas carry a hidden backing id (ops.h). */
 	out->file_id = vma->flags & UVMA_MAP_ANONYMOUS ? 0 : vma->file_id;

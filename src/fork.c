@@ -18,14 +18,71 @@
 #include "hook.h"
 #include "mm.h"
 #include "plan.h"
+#include "rcu.h"
 #include "vma.h"
 #include "vma_lock.h"
 
 struct dup_ctx {
 	struct uvma_mm *parent, *child;
 	const struct uvma_dup_ops *ops;
-	int err; /* the first failure: -ENOMEM or copy's error */
+	int err;       /* the first failure: -ENOMEM or copy's error */
+	bool dontcopy; /* some area is MADV_DONTFORK */
 };
+
+static bool dontcopy(const struct uvma_vma *v)
+{
+	return v->flags & VMA_VM(UVMA_VM_DONTCOPY);
+}
+
+/*
+ * The tree is copied whole, node by node; the MADV_DONTFORK areas it
+ * copied then leave the child's map, a hole each, through the plan
+ * engine (the child is not visible yet: nothing reads it). 0 or -ENOMEM.
+ */
+static int drop_dontcopy(struct uvma_mm *child)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+	uint64_t pos = child->base;
+	int err = 0;
+
+	while (!err) {
+		bool found = false;
+
+		rcu_read_enter(); /* the writer's walk; RCU: its rules */
+		tree_iter_start(&it, &child->tree, pos, child->end);
+		while (tree_iter_next(&it, &e)) {
+			if (dontcopy(e.ptr)) {
+				found = true;
+				break;
+			}
+		}
+		rcu_read_exit();
+		if (!found)
+			break;
+		pos = e.end;
+		err = __mm_replace(child, e.start, e.end, NULL);
+	}
+	return err;
+}
+
+/* A dup that failed after its copy: undo what copy made for every area
+ * of the child (destroying the child frees the rest). */
+static void undo_all(struct dup_ctx *c)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+
+	if (!c->ops || !c->ops->copy || !c->ops->undo)
+		return;
+	rcu_read_enter(); /* the writer's walk; RCU: its rules */
+	tree_iter_start(&it, &c->child->tree, c->child->base, c->child->end);
+	while (tree_iter_next(&it, &e))
+		if (!dontcopy(e.ptr))
+			c->ops->undo(((struct uvma_vma *)e.ptr)->user,
+				     c->ops->arg);
+	rcu_read_exit();
+}
 
 /* The child's VMA for the parent's v, or NULL (ctx->err says why). */
 static void *dup_one(void *arg, const struct tree_entry *e)
@@ -45,12 +102,20 @@ static void *dup_one(void *arg, const struct tree_entry *e)
 		return NULL;
 	}
 	vma_copy_fields(n, v);
+	/* Locks are not inherited (Linux clears VM_LOCKED in the child). */
+	n->flags &= ~VMA_LOCKED_MASK;
 	/* A touched area's child gets an anon_vma of its own, whose parent
-	 * is the area's: a tag of the child's, marked as inherited. */
+	 * is the area's: a tag of the child's, marked as inherited; with
+	 * MADV_WIPEONFORK it starts empty, untouched. */
 	if (!(v->flags & UVMA_MAP_SHARED) && vma_anon(v))
-		vma_set_anon(n, __anon_fork_tag(c->child));
+		vma_set_anon(n, v->flags & VMA_VM(UVMA_VM_WIPEONFORK)
+					? 0
+					: __anon_fork_tag(c->child));
 	user = v->user;
-	if (c->ops && c->ops->copy) {
+	c->dontcopy |= dontcopy(v);
+	/* A MADV_DONTFORK area is copied only to be dropped (drop_dontcopy):
+	 * copy never sees it. */
+	if (c->ops && c->ops->copy && !dontcopy(v)) {
 		uvma_vma_info(v, &info);
 		err = c->ops->copy(&info, &user, c->ops->arg);
 		if (err) {
@@ -72,7 +137,7 @@ static void dup_undo(void *arg, void *ptr)
 	struct dup_ctx *c = arg;
 	struct uvma_vma *n = ptr;
 
-	if (c->ops && c->ops->copy && c->ops->undo)
+	if (c->ops && c->ops->copy && c->ops->undo && !dontcopy(n))
 		c->ops->undo(n->user, c->ops->arg);
 	vma_mark_detached(n);
 	vma_free(n);
@@ -98,7 +163,7 @@ static int dup_space(struct uvma_mm *mm, struct uvma_mm **out)
 int uvma_mm_dup(struct uvma_mm *mm, const struct uvma_dup_ops *ops,
 		struct uvma_mm **out)
 {
-	struct dup_ctx c = { mm, NULL, ops, 0 };
+	struct dup_ctx c = { mm, NULL, ops, 0, false };
 	int err;
 
 	if (!mm || !out)
@@ -113,6 +178,11 @@ int uvma_mm_dup(struct uvma_mm *mm, const struct uvma_dup_ops *ops,
 	c.child->brk = mm->brk;
 	c.child->next_shmem_id = mm->next_shmem_id;
 	err = tree_clone(&c.child->tree, &mm->tree, dup_one, dup_undo, &c);
+	if (!err && c.dontcopy) {
+		err = drop_dontcopy(c.child);
+		if (err)
+			undo_all(&c);
+	}
 	mmap_write_unlock(c.child);
 	mmap_write_unlock(mm);
 	if (err) {

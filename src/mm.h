@@ -75,6 +75,10 @@ struct uvma_mm {
 	 * next serial, is written under anon_lock with mmap_lock held, or
 	 * under mmap_lock for writing. */
 	pthread_mutex_t anon_lock;
+	/* Hidden flags every new mapping and heap growth gets (VMA_VM bits:
+	 * uvma_mlockall's MCL_FUTURE, Linux's def_flags); the writer's,
+	 * under mmap_lock for writing. */
+	unsigned def_flags;
 	uint32_t anon_next;
 	struct fault_slot slots[FAULT_SLOTS];
 };

@@ -15,6 +15,7 @@
 #include "ops.h"
 #include "pager.h"
 #include "plan.h"
+#include "populate.h"
 
 /* The largest file size Linux allows a mapping to reach. */
 #define OPS_MAX_FILE_SIZE ((UINT64_C(1) << 63) - 1)
@@ -74,6 +75,14 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 	return 0;
 }
 
+/* A new area locked by uvma_mlockall's MCL_FUTURE is faulted in, errors
+ * ignored (Linux's mm_populate after mmap and brk). */
+static void populate_locked(struct uvma_mm *mm, const struct area *n)
+{
+	if ((n->flags & VMA_LOCKED_MASK) == VMA_VM(UVMA_VM_LOCKED))
+		__mm_populate(mm, n->start, n->end, POPULATE_LOCKED, true);
+}
+
 int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 	      unsigned flags, uint64_t file_id, uint64_t offset, void *user,
 	      uint64_t *out)
@@ -127,7 +136,10 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 		n.file_id = file_id;
 		n.pgoff = offset >> mm->page_shift;
 	}
+	n.flags |= mm->def_flags;
 	err = __mm_replace(mm, n.start, n.end, &n);
+	if (!err)
+		populate_locked(mm, &n);
 	if (!err && (flags & UVMA_MAP_ANONYMOUS) && (flags & UVMA_MAP_SHARED))
 		mm->next_shmem_id++;
 	if (!err && out && !ops_out_in_space(mm, out))
@@ -207,9 +219,11 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 		n.start = old_end;
 		n.end = new_end;
 		n.prot = UVMA_PROT_READ | UVMA_PROT_WRITE;
-		n.flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS;
+		n.flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS | mm->def_flags;
 		n.pgoff = old_end >> mm->page_shift;
 		err = __mm_replace(mm, old_end, new_end, &n);
+		if (!err)
+			populate_locked(mm, &n);
 	}
 	if (!err)
 		mm->brk = brk;

@@ -12,6 +12,7 @@
 
 #include "ops.h"
 #include "plan.h"
+#include "populate.h"
 
 /* A second mapping of a shared area's pages from addr on, at to (mremap
  * with old_len 0): same backing and offset, nothing unmapped. */
@@ -258,6 +259,16 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 	return err;
 }
 
+/* A locked area's growth is faulted in, errors ignored (Linux's
+ * mm_populate after mremap). */
+static void populate_growth(struct uvma_mm *mm, uint64_t start, uint64_t end)
+{
+	struct uvma_vma *v = mm_vma_at(mm, start);
+
+	if (v && (v->flags & VMA_VM(UVMA_VM_LOCKED)))
+		__mm_populate(mm, start, end, POPULATE_LOCKED, true);
+}
+
 int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
 		uint64_t new_len, unsigned flags, uint64_t new_addr,
 		uint64_t *out)
@@ -274,6 +285,8 @@ int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
 	mmap_write_lock(mm);
 	err = do_mremap(mm, old_addr, old_len, new_len, flags, new_addr,
 			&where);
+	if (!err && new_len > old_len)
+		populate_growth(mm, where + old_len, where + new_len);
 	mmap_write_unlock(mm);
 	if (!err && out)
 		*out = where;

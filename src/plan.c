@@ -194,6 +194,7 @@ void plan_merge(struct plan *p)
 			a->end = b->end;
 			a->anon = a->anon ? a->anon : b->anon;
 			a->lenient = a->lenient || b->lenient;
+			a->populate = a->populate || b->populate;
 			/* Its end is b's: the next pair merges only where
 			 * one side was made by the change. */
 			a->changed = b->changed;
@@ -310,6 +311,94 @@ int plan_edits(struct plan *p, const struct edit *ed, size_t ned)
 			return -ENOMEM;
 	}
 	plan_sort_areas(p);
+	plan_merge(p);
+	return 0;
+}
+
+/* ---- changing fields over a range ---------------------------------------- */
+
+/* The areas of [start, end) and the ones that end at start or begin at end
+ * (merge candidates), in one walk of [start - 1, end + 1). */
+static int modify_collect(struct plan *p, uint64_t start, uint64_t end)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+
+	tree_iter_start(&it, &p->mm->tree, start ? start - 1 : 0, end + 1);
+	while (tree_iter_next(&it, &e)) {
+		if (e.start > end)
+			break;
+		if (e.end >= start && plan_add_old(p, e.ptr))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The areas of s, an old VMA inside the range: unchanged whole, or split
+ * around n, its part in the range with new fields. */
+static int modify_one(struct plan *p, const struct area *s,
+		      const struct area *n)
+{
+	unsigned shift = p->mm->page_shift;
+	struct area a = area_clip(s, s->start, n->start, shift);
+	struct area c = area_clip(s, n->end, s->end, shift);
+	struct area b = *n;
+
+	if (n->prot == s->prot && n->flags == s->flags)
+		return plan_add_area(p, s);
+	b.changed = true;
+	p->modified = true;
+	if ((a.start < a.end && plan_add_area(p, &a)) || plan_add_area(p, &b) ||
+	    (c.start < c.end && plan_add_area(p, &c)))
+		return -ENOMEM;
+	return 0;
+}
+
+bool plan_changes(const struct plan *p)
+{
+	return p->modified;
+}
+
+int plan_modify(struct plan *p, uint64_t start, uint64_t end,
+		const struct modify *m, int *stop)
+{
+	unsigned shift = p->mm->page_shift;
+	uint64_t pos = start;
+	int hole = 0;
+	size_t i;
+
+	*stop = 0;
+	if (modify_collect(p, start, end))
+		return -ENOMEM;
+	for (i = 0; i < p->nold; i++) {
+		const struct uvma_vma *v = p->old[i];
+		struct area s = area_of(v), n;
+		bool inside = v->start < end && v->end > start;
+
+		if (inside && !*stop && v->start > pos) {
+			if (m->skip_holes)
+				hole = -ENOMEM;
+			else
+				*stop = -ENOMEM;
+		}
+		if (!inside || *stop) {
+			/* A neighbour, or beyond where the change stopped:
+			 * kept as it is. */
+			if (plan_add_area(p, &s))
+				return -ENOMEM;
+			continue;
+		}
+		n = area_clip(&s, v->start > start ? v->start : start,
+			      v->end < end ? v->end : end, shift);
+		*stop = m->apply(p->mm, v, &n, m->arg);
+		if ((*stop ? plan_add_area(p, &s) : modify_one(p, &s, &n)))
+			return -ENOMEM;
+		pos = v->end;
+	}
+	if (!*stop && pos < end)
+		*stop = -ENOMEM;
+	if (!*stop)
+		*stop = hole;
 	plan_merge(p);
 	return 0;
 }

@@ -41,6 +41,9 @@ struct area {
 	 * grown piece), not what is left of an old VMA around it: Linux
 	 * merges only around what it changes (plan_merge). */
 	bool changed;
+	/* To be faulted in for writing once the plan is applied (a locked
+	 * area mprotect makes writable: Linux populates it then). */
+	bool populate;
 	void *user;
 	/* The VMA this area was cut from, if any: a new object for it is a
 	 * copy of that VMA (a split, as Linux's), not a blank one. */
@@ -79,6 +82,8 @@ struct plan {
 	 * plan_apply; NULL before). */
 	unsigned char *fate;
 	bool applied;
+	/* plan_modify changed some area's fields (plan_changes). */
+	bool modified;
 	struct uvma_vma *old_inline[PLAN_INLINE];
 	struct area areas_inline[PLAN_INLINE];
 	unsigned char fate_inline[PLAN_INLINE];
@@ -106,6 +111,28 @@ void plan_merge(struct plan *p);
  * edits' areas, merged. 0 or -ENOMEM.
  */
 int plan_edits(struct plan *p, const struct edit *ed, size_t ned);
+
+/*
+ * A change of the fields of every area in a range (mprotect, madvise,
+ * mlock): plan_modify calls apply for each area of [start, end) with a,
+ * the part of v inside the range; apply sets a's new protection or flags
+ * and returns 0, or a negative errno that stops the change at v (the
+ * areas before it still change, as on Linux). A part whose fields do not
+ * change leaves its area whole and unlocked (Linux skips it). A hole stops
+ * the change with -ENOMEM, or with skip_holes (madvise) is passed over and
+ * reported as -ENOMEM at the end. *stop receives that result; the return
+ * value is 0 or -ENOMEM (out of memory, nothing planned).
+ */
+struct modify {
+	int (*apply)(struct uvma_mm *mm, const struct uvma_vma *v,
+		     struct area *a, const void *arg);
+	const void *arg;
+	bool skip_holes;
+};
+int plan_modify(struct plan *p, uint64_t start, uint64_t end,
+		const struct modify *m, int *stop);
+/* Whether plan_modify's plan changes any area. */
+bool plan_changes(const struct plan *p);
 
 /*
  * Carry the plan out (see above). 0, or -ENOMEM with the map unchanged.

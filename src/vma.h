@@ -79,12 +79,27 @@ struct uvma_vma {
 #endif
 	};
 	unsigned prot : 8;   /* UVMA_PROT_* */
-	unsigned flags : 24; /* UVMA_MAP_* kept in the map */
+	unsigned flags : 24; /* UVMA_MAP_* kept in the map, and the hidden
+			      * UVMA_VM_* above them (VMA_VM) */
 	_Atomic uint32_t anon;
 	uint64_t pgoff;
 	void *user;
 	uint64_t file_id; /* 0 for anonymous areas */
 } __attribute__((aligned(64)));
+
+/*
+ * An area's flags word (uvma_vma.flags, struct area's flags): the
+ * UVMA_MAP_* bits it keeps below VMA_VM_SHIFT, the hidden UVMA_VM_* flags
+ * above, so that one comparison of the word compares both, as Linux
+ * compares vm_flags.
+ */
+#define VMA_VM_SHIFT 9
+#define VMA_MAP_MASK ((1u << VMA_VM_SHIFT) - 1)
+#define VMA_VM(vm)   ((unsigned)(vm) << VMA_VM_SHIFT)
+#define VMA_VM_ALL   0x3ffu /* every UVMA_VM_* */
+_Static_assert(UVMA_MAP_GROWSDOWN <= VMA_MAP_MASK, "MAP bits fit below");
+_Static_assert(VMA_VM(VMA_VM_ALL) < (1u << 24), "VM bits fit the word");
+#define VMA_LOCKED_MASK VMA_VM(UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)
 
 #if UVMA_DESIGN != UVMA_DESIGN_RWSEM
 _Static_assert(sizeof(struct uvma_vma) == 64, "a VMA is one cache line");

@@ -317,6 +317,80 @@ static int kernel_protect(void *arg, const struct script_cmd *c)
 	return 0;
 }
 
+/*
+ * A call over [off, off + len) that acts on the areas of the range and
+ * fails with ENOMEM at a hole (madvise, mlock, munlock): a range that
+ * starts in the window and ends past it is given as the part inside, and
+ * a success reports the hole past the window's end, as for mprotect.
+ */
+static int
+kernel_range(const struct kernel_space *ks, const struct script_cmd *c,
+	     long (*call)(uint64_t, uint64_t, const struct script_cmd *))
+{
+	if (c->len && c->off < WINDOW && !in_window(c->off, c->len) &&
+	    c->len <= UINT64_MAX - (PAGE - 1) &&
+	    page_round(c->len) <= UINT64_MAX - c->off) {
+		if (call(ks->base + c->off, WINDOW - c->off, c))
+			return errno;
+		return ENOMEM;
+	}
+	if (call(c->off <= WINDOW ? ks->base + c->off
+				  : kaddr(ks, c->off, c->len),
+		 c->len, c))
+		return errno;
+	return 0;
+}
+
+static long call_madvise(uint64_t addr, uint64_t len,
+			 const struct script_cmd *c)
+{
+	return syscall(SYS_madvise, addr, len, c->advice);
+}
+
+static long call_mlock(uint64_t addr, uint64_t len, const struct script_cmd *c)
+{
+	if (c->has_flags)
+		return syscall(SYS_mlock2, addr, len, c->flags);
+	return syscall(SYS_mlock, addr, len);
+}
+
+static long call_munlock(uint64_t addr, uint64_t len,
+			 const struct script_cmd *c)
+{
+	(void)c;
+	return syscall(SYS_munlock, addr, len);
+}
+
+static int kernel_advise(void *arg, const struct script_cmd *c)
+{
+	return kernel_range(arg, c, call_madvise);
+}
+
+static int kernel_lock(void *arg, const struct script_cmd *c)
+{
+	return kernel_range(arg, c, call_mlock);
+}
+
+static int kernel_unlock(void *arg, const struct script_cmd *c)
+{
+	return kernel_range(arg, c, call_munlock);
+}
+
+/* mlockall and munlockall act on the whole process: outside the window
+ * only the guards (PROT_NONE: nothing to fault in) and the program. */
+static int kernel_lockall(void *arg, const struct script_cmd *c)
+{
+	(void)arg;
+	return syscall(SYS_mlockall, c->flags) ? errno : 0;
+}
+
+static int kernel_unlockall(void *arg, const struct script_cmd *c)
+{
+	(void)arg;
+	(void)c;
+	return syscall(SYS_munlockall) ? errno : 0;
+}
+
 static int kernel_remap(void *arg, const struct script_cmd *c)
 {
 	struct kernel_space *ks = arg;
@@ -403,54 +477,95 @@ static int area_file(const char *name, char perms_share)
 	return SCRIPT_NR_FILES;
 }
 
+/* The codes of a VmFlags line that scripts compare (script.h). */
+static unsigned vm_flags_of(const char *line)
+{
+	char buf[512], *save, *tok;
+	unsigned vm = 0;
+	int i;
+
+	snprintf(buf, sizeof(buf), "%s", line + strlen("VmFlags:"));
+	for (tok = strtok_r(buf, " \n", &save); tok;
+	     tok = strtok_r(NULL, " \n", &save))
+		for (i = 0; i < SCRIPT_VM_NR; i++)
+			if (!strcmp(tok, script_vm_codes[i]))
+				vm |= 1u << i;
+	return vm;
+}
+
+/* An area's first line in /proc/self/smaps, as in /proc/self/maps: 1 and
+ * *a when line is one, 0 when it is one outside the window, -1 else. */
+static int area_line(const struct kernel_space *ks, char *line,
+		     struct script_area *a)
+{
+	unsigned long start, end, off;
+	char perms[8];
+	char *name;
+	int n = 0;
+
+	if (sscanf(line, "%lx-%lx %7s %lx %*s %*s%n", &start, &end, perms, &off,
+		   &n) != 4 ||
+	    !n || strlen(perms) != 4)
+		return -1;
+	if (start < ks->base || end > ks->base + WINDOW)
+		return 0;
+	name = line + n;
+	name += strspn(name, " ");
+	name[strcspn(name, "\n")] = '\0';
+	a->start = start - ks->base;
+	a->end = end - ks->base;
+	a->prot = (perms[0] == 'r' ? SCRIPT_PROT_READ : 0) |
+		  (perms[1] == 'w' ? SCRIPT_PROT_WRITE : 0) |
+		  (perms[2] == 'x' ? SCRIPT_PROT_EXEC : 0);
+	a->shared = perms[3] == 's';
+	a->file = area_file(name, perms[3]);
+	a->off = off;
+	a->vm = 0;
+	return 1;
+}
+
+/*
+ * The areas of the window, from /proc/self/smaps: each area's first line
+ * (as in /proc/self/maps), then lines "Key: value", the last of which is
+ * VmFlags; an area is passed to fn once its VmFlags line is read.
+ */
 static int kernel_for_each_area(void *arg, script_area_fn fn, void *fn_arg)
 {
 	struct kernel_space *ks = arg;
+	struct script_area a;
 	char *line = NULL;
 	size_t cap = 0;
-	int ret = 0;
-	FILE *maps;
+	int ret = 0, in = 0;
+	FILE *smaps;
 
-	maps = fopen("/proc/self/maps", "r");
-	if (!maps) {
-		perror("uvma-kernel-replay: /proc/self/maps");
+	smaps = fopen("/proc/self/smaps", "r");
+	if (!smaps) {
+		perror("uvma-kernel-replay: /proc/self/smaps");
 		return -1;
 	}
-	while (getline(&line, &cap, maps) != -1) {
-		unsigned long start, end, off;
-		struct script_area a;
-		char perms[8];
-		char *name;
-		int n = 0;
+	while (getline(&line, &cap, smaps) != -1) {
+		size_t key = strcspn(line, " :");
 
-		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s%n", &start, &end,
-			   perms, &off, &n) != 4 ||
-		    !n || strlen(perms) != 4) {
-			fprintf(stderr, "uvma-kernel-replay: bad maps line %s",
+		if (line[key] == ':') {
+			if (in && !strncmp(line, "VmFlags:", 8)) {
+				a.vm = vm_flags_of(line);
+				in = 0;
+				ret = fn(&a, fn_arg);
+				if (ret)
+					break;
+			}
+			continue;
+		}
+		in = area_line(ks, line, &a);
+		if (in < 0) {
+			fprintf(stderr, "uvma-kernel-replay: bad smaps line %s",
 				line);
 			ret = -1;
 			break;
 		}
-		if (start < ks->base || end > ks->base + WINDOW)
-			continue;
-		name = line + n;
-		name += strspn(name, " ");
-		name[strcspn(name, "\n")] = '\0';
-
-		a.start = start - ks->base;
-		a.end = end - ks->base;
-		a.prot = (perms[0] == 'r' ? SCRIPT_PROT_READ : 0) |
-			 (perms[1] == 'w' ? SCRIPT_PROT_WRITE : 0) |
-			 (perms[2] == 'x' ? SCRIPT_PROT_EXEC : 0);
-		a.shared = perms[3] == 's';
-		a.file = area_file(name, perms[3]);
-		a.off = off;
-		ret = fn(&a, fn_arg);
-		if (ret)
-			break;
 	}
 	free(line);
-	fclose(maps);
+	fclose(smaps);
 	return ret;
 }
 
@@ -500,6 +615,11 @@ int main(int argc, char **argv)
 		.protect = kernel_protect,
 		.remap = kernel_remap,
 		.touch = kernel_touch,
+		.advise = kernel_advise,
+		.lock = kernel_lock,
+		.unlock = kernel_unlock,
+		.lockall = kernel_lockall,
+		.unlockall = kernel_unlockall,
 		.for_each_area = kernel_for_each_area,
 		.fini = kernel_fini,
 		.fork = kernel_fork,

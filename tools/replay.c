@@ -172,6 +172,42 @@ static int replay_remap(void *arg, const struct script_cmd *c)
 	return 0;
 }
 
+static int replay_advise(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_madvise(CUR(rs), c->off, c->len, c->advice);
+}
+
+static int replay_lock(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_mlock(CUR(rs), c->off, c->len, c->flags);
+}
+
+static int replay_unlock(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_munlock(CUR(rs), c->off, c->len);
+}
+
+static int replay_lockall(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_mlockall(CUR(rs), c->flags);
+}
+
+static int replay_unlockall(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	(void)c;
+	return -uvma_munlockall(CUR(rs));
+}
+
 struct list_arg {
 	script_area_fn fn;
 	void *arg;
@@ -193,6 +229,8 @@ static int list_one(const struct uvma_area_info *info, void *arg)
 	else
 		a.file = SCRIPT_NR_FILES; /* prints as unknown */
 	a.off = info->pgoff * SCRIPT_PAGE_SIZE;
+	/* The script's bits are UVMA_VM_*'s (script.h). */
+	a.vm = info->vm_flags;
 	return la->fn(&a, la->arg);
 }
 
@@ -224,6 +262,11 @@ int replay_main(int argc, char **argv)
 		.protect = replay_protect,
 		.remap = replay_remap,
 		.touch = replay_touch,
+		.advise = replay_advise,
+		.lock = replay_lock,
+		.unlock = replay_unlock,
+		.lockall = replay_lockall,
+		.unlockall = replay_unlockall,
 		.for_each_area = replay_for_each_area,
 		.fini = replay_fini,
 		.fork = replay_fork,

@@ -56,6 +56,72 @@ static int parse_prot(const char *s, unsigned *out)
 	return 0;
 }
 
+const char *const script_vm_codes[SCRIPT_VM_NR] = {
+	"lo", "lf", "dc", "wf", "dd", "hg", "nh", "mg", "sr", "rr", "sl",
+};
+
+/* madvise's advice by name, with Linux's values. */
+static const struct {
+	const char *name;
+	int value;
+} advice_names[] = {
+	{ "normal", 0 },      { "random", 1 },	       { "sequential", 2 },
+	{ "willneed", 3 },    { "dontneed", 4 },       { "free", 8 },
+	{ "remove", 9 },      { "dontfork", 10 },      { "dofork", 11 },
+	{ "mergeable", 12 },  { "unmergeable", 13 },   { "hugepage", 14 },
+	{ "nohugepage", 15 }, { "dontdump", 16 },      { "dodump", 17 },
+	{ "wipeonfork", 18 }, { "keeponfork", 19 },    { "cold", 20 },
+	{ "pageout", 21 },    { "populate_read", 22 }, { "populate_write", 23 },
+};
+
+static int parse_advice(const char *s, int *out)
+{
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(advice_names) / sizeof(advice_names[0]); i++) {
+		if (!strcmp(s, advice_names[i].name)) {
+			*out = advice_names[i].value;
+			return 0;
+		}
+	}
+	if (parse_number(s, &v) || v > 0x7fffffff)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* lockall's words (or one number): MCL_* flags. */
+static int parse_lockall(char **tok, int nr, unsigned *out)
+{
+	uint64_t v;
+	int i;
+
+	*out = 0;
+	if (nr == 2 && !parse_number(tok[1], &v) && v <= 0xffffffff) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	for (i = 1; i < nr; i++) {
+		if (!strcmp(tok[i], "current"))
+			*out |= SCRIPT_MCL_CURRENT;
+		else if (!strcmp(tok[i], "future"))
+			*out |= SCRIPT_MCL_FUTURE;
+		else if (!strcmp(tok[i], "onfault"))
+			*out |= SCRIPT_MCL_ONFAULT;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* OFF LEN, the first two arguments of most lines. */
+static int parse_range(char **tok, struct script_cmd *cmd)
+{
+	return parse_number(tok[1], &cmd->off) ||
+	       parse_number(tok[2], &cmd->len);
+}
+
 static int parse_file(const char *s, int *out)
 {
 	if (s[0] != 'F' || s[1] < '0' || s[1] >= '0' + SCRIPT_NR_FILES || s[2])
@@ -132,6 +198,37 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 		cmd->op = SCRIPT_TOUCH;
 		if (nr != 2 || parse_number(tok[1], &cmd->off))
 			return -1;
+	} else if (!strcmp(tok[0], "advise")) {
+		cmd->op = SCRIPT_ADVISE;
+		if (nr != 4 || parse_range(tok, cmd) ||
+		    parse_advice(tok[3], &cmd->advice))
+			return -1;
+	} else if (!strcmp(tok[0], "lock")) {
+		uint64_t v;
+
+		cmd->op = SCRIPT_LOCK;
+		if ((nr != 3 && nr != 4) || parse_range(tok, cmd))
+			return -1;
+		if (nr == 4) {
+			cmd->has_flags = true;
+			if (!strcmp(tok[3], "onfault"))
+				v = SCRIPT_MLOCK_ONFAULT;
+			else if (parse_number(tok[3], &v) || v > 0xffffffff)
+				return -1;
+			cmd->flags = (unsigned)v;
+		}
+	} else if (!strcmp(tok[0], "unlock")) {
+		cmd->op = SCRIPT_UNLOCK;
+		if (nr != 3 || parse_range(tok, cmd))
+			return -1;
+	} else if (!strcmp(tok[0], "lockall")) {
+		cmd->op = SCRIPT_LOCKALL;
+		if (parse_lockall(tok, nr, &cmd->flags))
+			return -1;
+	} else if (!strcmp(tok[0], "unlockall")) {
+		cmd->op = SCRIPT_UNLOCKALL;
+		if (nr != 1)
+			return -1;
 	} else if (!strcmp(tok[0], "fork") || !strcmp(tok[0], "exit")) {
 		cmd->op = tok[0][0] == 'f' ? SCRIPT_FORK : SCRIPT_EXIT;
 		if (nr != 1)
@@ -161,6 +258,10 @@ const char *script_error_name(int err)
 		return "EAGAIN";
 	case EIO:
 		return "EIO";
+	case EPERM:
+		return "EPERM";
+	case EBUSY:
+		return "EBUSY";
 	default:
 		return "EOTHER";
 	}
@@ -169,6 +270,7 @@ const char *script_error_name(int err)
 void script_print_area(FILE *out, const struct script_area *a)
 {
 	char perms[5], name[16];
+	int i;
 
 	perms[0] = a->prot & SCRIPT_PROT_READ ? 'r' : '-';
 	perms[1] = a->prot & SCRIPT_PROT_WRITE ? 'w' : '-';
@@ -181,9 +283,13 @@ void script_print_area(FILE *out, const struct script_area *a)
 		snprintf(name, sizeof(name), "F%d", a->file);
 	else
 		strcpy(name, "unknown");
-	fprintf(out, "%#lx-%#lx %s %#lx %s\n", (unsigned long)a->start,
+	fprintf(out, "%#lx-%#lx %s %#lx %s", (unsigned long)a->start,
 		(unsigned long)a->end, perms,
 		(unsigned long)(a->file < 0 ? 0 : a->off), name);
+	for (i = 0; i < SCRIPT_VM_NR; i++)
+		if (a->vm & (1u << i))
+			fprintf(out, " %s", script_vm_codes[i]);
+	fputc('\n', out);
 }
 
 /* The failed lines, kept to be printed before the map. */
@@ -226,6 +332,16 @@ static int run_cmd(const struct script_backend *be, void *ctx,
 		return be->remap(ctx, cmd);
 	case SCRIPT_TOUCH:
 		return be->touch(ctx, cmd);
+	case SCRIPT_ADVISE:
+		return be->advise(ctx, cmd);
+	case SCRIPT_LOCK:
+		return be->lock(ctx, cmd);
+	case SCRIPT_UNLOCK:
+		return be->unlock(ctx, cmd);
+	case SCRIPT_LOCKALL:
+		return be->lockall(ctx, cmd);
+	case SCRIPT_UNLOCKALL:
+		return be->unlockall(ctx, cmd);
 	case SCRIPT_FORK:
 	case SCRIPT_EXIT:
 		break; /* the driver's (run_script) */

@@ -15,12 +15,25 @@
  *   protect OFF LEN PROT
  *   remap OFF OLDLEN NEWLEN [NEWOFF]
  *   touch OFF
+ *   advise OFF LEN ADVICE
+ *   lock OFF LEN [onfault|FLAGS]
+ *   unlock OFF LEN
+ *   lockall [current] [future] [onfault] | lockall FLAGS
+ *   unlockall
  *   fork
  *   exit
  *
  * touch writes a byte at OFF (the kernel side really does; uvma runs a
  * write fault): EFAULT where nothing is mapped and no stack grows down to
  * it, EACCES where the area may not be written.
+ *
+ * advise is madvise(2): ADVICE is a name (dontfork, dofork, wipeonfork,
+ * keeponfork, dontdump, dodump, hugepage, nohugepage, mergeable,
+ * unmergeable, sequential, random, normal, willneed, dontneed, free,
+ * remove, populate_read, populate_write, cold, pageout) or a number (an
+ * unknown advice). lock is mlock(2), or mlock2(2) when flags are given
+ * (onfault: MLOCK_ONFAULT); unlock is munlock(2); lockall is mlockall(2)
+ * (MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT), unlockall munlockall(2).
  *
  * fork duplicates the current space (a process forks) and the lines after
  * it act on the copy, until its exit (or the end of the script), which
@@ -60,7 +73,27 @@ enum script_op {
 	SCRIPT_FORK,
 	SCRIPT_EXIT,
 	SCRIPT_TOUCH,
+	SCRIPT_ADVISE,
+	SCRIPT_LOCK,
+	SCRIPT_UNLOCK,
+	SCRIPT_LOCKALL,
+	SCRIPT_UNLOCKALL,
 };
+
+/* Values of Linux's madvise advice, mlock2 and mlockall flags (and of
+ * uvma's UVMA_MADV_*, UVMA_MLOCK_*, UVMA_MCL_*). */
+#define SCRIPT_MLOCK_ONFAULT 0x1
+#define SCRIPT_MCL_CURRENT   0x1
+#define SCRIPT_MCL_FUTURE    0x2
+#define SCRIPT_MCL_ONFAULT   0x4
+
+/*
+ * Hidden flags of an area, as /proc/PID/smaps prints them on its VmFlags
+ * line: bit i of script_area.vm is the code script_vm_codes[i] (the bits
+ * of uvma's UVMA_VM_*). Only these are compared; the kernel prints more.
+ */
+#define SCRIPT_VM_NR 11
+extern const char *const script_vm_codes[SCRIPT_VM_NR];
 
 /* Forks deeper than this fail with EAGAIN (a process limit, as fork's). */
 #define SCRIPT_MAX_DEPTH 8
@@ -84,6 +117,9 @@ struct script_cmd {
 	bool growsdown;	   /* map: `growsdown` (MAP_GROWSDOWN) */
 	int file;	   /* map: 0..7 for F0..F7, -1 for anonymous */
 	uint64_t file_off; /* map: FILEOFF in bytes */
+	int advice;	   /* advise: the MADV_* value */
+	bool has_flags;	   /* lock: flags given (mlock2, not mlock) */
+	unsigned flags;	   /* lock: MLOCK_*; lockall: MCL_* */
 };
 
 /* An area of the final map, relative to the window base. */
@@ -96,6 +132,7 @@ struct script_area {
 		       * prints as `unknown` (a backend saw an area it
 		       * cannot name, which the diff must show) */
 	uint64_t off; /* file offset in bytes; printed as 0 for anon */
+	unsigned vm;  /* hidden flags: bits of script_vm_codes */
 };
 
 /*
@@ -122,6 +159,11 @@ struct script_backend {
 	int (*protect)(void *ctx, const struct script_cmd *cmd);
 	int (*remap)(void *ctx, const struct script_cmd *cmd);
 	int (*touch)(void *ctx, const struct script_cmd *cmd);
+	int (*advise)(void *ctx, const struct script_cmd *cmd);
+	int (*lock)(void *ctx, const struct script_cmd *cmd);
+	int (*unlock)(void *ctx, const struct script_cmd *cmd);
+	int (*lockall)(void *ctx, const struct script_cmd *cmd);
+	int (*unlockall)(void *ctx, const struct script_cmd *cmd);
 	/*
 	 * Call fn for every area of the window in address order; stop and
 	 * return fn's value when it is nonzero. Returns 0, or -1 after
