@@ -1591,6 +1591,10 @@ int tree_clone(struct tree *dst, struct tree *src,
 
 /* ---- Lifetime, stats, checks ------------------------------------------ */
 
+#ifdef UVMA_TEST_HOOKS
+static _Atomic long next_tree_fail; /* tree_fail_next_tree_after */
+#endif
+
 int tree_init(struct tree *t, uint64_t granule)
 {
 	if (!granule || (granule & (granule - 1)))
@@ -1603,6 +1607,9 @@ int tree_init(struct tree *t, uint64_t granule)
 	atomic_init(&t->bin->refs, 1);
 	atomic_init(&t->root, NULL);
 	t->granule = granule;
+#ifdef UVMA_TEST_HOOKS
+	t->fail_countdown = atomic_exchange(&next_tree_fail, 0);
+#endif
 	return 0;
 }
 
@@ -1664,6 +1671,11 @@ void tree_stats(struct tree *t, struct tree_stats *st)
 void tree_fail_alloc_after(struct tree *t, long n)
 {
 	t->fail_countdown = n > 0 ? n : 0;
+}
+
+void tree_fail_next_tree_after(long n)
+{
+	atomic_store(&next_tree_fail, n > 0 ? n : 0);
 }
 
 const void *tree_root_peek(struct tree *t)

@@ -223,6 +223,9 @@ int tree_check(struct tree *t, char *msg, size_t msglen);
  */
 #ifdef UVMA_TEST_HOOKS
 void tree_fail_alloc_after(struct tree *t, long n);
+/* The same, armed in the next tree tree_init makes (a space a call
+ * creates: uvma_mm_dup's child). Process-wide, fires once. */
+void tree_fail_next_tree_after(long n);
 
 /*
  * Test hooks: a reader that keeps the root it loaded. tree_root_peek

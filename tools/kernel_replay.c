@@ -334,8 +334,10 @@ kernel_range(const struct kernel_space *ks, const struct script_cmd *c,
 			return errno;
 		return ENOMEM;
 	}
-	if (call(c->off <= WINDOW ? ks->base + c->off
-				  : kaddr(ks, c->off, c->len),
+	/* At or past the window's end: past any user address, as in uvma
+	 * (not the guard there). */
+	if (call(c->off < WINDOW ? ks->base + c->off
+				 : kaddr(ks, c->off, c->len),
 		 c->len, c))
 		return errno;
 	return 0;

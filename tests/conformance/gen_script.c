@@ -12,6 +12,10 @@
  * (so file areas line up), and remap destinations inside the region. A
  * few lines are argument errors (unaligned offsets, zero lengths). Writes
  * (touch) give areas their anon_vma, which then decides merges and moves.
+ * Advice, locks and mlockall set hidden flags, which split and merge
+ * areas too (and a lock faults a range in, writing it); page advice is
+ * there for its errors. No advice that harms the machine (MADV_HWPOISON)
+ * is ever written, and locked ranges stay small.
  *
  * Single-threaded; no state but the PRNG.
  */
@@ -185,6 +189,53 @@ static void gen_touch(const struct gen *g)
 	       g->base + pick_page(g) * PAGE + rnd(PAGE));
 }
 
+static void gen_advise(const struct gen *g)
+{
+	static const char *const advice[] = {
+		"dontfork",  "dofork",	    "wipeonfork",    "keeponfork",
+		"dontdump",  "dodump",	    "hugepage",	     "nohugepage",
+		"mergeable", "unmergeable", "sequential",    "random",
+		"normal",    "dontfork",    "wipeonfork",    "dontdump",
+		"willneed",  "dontneed",    "free",	     "remove",
+		"cold",	     "pageout",	    "populate_read", "populate_write",
+		"24",	     "5",
+	};
+
+	printf("advise %#" PRIx64 " %#" PRIx64 " %s\n",
+	       addr_of(g, pick_page(g)), len_of(pick_len()),
+	       advice[rnd(sizeof(advice) / sizeof(advice[0]))]);
+}
+
+static void gen_lock(const struct gen *g)
+{
+	uint64_t page = pick_page(g), len = len_of(pick_len());
+
+	if (chance(35)) {
+		printf("unlock %#" PRIx64 " %#" PRIx64 "\n", addr_of(g, page),
+		       len);
+		return;
+	}
+	printf("lock %#" PRIx64 " %#" PRIx64 "%s\n", addr_of(g, page), len,
+	       chance(40)  ? " onfault"
+	       : chance(3) ? " 2"
+			   : "");
+}
+
+static void gen_lockall(void)
+{
+	static const char *const how[] = {
+		"current",	  "future",
+		"current future", "current onfault",
+		"future onfault", "current future onfault",
+		"onfault",	  "0",
+	};
+
+	if (chance(40))
+		printf("unlockall\n");
+	else
+		printf("lockall %s\n", how[rnd(sizeof(how) / sizeof(how[0]))]);
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -305,16 +356,22 @@ int main(int argc, char **argv)
 			depth -= depth > 0;
 			continue;
 		}
-		if (r < 32)
+		if (r < 30)
 			gen_map(&g);
-		else if (r < 45)
+		else if (r < 42)
 			gen_unmap(&g);
-		else if (r < 67)
+		else if (r < 60)
 			gen_protect(&g);
-		else if (r < 88)
+		else if (r < 78)
 			gen_remap(&g);
-		else
+		else if (r < 88)
 			gen_touch(&g);
+		else if (r < 95)
+			gen_advise(&g);
+		else if (r < 99)
+			gen_lock(&g);
+		else
+			gen_lockall();
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include "map_state.h"
 #include "tree_valid.h"
 #include "mm.h"
+#include "rcu.h"
 #include "tree.h"
 #include "uvma.h"
 #include "vma.h"
@@ -305,6 +306,108 @@ static void test_alloc_fails(void)
 	uvma_mm_destroy(mm);
 }
 
+/* Mark about a third of mm's areas MADV_DONTFORK; returns how many. */
+static unsigned dontfork_some(struct uvma_mm *mm)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+	uint64_t at[4 * SLOTS];
+	unsigned n = 0, marked = 0;
+
+	rcu_read_enter();
+	tree_iter_start(&it, &mm->tree, 0, UINT64_MAX);
+	while (tree_iter_next(&it, &e) && n < 4 * SLOTS)
+		at[n++] = e.start;
+	rcu_read_exit();
+	for (unsigned i = 0; i < n; i++) {
+		struct uvma_vma *v;
+		struct uvma_area_info info;
+
+		if (!rng_chance(1, 3))
+			continue;
+		CHECK_EQ_U64(uvma_madvise(mm, at[i], PAGE, UVMA_MADV_DONTFORK),
+			     0);
+		CHECK_EQ_U64(uvma_vma_get(mm, at[i], &v), 0);
+		uvma_vma_info(v, &info);
+		uvma_vma_unlock(v);
+		CHECK(info.vm_flags & UVMA_VM_DONTCOPY);
+		marked++;
+	}
+	return marked;
+}
+
+static int no_dontcopy(const struct uvma_area_info *a, void *arg)
+{
+	unsigned *n = arg;
+
+	CHECK(!(a->vm_flags & (UVMA_VM_DONTCOPY | UVMA_VM_LOCKED)));
+	++*n;
+	return 0;
+}
+
+static int count_dontcopy(const struct uvma_area_info *a, void *arg)
+{
+	unsigned *n = arg;
+
+	*n += !!(a->vm_flags & UVMA_VM_DONTCOPY);
+	return 0;
+}
+
+/*
+ * MADV_DONTFORK areas stay out of the child (and copy never sees them);
+ * locks stay behind. Then every tree allocation of the child (its copy,
+ * then the removal of those areas) fails in turn: the parent as it was,
+ * every copy undone.
+ */
+static void test_dontfork(void)
+{
+	struct uvma_mm *mm = new_space(), *child;
+	struct copier c = { 0 };
+	const struct uvma_dup_ops ops = { copy_area, undo_area, &c };
+	unsigned marked, pieces = 0, areas = 0;
+	struct tree_stats ts;
+	long k;
+
+	random_map(mm, SLOTS);
+	marked = dontfork_some(mm);
+	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_CURRENT | UVMA_MCL_ONFAULT), 0);
+	CHECK_EQ_U64(uvma_maps(mm, 0, UINT64_MAX, count_dontcopy, &pieces), 0);
+	CHECK(marked == 0 || pieces > 0);
+	tree_stats(&mm->tree, &ts);
+	CHECK_EQ_U64(uvma_mm_dup(mm, &ops, &child), 0);
+	CHECK_EQ_U64(c.calls, ts.entries - pieces);
+	CHECK_EQ_U64(uvma_maps(child, 0, UINT64_MAX, no_dontcopy, &areas), 0);
+	CHECK_EQ_U64(areas, ts.entries - pieces);
+	CHECK_EQ_U64(uvma_maps(child, 0, UINT64_MAX, free_box, NULL), 0);
+	check_valid(child);
+	uvma_mm_destroy(child);
+	printf("%u of %u areas not copied\n", pieces, (unsigned)ts.entries);
+
+	for (k = 1;; k++) {
+		struct copier f = { 0 };
+		const struct uvma_dup_ops fops = { copy_area, undo_area, &f };
+		static struct state before, after;
+		int r;
+
+		CHECK(k < 100000);
+		state_take(mm, &before);
+		tree_fail_next_tree_after(k);
+		r = uvma_mm_dup(mm, &fops, &child);
+		tree_fail_next_tree_after(0);
+		state_take(mm, &after);
+		CHECK_SAME(&before, &after, true);
+		if (!r)
+			break;
+		CHECK_EQ_U64(r, -ENOMEM);
+		CHECK_EQ_U64(f.live, 0);
+	}
+	printf("dup survived %ld tree allocation failures\n", k - 1);
+	CHECK(k > 1);
+	CHECK_EQ_U64(uvma_maps(child, 0, UINT64_MAX, free_box, NULL), 0);
+	uvma_mm_destroy(child);
+	uvma_mm_destroy(mm);
+}
+
 static void test_refused(void)
 {
 	struct uvma_mm_config cfg;
@@ -358,6 +461,7 @@ static const struct test_case case_table[] = {
 	{ "copy_callback", test_copy_callback },
 	{ "copy_fails", test_copy_fails },
 	{ "alloc_fails", test_alloc_fails },
+	{ "dontfork", test_dontfork },
 	{ "refused", test_refused },
 	{ "large", test_large },
 };

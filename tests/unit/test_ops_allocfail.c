@@ -135,6 +135,9 @@ struct scenario {
 	/* Injected failures the operation must survive, per kind: the
 	 * allocation sites its state is built to reach. */
 	long min[INJ_KINDS];
+	/* What a failed attempt returns: -ENOMEM, or (not 0) this: madvise
+	 * answers a failed split with -EAGAIN, as Linux. */
+	int fail_err;
 };
 
 static struct uvma_mm *make_mm(uint64_t base, uint64_t size, uint64_t heap)
@@ -239,7 +242,7 @@ static void sweep(const struct window *w, const struct scenario *sc,
 				CHECK_SAME(&ref, &after, false);
 				break;
 			}
-			CHECK_ERR(r, -ENOMEM);
+			CHECK_ERR(r, sc->fail_err ? sc->fail_err : -ENOMEM);
 			CHECK_SAME(&before, &after, true);
 		}
 		uvma_mm_destroy(mm);
@@ -405,6 +408,42 @@ static int op_mprotect_twelve(struct uvma_mm *mm, uint64_t arg)
 	return uvma_mprotect(mm, X + PAGE, PG(22), RD);
 }
 
+static int op_madvise_middle(struct uvma_mm *mm, uint64_t arg)
+{
+	(void)arg;
+	return uvma_madvise(mm, X + PG(3), PG(2), UVMA_MADV_DONTFORK);
+}
+
+static int op_madvise_twelve(struct uvma_mm *mm, uint64_t arg)
+{
+	(void)arg;
+	return uvma_madvise(mm, X + PAGE, PG(22), UVMA_MADV_DONTDUMP);
+}
+
+static int op_mlock_middle(struct uvma_mm *mm, uint64_t arg)
+{
+	(void)arg;
+	return uvma_mlock(mm, X + PG(3), PG(2), 0);
+}
+
+static void setup_twelve_locked(struct uvma_mm *mm, uint64_t arg)
+{
+	setup_twelve(mm, arg);
+	CHECK_ERR(uvma_mlock(mm, X + PAGE, PG(22), UVMA_MLOCK_ONFAULT), 0);
+}
+
+static int op_munlock_twelve(struct uvma_mm *mm, uint64_t arg)
+{
+	(void)arg;
+	return uvma_munlock(mm, X + PG(3), PG(18));
+}
+
+static int op_mlockall(struct uvma_mm *mm, uint64_t arg)
+{
+	(void)arg;
+	return uvma_mlockall(mm, UVMA_MCL_CURRENT | UVMA_MCL_FUTURE);
+}
+
 static int op_brk_first(struct uvma_mm *mm, uint64_t arg)
 {
 	uint64_t out;
@@ -434,40 +473,76 @@ static const struct scenario scenarios[] = {
 	{ "munmap split in the middle",
 	  setup_one,
 	  op_munmap_split,
-	  { 2, 1, 0 } },
-	{ "munmap of 20 areas", setup_twenty, op_munmap_twenty, { 2, 0, 2 } },
+	  { 2, 1, 0 },
+	  0 },
+	{ "munmap of 20 areas",
+	  setup_twenty,
+	  op_munmap_twenty,
+	  { 2, 0, 2 },
+	  0 },
 	{ "mmap merging both sides",
 	  setup_gap,
 	  op_mmap_merge_both,
-	  { 2, 0, 0 } },
-	{ "mmap of a new area", setup_gap, op_mmap_new, { 2, 1, 0 } },
-	{ "mmap anonymous shared", setup_gap, op_mmap_shared, { 2, 1, 0 } },
+	  { 2, 0, 0 },
+	  0 },
+	{ "mmap of a new area", setup_gap, op_mmap_new, { 2, 1, 0 }, 0 },
+	{ "mmap anonymous shared", setup_gap, op_mmap_shared, { 2, 1, 0 }, 0 },
 	{ "mmap FIXED over 12 areas",
 	  setup_twelve,
 	  op_mmap_fixed_twelve,
-	  { 2, 0, 2 } },
-	{ "mremap move (MAYMOVE)", setup_blocked, op_mremap_move, { 2, 1, 0 } },
+	  { 2, 0, 2 },
+	  0 },
+	{ "mremap move (MAYMOVE)",
+	  setup_blocked,
+	  op_mremap_move,
+	  { 2, 1, 0 },
+	  0 },
 	{ "mremap move of a middle part (FIXED)",
 	  setup_one,
 	  op_mremap_part,
-	  { 2, 2, 0 } },
+	  { 2, 2, 0 },
+	  0 },
 	{ "mremap FIXED moving 12 areas",
 	  setup_twelve,
 	  op_mremap_twelve,
-	  { 2, 12, 2 } },
-	{ "mremap grow in place", setup_one, op_mremap_grow, { 2, 0, 0 } },
-	{ "mremap shrink", setup_one, op_mremap_shrink, { 2, 0, 0 } },
+	  { 2, 12, 2 },
+	  0 },
+	{ "mremap grow in place", setup_one, op_mremap_grow, { 2, 0, 0 }, 0 },
+	{ "mremap shrink", setup_one, op_mremap_shrink, { 2, 0, 0 }, 0 },
 	{ "mprotect split in the middle",
 	  setup_one,
 	  op_mprotect_middle,
-	  { 2, 2, 0 } },
+	  { 2, 2, 0 },
+	  0 },
 	{ "mprotect over 12 areas",
 	  setup_twelve,
 	  op_mprotect_twelve,
-	  { 2, 2, 2 } },
-	{ "brk, first page", setup_heap, op_brk_first, { 2, 1, 0 } },
-	{ "brk grow", setup_heap, op_brk_grow, { 2, 0, 0 } },
-	{ "brk shrink", setup_heap, op_brk_shrink, { 2, 0, 0 } },
+	  { 2, 2, 2 },
+	  0 },
+	{ "madvise split in the middle",
+	  setup_one,
+	  op_madvise_middle,
+	  { 2, 2, 0 },
+	  -EAGAIN },
+	{ "madvise over 12 areas",
+	  setup_twelve,
+	  op_madvise_twelve,
+	  { 2, 2, 2 },
+	  -EAGAIN },
+	{ "mlock split in the middle",
+	  setup_one,
+	  op_mlock_middle,
+	  { 2, 2, 0 },
+	  0 },
+	{ "munlock over 12 areas",
+	  setup_twelve_locked,
+	  op_munlock_twelve,
+	  { 2, 2, 2 },
+	  0 },
+	{ "mlockall of every area", setup_twelve, op_mlockall, { 2, 0, 2 }, 0 },
+	{ "brk, first page", setup_heap, op_brk_first, { 2, 1, 0 }, 0 },
+	{ "brk grow", setup_heap, op_brk_grow, { 2, 0, 0 }, 0 },
+	{ "brk shrink", setup_heap, op_brk_shrink, { 2, 0, 0 }, 0 },
 };
 
 /* setup_heap's argument per brk scenario: the heap's end before the op. */
@@ -516,12 +591,17 @@ struct rcall {
 
 static const unsigned rprots[] = { RD, RW, UVMA_PROT_NONE };
 
+static const int radvice[] = {
+	UVMA_MADV_DONTFORK, UVMA_MADV_DOFORK,	UVMA_MADV_DONTDUMP,
+	UVMA_MADV_DODUMP,   UVMA_MADV_HUGEPAGE, UVMA_MADV_WIPEONFORK,
+};
+
 static void rcall_pick(struct rcall *c)
 {
 	static const unsigned rflags[] = { 0, MAY, MFIX };
 
 	memset(c, 0, sizeof(*c));
-	c->kind = (int)rng_below(5);
+	c->kind = (int)rng_below(7);
 	c->a = SB + PG(rng_below(SP));
 	c->b = PG(rng_range(1, 12));
 	c->prot = rprots[rng_below(ARRAY(rprots))];
@@ -541,6 +621,12 @@ static void rcall_pick(struct rcall *c)
 	case 4: /* brk */
 		c->a = SB + PG(4) + rng_below(PG(20));
 		break;
+	case 5: /* madvise, flag advice */
+		c->flags = (unsigned)rng_below(ARRAY(radvice));
+		break;
+	case 6: /* mlock, munlock, mlockall */
+		c->flags = (unsigned)rng_below(5);
+		break;
 	}
 }
 
@@ -558,6 +644,14 @@ static int rcall_run(struct uvma_mm *mm, const struct rcall *c)
 		return uvma_mprotect(mm, c->a, c->b, c->prot);
 	case 3:
 		return uvma_mremap(mm, c->a, c->b, c->c, c->flags, c->d, &out);
+	case 5:
+		return uvma_madvise(mm, c->a, c->b, radvice[c->flags]);
+	case 6:
+		if (c->flags == 4)
+			return uvma_mlockall(mm, UVMA_MCL_CURRENT);
+		if (c->flags == 3)
+			return uvma_munlock(mm, c->a, c->b);
+		return uvma_mlock(mm, c->a, c->b, c->flags & 1);
 	default:
 		return uvma_brk(mm, c->a, &out);
 	}
@@ -582,8 +676,8 @@ static int op_random(struct uvma_mm *mm, uint64_t arg)
 
 static void case_random(uint64_t seed)
 {
-	static const struct scenario sc = {
-		"random", setup_random, op_random, { 0, 0, 0 }
+	struct scenario sc = {
+		"random", setup_random, op_random, { 0, 0, 0 }, 0
 	};
 	uint64_t cases = test_scaled(30, 8);
 	long total[INJ_KINDS] = { 0 };
@@ -598,7 +692,8 @@ static void case_random(uint64_t seed)
 			rcall_pick(&rsetup[k]);
 		/* A last call that succeeds on this state. A call that
 		 * fails leaves the state as it was (test_ops checks that),
-		 * except mprotect's -ENOMEM at a hole: rebuild after it. */
+		 * except -ENOMEM at a hole (mprotect, madvise, mlock) or an
+		 * area without access (mlock): rebuild after it. */
 		mm = build(&small, &sc, 0);
 		for (int tries = 0;; tries++) {
 			CHECK(tries < 1000);
@@ -606,12 +701,14 @@ static void case_random(uint64_t seed)
 			r = op_random(mm, 0);
 			if (!r)
 				break;
-			if (rlast.kind == 2 && r == -ENOMEM) {
+			if ((rlast.kind == 2 || rlast.kind >= 5) &&
+			    r == -ENOMEM) {
 				uvma_mm_destroy(mm);
 				mm = build(&small, &sc, 0);
 			}
 		}
 		uvma_mm_destroy(mm);
+		sc.fail_err = rlast.kind == 5 ? -EAGAIN : 0;
 		sweep(&small, &sc, 0, survived);
 		for (int k = 0; k < INJ_KINDS; k++)
 			total[k] += survived[k];

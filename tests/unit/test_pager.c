@@ -23,6 +23,7 @@
 #include "hook.h"
 #include "pager.h"
 #include "pager_util.h"
+#include "vma_util.h"
 
 #define NPAGES 64
 
@@ -134,6 +135,35 @@ static void test_protect(void)
 	uvma_mm_destroy(mm);
 }
 PAGER_BOTH(test_protect)
+
+/* Advice and locks split and merge areas over real pages and keep every
+ * one (the page advice changes nothing: not built for real memory). */
+static void test_flag_advice(void)
+{
+	struct uvma_mm *mm = pager_new(NULL, 1);
+	uint64_t a = pager_map(mm, 0, 8, RW);
+
+	for (uint64_t i = 0; i < 6; i++)
+		*ptr(a + i * PAGE + 2) = (uint8_t)(0x30 + i);
+	CHECK_EQ_U64(uvma_madvise(mm, a + PAGE, 2 * PAGE, UVMA_MADV_DONTDUMP),
+		     0);
+	CHECK_EQ_U64(uvma_mlock(mm, a + 2 * PAGE, 3 * PAGE, 0), 0);
+	CHECK_EQ_U64(uvma_madvise(mm, a + 4 * PAGE, 4 * PAGE,
+				  UVMA_MADV_POPULATE_WRITE),
+		     0);
+	CHECK_EQ_U64(test_area_at(mm, a + 2 * PAGE).vm_flags,
+		     UVMA_VM_DONTDUMP | UVMA_VM_LOCKED);
+	for (uint64_t i = 0; i < 6; i++)
+		CHECK_EQ_U64(*ptr(a + i * PAGE + 2), 0x30 + i);
+	*ptr(a + 7 * PAGE) = 7;
+	CHECK_EQ_U64(uvma_munlockall(mm), 0);
+	CHECK_EQ_U64(uvma_madvise(mm, a, 8 * PAGE, UVMA_MADV_DODUMP), 0);
+	CHECK_EQ_U64(test_area_at(mm, a).end, a + 8 * PAGE);
+	CHECK_EQ_U64(*ptr(a + 7 * PAGE), 7);
+	CHECK_EQ_U64(*ptr(a + 3 * PAGE + 2), 0x33);
+	uvma_mm_destroy(mm);
+}
+PAGER_BOTH(test_flag_advice)
 
 /* Write a pattern over every byte of the given pages (a page left out
  * stays missing). */
@@ -510,6 +540,7 @@ static const struct test_case case_table[] = {
 	PAGER_CASES("around", test_around),
 	PAGER_CASES("discard", test_discard),
 	PAGER_CASES("protect", test_protect),
+	PAGER_CASES("flag_advice", test_flag_advice),
 	PAGER_CASES("move", test_move),
 	PAGER_CASES("move_copy", test_move_copy),
 	PAGER_CASES("move_many", test_move_many),

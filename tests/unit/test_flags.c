@@ -1,0 +1,277 @@
+/*
+ * test_flags.c - hidden area flags (src/madvise.c, src/mlock.c,
+ * src/populate.c): advice and locks show in uvma_area_info.vm_flags and
+ * not in flags, split areas and merge them back; a lock faults a private
+ * writable area in for writing (it gets its first-write tag), a lock on
+ * fault does not, a locked read-only area made writable is faulted in
+ * then, and so is a locked area's growth; mlockall's MCL_FUTURE locks new
+ * mappings and heap growth until munlockall, and a child of uvma_mm_dup
+ * inherits neither it nor the locks; faults in every area go on while
+ * other threads change the flags around them. The running kernel's
+ * answers to the same rules are the conformance scenarios advise_*,
+ * lock_*, lockall and fork_flags.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "check.h"
+#include "map_check.h"
+#include "map_state.h"
+#include "uvma.h"
+#include "vma_util.h"
+
+#define PAGE 4096ull
+#define AT   0x40000000ull
+#define HEAP 0x20000000ull
+#define RO   UVMA_PROT_READ
+#define RW   (UVMA_PROT_READ | UVMA_PROT_WRITE)
+#define PRIV (UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS | UVMA_MAP_FIXED)
+#define SHRD (UVMA_MAP_SHARED | UVMA_MAP_ANONYMOUS | UVMA_MAP_FIXED)
+#define LOCK UVMA_VM_LOCKED
+#define LOCF (UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)
+
+static struct uvma_mm *space(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm;
+
+	uvma_mm_config_init(&cfg);
+	cfg.brk_start = HEAP;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &mm), 0);
+	return mm;
+}
+
+static void map(struct uvma_mm *mm, uint64_t at, uint64_t pages, unsigned prot,
+		unsigned flags)
+{
+	CHECK_EQ_U64(
+		uvma_mmap(mm, at, pages * PAGE, prot, flags, 0, 0, NULL, NULL),
+		0);
+}
+
+static struct uvma_area_info at(struct uvma_mm *mm, uint64_t page)
+{
+	return test_area_at(mm, AT + page * PAGE);
+}
+
+static void test_info(void)
+{
+	struct uvma_mm *mm = space();
+
+	map(mm, AT, 8, RW, PRIV);
+	CHECK_EQ_U64(uvma_madvise(mm, AT + PAGE, 2 * PAGE, UVMA_MADV_DONTDUMP),
+		     0);
+	CHECK_EQ_U64(uvma_madvise(mm, AT + 2 * PAGE, PAGE, UVMA_MADV_HUGEPAGE),
+		     0);
+	CHECK_EQ_U64(at(mm, 1).vm_flags, UVMA_VM_DONTDUMP);
+	CHECK_EQ_U64(at(mm, 1).end, AT + 2 * PAGE);
+	CHECK_EQ_U64(at(mm, 2).vm_flags, UVMA_VM_DONTDUMP | UVMA_VM_HUGEPAGE);
+	CHECK_EQ_U64(at(mm, 1).flags, UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS);
+	/* NOHUGEPAGE replaces HUGEPAGE; the opposites merge everything. */
+	CHECK_EQ_U64(
+		uvma_madvise(mm, AT + 2 * PAGE, PAGE, UVMA_MADV_NOHUGEPAGE), 0);
+	CHECK_EQ_U64(at(mm, 2).vm_flags, UVMA_VM_DONTDUMP | UVMA_VM_NOHUGEPAGE);
+	CHECK_EQ_U64(uvma_madvise(mm, AT, 8 * PAGE, UVMA_MADV_DODUMP), 0);
+	CHECK_EQ_U64(uvma_mlock(mm, AT, 8 * PAGE, UVMA_MLOCK_ONFAULT), 0);
+	CHECK_EQ_U64(uvma_madvise(mm, AT, 8 * PAGE, UVMA_MADV_HUGEPAGE), 0);
+	CHECK_EQ_U64(uvma_munlock(mm, AT + 3, 8 * PAGE - 3), 0);
+	CHECK_EQ_U64(at(mm, 0).end, AT + 8 * PAGE);
+	CHECK_EQ_U64(at(mm, 0).vm_flags, UVMA_VM_HUGEPAGE);
+	/* Errors. */
+	CHECK_EQ_U64(uvma_madvise(mm, AT, PAGE, 5), -EINVAL);
+	CHECK_EQ_U64(uvma_madvise(mm, AT + 1, PAGE, UVMA_MADV_NORMAL), -EINVAL);
+	CHECK_EQ_U64(uvma_madvise(mm, AT + 8 * PAGE, PAGE, UVMA_MADV_NORMAL),
+		     -ENOMEM);
+	CHECK_EQ_U64(uvma_mlock(mm, AT, PAGE, 2), -EINVAL);
+	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_ONFAULT), -EINVAL);
+	CHECK_EQ_U64(uvma_mlockall(mm, 0), -EINVAL);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
+static void test_populate(void)
+{
+	struct uvma_mm *mm = space();
+
+	map(mm, AT, 2, RW, PRIV);
+	map(mm, AT + 4 * PAGE, 2, RW, PRIV);
+	map(mm, AT + 8 * PAGE, 2, RW, SHRD);
+	map(mm, AT + 12 * PAGE, 2, RO, PRIV);
+	map(mm, AT + 16 * PAGE, 2, RW, PRIV);
+	map(mm, AT + 20 * PAGE, 2, RW, PRIV);
+	CHECK_EQ_U64(uvma_mlock(mm, AT, 2 * PAGE, 0), 0);
+	CHECK(at(mm, 0).anon != 0);
+	CHECK_EQ_U64(uvma_mlock(mm, AT + 4 * PAGE, 2 * PAGE, 1), 0);
+	CHECK_EQ_U64(at(mm, 4).anon, 0);
+	CHECK_EQ_U64(uvma_mlock(mm, AT + 8 * PAGE, 2 * PAGE, 0), 0);
+	CHECK_EQ_U64(at(mm, 8).anon, 0);
+	/* Read-only: read, not written; a growth too; then writable. */
+	CHECK_EQ_U64(uvma_mlock(mm, AT + 12 * PAGE, 2 * PAGE, 0), 0);
+	CHECK_EQ_U64(at(mm, 12).anon, 0);
+	CHECK_EQ_U64(
+		uvma_mremap(mm, AT + 12 * PAGE, 2 * PAGE, 3 * PAGE, 0, 0, NULL),
+		0);
+	CHECK_EQ_U64(at(mm, 14).vm_flags, LOCK);
+	CHECK_EQ_U64(at(mm, 14).anon, 0);
+	CHECK_EQ_U64(uvma_mprotect(mm, AT + 12 * PAGE, 3 * PAGE, RW), 0);
+	CHECK(at(mm, 12).anon != 0);
+	CHECK_EQ_U64(uvma_madvise(mm, AT + 16 * PAGE, 2 * PAGE,
+				  UVMA_MADV_POPULATE_READ),
+		     0);
+	CHECK_EQ_U64(at(mm, 16).anon, 0);
+	CHECK_EQ_U64(uvma_madvise(mm, AT + 16 * PAGE, 2 * PAGE,
+				  UVMA_MADV_POPULATE_WRITE),
+		     0);
+	CHECK(at(mm, 16).anon != 0);
+	/* An area without access stops a lock's populate after the flag. */
+	CHECK_EQ_U64(uvma_mprotect(mm, AT + 20 * PAGE, PAGE, UVMA_PROT_NONE),
+		     0);
+	CHECK_EQ_U64(uvma_mlock(mm, AT + 20 * PAGE, 2 * PAGE, 0), -ENOMEM);
+	CHECK_EQ_U64(at(mm, 21).vm_flags, LOCK);
+	CHECK_EQ_U64(at(mm, 21).anon, 0);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
+static void test_future(void)
+{
+	struct uvma_mm *mm = space(), *child;
+	uint64_t end;
+
+	map(mm, AT, 2, RW, PRIV);
+	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_FUTURE), 0);
+	CHECK_EQ_U64(at(mm, 0).vm_flags, 0); /* current ones: left */
+	map(mm, AT + 4 * PAGE, 2, RW, PRIV);
+	CHECK_EQ_U64(at(mm, 4).vm_flags, LOCK);
+	CHECK(at(mm, 4).anon != 0);
+	CHECK_EQ_U64(uvma_brk(mm, HEAP + 2 * PAGE, &end), 0);
+	CHECK_EQ_U64(test_area_at(mm, HEAP).vm_flags, LOCK);
+	CHECK(test_area_at(mm, HEAP).anon != 0);
+	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_FUTURE | UVMA_MCL_ONFAULT), 0);
+	map(mm, AT + 8 * PAGE, 2, RW, PRIV);
+	CHECK_EQ_U64(at(mm, 8).vm_flags, LOCF);
+	CHECK_EQ_U64(at(mm, 8).anon, 0);
+	/* A child: no locks, no MCL_FUTURE. */
+	CHECK_EQ_U64(uvma_mm_dup(mm, NULL, &child), 0);
+	CHECK_EQ_U64(test_area_at(child, AT + 4 * PAGE).vm_flags, 0);
+	CHECK_EQ_U64(uvma_mmap(child, AT + 12 * PAGE, PAGE, RW, PRIV, 0, 0,
+			       NULL, NULL),
+		     0);
+	CHECK_EQ_U64(test_area_at(child, AT + 12 * PAGE).vm_flags, 0);
+	check_map_valid(child);
+	uvma_mm_destroy(child);
+	CHECK_EQ_U64(uvma_munlockall(mm), 0);
+	CHECK_EQ_U64(at(mm, 4).vm_flags, 0);
+	map(mm, AT + 12 * PAGE, 2, RW, PRIV);
+	CHECK_EQ_U64(at(mm, 12).vm_flags, 0);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
+/* ---- flags change while faults run ----------------------------------------
+ */
+
+#define AREA_PAGES 64
+
+struct faulter {
+	struct uvma_mm *mm;
+	atomic_bool *stop;
+	uint64_t seed, faults, failed;
+};
+
+static void *fault_loop(void *arg)
+{
+	struct faulter *f = arg;
+	uint64_t x = f->seed | 1;
+
+	while (!atomic_load_explicit(f->stop, memory_order_relaxed)) {
+		uint64_t page;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		page = x % AREA_PAGES;
+		if (uvma_fault(f->mm, AT + page * PAGE,
+			       x & 0x100 ? UVMA_ACCESS_WRITE
+					 : UVMA_ACCESS_READ))
+			f->failed++;
+		f->faults++;
+	}
+	return NULL;
+}
+
+/* One random change of flags in the area (never of its protection or
+ * extent, so that every fault must succeed). */
+static void change_flags(struct uvma_mm *mm)
+{
+	static const int advice[] = {
+		UVMA_MADV_DONTFORK,	  UVMA_MADV_DOFORK,
+		UVMA_MADV_DONTDUMP,	  UVMA_MADV_DODUMP,
+		UVMA_MADV_HUGEPAGE,	  UVMA_MADV_NOHUGEPAGE,
+		UVMA_MADV_RANDOM,	  UVMA_MADV_NORMAL,
+		UVMA_MADV_POPULATE_WRITE,
+	};
+	uint64_t start = AT + rng_below(AREA_PAGES) * PAGE;
+	uint64_t len = (1 + rng_below(8)) * PAGE;
+	int r;
+
+	if (start + len > AT + AREA_PAGES * PAGE)
+		len = AT + AREA_PAGES * PAGE - start;
+	switch (rng_below(4)) {
+	case 0:
+		r = uvma_mlock(mm, start, len, (unsigned)rng_below(2));
+		break;
+	case 1:
+		r = uvma_munlock(mm, start, len);
+		break;
+	default:
+		r = uvma_madvise(
+			mm, start, len,
+			advice[rng_below(sizeof(advice) / sizeof(advice[0]))]);
+		break;
+	}
+	CHECK_EQ_U64(r, 0);
+}
+
+static void test_concurrent(void)
+{
+	struct uvma_mm *mm = space();
+	atomic_bool stop = false;
+	struct faulter f[2];
+	pthread_t th[2];
+	uint64_t rounds = test_scaled(20000, 2000);
+
+	map(mm, AT, AREA_PAGES, RW, PRIV);
+	for (int i = 0; i < 2; i++) {
+		f[i] = (struct faulter){ mm, &stop, rng_next(), 0, 0 };
+		CHECK(pthread_create(&th[i], NULL, fault_loop, &f[i]) == 0);
+	}
+	for (uint64_t i = 0; i < rounds; i++) {
+		change_flags(mm);
+		if (i % 1000 == 0)
+			check_map_valid(mm);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	printf("%" PRIu64 " flag changes, %" PRIu64 " + %" PRIu64
+	       " faults, %" PRIu64 " failed (must be 0)\n",
+	       rounds, f[0].faults, f[1].faults, f[0].failed + f[1].failed);
+	CHECK_EQ_U64(f[0].failed + f[1].failed, 0);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
+static const struct test_case case_table[] = {
+	{ "info", test_info },
+	{ "populate", test_populate },
+	{ "future", test_future },
+	{ "concurrent", test_concurrent },
+};
+
+int main(int argc, char **argv)
+{
+	return test_run_cases(argc, argv, case_table,
+			      sizeof(case_table) / sizeof(case_table[0]));
+}
