@@ -166,8 +166,11 @@ int main(int argc, char **argv)
 	       " with an allocation failure armed, %" PRIu64
 	       " of them -ENOMEM; %" PRIu64 " first writes, %" PRIu64
 	       " on touched memory, %" PRIu64 " in a fork's child, %" PRIu64
-	       " stack growths), %" PRIu64 " random inputs in %.2f s: ok\n",
+	       " stack growths, %" PRIu64
+	       " advice and locks changing the map), %" PRIu64
+	       " random inputs in %.2f s: ok\n",
 	       st.inputs, st.ops, st.ok, st.failed, st.injected, st.enomem,
-	       st.touched, st.on_touched, st.forks, st.grown, count, secs);
+	       st.touched, st.on_touched, st.forks, st.grown, st.flagged, count,
+	       secs);
 	return 0;
 }

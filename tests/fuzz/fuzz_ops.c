@@ -837,6 +837,172 @@ static void do_mprotect(uint64_t addr, uint64_t len, unsigned prot,
 	cand_ran(c, lm_mprotect(&c->m, addr, alen, prot), false, 0);
 }
 
+/* ---- advice and locks ---------------------------------------------------- */
+
+/* madvise: Linux's checks first (the advice, the start, a length that
+ * rounds to 0 or wraps, all -EINVAL; length 0 succeeds), then the model.
+ * A failed split is -EAGAIN for flag advice (nothing changed). */
+static void do_madvise(uint64_t addr, uint64_t len, int advice, struct rd *r,
+		       uint8_t ctl)
+{
+	uint32_t set, clr;
+	bool flag = lm_flag_advice(advice, &set, &clr);
+	bool known =
+		flag ||
+		(advice >= UVMA_MADV_WILLNEED &&
+		 advice <= UVMA_MADV_DONTNEED_LOCKED && advice != 5 &&
+		 advice != 6 && advice != 7 &&
+		 (advice < UVMA_MADV_DONTFORK || advice >= UVMA_MADV_COLD));
+	uint64_t alen = (len + PG - 1) & ~(PG - 1);
+	struct cand *c;
+	int ret;
+
+	oplog("madvise(%#" PRIx64 ", %#" PRIx64 ", %d)", addr, len, advice);
+	arm(r, ctl);
+	ret = uvma_madvise(F.mm, addr, len, advice);
+	disarm();
+	oplog_ret(ret, 0);
+	if (!known || !ALIGNED(addr) || (len && !alen) || addr + alen < addr) {
+		expect_ret("madvise", ret, -EINVAL);
+		cand_add("madvise (bad arguments)", ret);
+		return;
+	}
+	if (!len) {
+		cand_add("madvise of nothing", 0);
+		return;
+	}
+	if (flag && F.injected)
+		cand_add("allocation failure", -EAGAIN);
+	c = cand_model("madvise");
+	cand_ran(c, lm_madvise(&c->m, addr, alen, advice), false, 0);
+	F.stats.flagged += !c->unchanged;
+}
+
+/* mlock2 (bits) or munlock (unlock): the start rounded down, the length
+ * (grown by that) rounded up, wrapping as Linux's arithmetic does; an
+ * empty range succeeds, a wrapping one is -EINVAL. */
+static void do_mlock(uint64_t addr, uint64_t len, unsigned flags, bool unlock,
+		     struct rd *r, uint8_t ctl)
+{
+	uint64_t start = addr & ~(PG - 1);
+	uint64_t rlen = (len + (addr & (PG - 1)) + PG - 1) & ~(PG - 1);
+	uint32_t bits = 0;
+	struct cand *c;
+	int ret;
+
+	if (!unlock)
+		bits = UVMA_VM_LOCKED |
+		       (flags & UVMA_MLOCK_ONFAULT ? UVMA_VM_LOCKONFAULT : 0);
+	oplog("%s(%#" PRIx64 ", %#" PRIx64 ", %#x)",
+	      unlock ? "munlock" : "mlock", addr, len, flags);
+	arm(r, ctl);
+	ret = unlock ? uvma_munlock(F.mm, addr, len)
+		     : uvma_mlock(F.mm, addr, len, flags);
+	disarm();
+	oplog_ret(ret, 0);
+	if ((!unlock && (flags & ~UVMA_MLOCK_ONFAULT)) ||
+	    start + rlen < start) {
+		expect_ret("mlock", ret, -EINVAL);
+		cand_add("mlock (bad arguments)", ret);
+		return;
+	}
+	if (start + rlen == start) {
+		cand_add("mlock of nothing", 0);
+		return;
+	}
+	cand_enomem();
+	c = cand_model(unlock ? "munlock" : "mlock");
+	cand_ran(c, lm_mlock(&c->m, start, rlen, bits), false, 0);
+	F.stats.flagged += !c->unchanged;
+}
+
+static void do_mlockall(unsigned flags, struct rd *r, uint8_t ctl)
+{
+	const unsigned all =
+		UVMA_MCL_CURRENT | UVMA_MCL_FUTURE | UVMA_MCL_ONFAULT;
+	struct cand *c;
+	int ret;
+
+	oplog(flags ? "mlockall(%#x)" : "munlockall()", flags);
+	arm(r, ctl);
+	ret = flags ? uvma_mlockall(F.mm, flags) : uvma_munlockall(F.mm);
+	disarm();
+	oplog_ret(ret, 0);
+	if (flags && ((flags & ~all) || flags == UVMA_MCL_ONFAULT)) {
+		expect_ret("mlockall", ret, -EINVAL);
+		cand_add("mlockall (bad arguments)", ret);
+		return;
+	}
+	cand_enomem();
+	c = cand_model(flags ? "mlockall" : "munlockall");
+	lm_mlockall(&c->m, flags);
+	cand_ran(c, 0, false, 0);
+	F.stats.flagged += !c->unchanged;
+	/* MCL_FUTURE changes no page, but the model's: keep it. */
+	c->unchanged = false;
+}
+
+/* Advice (flag advice mostly), locks, mlockall. */
+static void op_flags(struct rd *r, uint8_t ctl)
+{
+	static const int advice[] = {
+		UVMA_MADV_DONTFORK,
+		UVMA_MADV_DOFORK,
+		UVMA_MADV_WIPEONFORK,
+		UVMA_MADV_KEEPONFORK,
+		UVMA_MADV_DONTDUMP,
+		UVMA_MADV_DODUMP,
+		UVMA_MADV_HUGEPAGE,
+		UVMA_MADV_NOHUGEPAGE,
+		UVMA_MADV_MERGEABLE,
+		UVMA_MADV_UNMERGEABLE,
+		UVMA_MADV_SEQUENTIAL,
+		UVMA_MADV_RANDOM,
+		UVMA_MADV_NORMAL,
+		UVMA_MADV_WILLNEED,
+		UVMA_MADV_DONTNEED,
+		UVMA_MADV_DONTNEED_LOCKED,
+		UVMA_MADV_FREE,
+		UVMA_MADV_REMOVE,
+		UVMA_MADV_COLD,
+		UVMA_MADV_PAGEOUT,
+		UVMA_MADV_POPULATE_READ,
+		UVMA_MADV_POPULATE_WRITE,
+		5,
+		999,
+	};
+	uint8_t k = u8(r), v = u8(r);
+	uint64_t addr = p_addr(r), len = p_len(r);
+
+	/* Mostly aimed at an area: its start, or a page or two in. */
+	if ((k & 0x30) && F.pre.n) {
+		const struct fz_area *a = &F.pre.a[((unsigned)v * 13 + (k >> 6)) % F.pre.n];
+		uint64_t in = (uint64_t)(k >> 4 & 3) * PG;
+
+		addr = a->start + (in < a->end - a->start ? in : 0);
+	}
+	switch (k % 8) {
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+		do_madvise(addr, len,
+			   advice[v % (sizeof(advice) / sizeof(advice[0]))], r,
+			   ctl);
+		break;
+	case 4:
+	case 5:
+		do_mlock(addr, len, v < 240 ? v & 1 : v, false, r, ctl);
+		break;
+	case 6:
+		do_mlock(addr, len, 0, true, r, ctl);
+		break;
+	default:
+		do_mlockall(v < 224 ? v % 8 : v, r, ctl);
+		break;
+	}
+}
+
 static void op_munmap(struct rd *r, uint8_t ctl)
 {
 	uint64_t addr = p_addr(r), len = p_len(r);
@@ -1098,7 +1264,9 @@ static bool same_area(const struct fz_area *a, const struct fz_area *b)
  */
 static bool probe_fork(uint8_t k, bool stay)
 {
-	static struct snap child, parent;
+	static const struct map_check_opts child_opts = { .expect_count = -1,
+							  .unmerged_ok = true };
+	static struct snap child, parent, kept;
 	long fail = k & 0x10 ? 1 + k % 8 : 0;
 	struct uvma_mm *c = NULL;
 	char msg[256];
@@ -1119,11 +1287,25 @@ static bool probe_fork(uint8_t k, bool stay)
 	child.n = 0;
 	child.overflow = false;
 	ret = uvma_maps(c, 0, UINT64_MAX, snap_cb, &child);
-	if (ret || child.n != parent.n)
-		fz_fail("uvma_mm_dup: the child has %zu areas, the parent %zu",
-			child.n, parent.n);
+	/* What the child must have: the parent's areas but the
+	 * MADV_DONTFORK ones, unlocked, MADV_WIPEONFORK ones untouched. */
+	kept.n = 0;
+	for (size_t i = 0; i < parent.n; i++) {
+		struct fz_area a = parent.a[i];
+
+		if (a.flags & VMA_VM(UVMA_VM_DONTCOPY))
+			continue;
+		a.flags &= ~VMA_LOCKED_MASK;
+		if (a.flags & VMA_VM(UVMA_VM_WIPEONFORK))
+			a.anon = 0;
+		kept.a[kept.n++] = a;
+	}
+	if (ret || child.n != kept.n)
+		fz_fail("uvma_mm_dup: the child has %zu areas, the parent %zu "
+			"to copy",
+			child.n, kept.n);
 	for (size_t i = 0; i < child.n; i++)
-		if (!same_area(&child.a[i], &parent.a[i]))
+		if (!same_area(&child.a[i], &kept.a[i]))
 			fz_fail("uvma_mm_dup: the child's area %zu is "
 				"[%#" PRIx64 ", %#" PRIx64
 				"), not the parent's",
@@ -1131,17 +1313,17 @@ static bool probe_fork(uint8_t k, bool stay)
 	for (size_t i = 0; i < child.n; i++) {
 		uint32_t t = child.a[i].anon;
 
-		if (!t != !parent.a[i].anon || (t && !(t & ANON_FORKED)))
+		if (!t != !kept.a[i].anon || (t && !(t & ANON_FORKED)))
 			fz_fail("uvma_mm_dup: the child's area %zu has tag "
 				"%#x, the parent's %#x",
-				i, t, parent.a[i].anon);
+				i, t, kept.a[i].anon);
 		for (size_t j = 0; t && j < i; j++)
 			if (child.a[j].anon == t)
 				fz_fail("uvma_mm_dup: the child's areas %zu "
 					"and %zu share tag %#x",
 					j, i, t);
 	}
-	if (check_map_invariants(c, msg, sizeof(msg)))
+	if (check_map_invariants_ex(c, &child_opts, msg, sizeof(msg)))
 		fz_fail("uvma_mm_dup: the child: %s", msg);
 	if (!stay) {
 		uvma_mm_destroy(c);
@@ -1331,14 +1513,16 @@ static int snap_cb(const struct uvma_area_info *ai, void *arg)
 		s->overflow = true;
 		return 0;
 	}
-	s->a[s->n++] = (struct fz_area){ .start = ai->start,
-					 .end = ai->end,
-					 .prot = ai->prot,
-					 .flags = ai->flags,
-					 .pgoff = ai->pgoff,
-					 .file_id = ai->file_id,
-					 .user = ai->user,
-					 .anon = ai->anon };
+	s->a[s->n++] =
+		(struct fz_area){ .start = ai->start,
+				  .end = ai->end,
+				  .prot = ai->prot,
+				  /* the tree's word: MAP and VM */
+				  .flags = ai->flags | VMA_VM(ai->vm_flags),
+				  .pgoff = ai->pgoff,
+				  .file_id = ai->file_id,
+				  .user = ai->user,
+				  .anon = ai->anon };
 	return 0;
 }
 
@@ -1421,8 +1605,10 @@ static void pages_of(const struct snap *s, struct lm_page *pg)
 
 			x->mapped = true;
 			x->prot = (uint8_t)a->prot;
-			x->flags = a->flags;
+			x->flags = a->flags & VMA_MAP_MASK;
+			x->vm = a->flags >> VMA_VM_SHIFT;
 			x->id = a->file_id;
+			x->cut = p == a->start; /* uvma's area boundary */
 			x->pgoff = a->pgoff + (p - a->start) / PG;
 			x->user = a->user;
 			x->anon = a->anon;
@@ -1464,10 +1650,16 @@ static int pages_diff(const struct lm_page *act, const struct lm *m)
 
 		if (a->mapped != s->mapped)
 			return i;
-		if (a->mapped && (a->prot != s->prot || a->flags != s->flags ||
-				  a->id != (s->flags & ANON ? 0 : s->id) ||
-				  a->pgoff != s->pgoff || a->user != s->user ||
-				  !tag_pair(&tp, s->anon, a->anon)))
+		if (a->mapped &&
+		    (a->prot != s->prot || a->flags != s->flags ||
+		     a->vm != s->vm || a->id != (s->flags & ANON ? 0 : s->id) ||
+		     a->pgoff != s->pgoff || a->user != s->user ||
+		     !tag_pair(&tp, s->anon, a->anon)))
+			return i;
+		/* Area boundaries: uvma's (cut marks each area's first
+		 * page) where the model's areas end. */
+		if (i > 0 && a->mapped && act[i - 1].mapped &&
+		    a->cut != !lm_continues(&m->pg[i - 1], s))
 			return i;
 	}
 	return -1;
@@ -1600,7 +1792,10 @@ static bool cand_returned(const struct cand *c)
  * the map against the outcomes that return that result. */
 static void post_check(void)
 {
-	struct map_check_opts o = { .expect_count = -1, .only_mm = true };
+	/* Boundaries are checked exactly against the model (pages_diff). */
+	struct map_check_opts o = { .expect_count = -1,
+				    .only_mm = true,
+				    .unmerged_ok = true };
 	int ok = -1, first = -1;
 	long d;
 
@@ -1852,7 +2047,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_munmap(&r, ctl);
 			break;
 		case 4:
-			op_mprotect(&r, ctl);
+			if (ctl & 0x10)
+				op_flags(&r, ctl);
+			else
+				op_mprotect(&r, ctl);
 			break;
 		case 5:
 			op_mremap(&r, ctl);

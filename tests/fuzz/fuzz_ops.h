@@ -27,6 +27,7 @@ struct fuzz_ops_stats {
 	uint64_t touched;  /* first writes that gave an area its tag */
 	uint64_t on_touched; /* operations on a map with a touched area */
 	uint64_t forks;	     /* inputs that went on in a fork's child */
+	uint64_t flagged;    /* advice and locks that changed the map */
 	uint64_t grown;	     /* faults that grew a stack */
 };
 void fuzz_ops_get_stats(struct fuzz_ops_stats *st);

@@ -34,6 +34,13 @@
  * to right, with Linux's rule for tags (lm_settle); and a stack that grew
  * against an area (lm_grow_stack) meets it unmerged (cut).
  *
+ * Hidden flags (docs/semantics.md, "Flags and locks"): a page's vm holds
+ * its area's UVMA_VM_* flags, which keep areas apart as the other fields
+ * do; lm_madvise, lm_mlock and lm_mlockall change them, and a lock faults
+ * a range in (lm_populate), writing private writable areas, which gives
+ * them tags. def_vm is mlockall's MCL_FUTURE: every new mapping and heap
+ * growth gets it (and is faulted in unless on fault).
+ *
  * Where Linux leaves a choice, the model applies one outcome and records
  * the other as a choice (struct lm_choice, kept until the next operation):
  * an anonymous shared mapping's offsets run from 0 in its shmem object
@@ -70,6 +77,7 @@ struct lm_page {
 	bool mapped;
 	uint8_t prot;	/* UVMA_PROT_* */
 	uint32_t flags; /* SHARED or PRIVATE, | ANONYMOUS */
+	uint32_t vm;	/* UVMA_VM_* */
 	uint64_t id;	/* backing: file id, anonymous shared mapping's id */
 	uint64_t pgoff; /* this page's offset */
 	/* An anonymous shared mapping's object size in pages (its length
@@ -108,6 +116,7 @@ struct lm {
 	 * grows to (uvma_mm_config's stack_guard_gap and stack_limit). */
 	uint64_t stack_gap, stack_limit;
 	uint64_t next_id;   /* the next anonymous shared mapping's id */
+	uint32_t def_vm;    /* UVMA_VM_* of new mappings (MCL_FUTURE) */
 	uint32_t next_anon; /* the next tag's serial */
 	struct lm_page pg[LM_MAX_PAGES];
 	/* Per page, what the last operation did (LM_DIRTY, LM_LENIENT). */
@@ -137,6 +146,7 @@ static inline void lm_init(struct lm *m, uint64_t base, unsigned npages,
 	m->npages = npages;
 	m->end = base + (uint64_t)npages * page;
 	m->brk_start = m->brk = 0;
+	m->def_vm = 0;
 	m->stack_gap = 256 * page;
 	m->stack_limit = UINT64_C(8) << 20;
 	m->next_id = first_id;
@@ -211,8 +221,8 @@ static inline bool lm_mapped(const struct lm *m, uint64_t addr)
 static inline bool lm_joinable(const struct lm_page *a, const struct lm_page *b)
 {
 	return a->mapped && b->mapped && a->prot == b->prot &&
-	       a->flags == b->flags && a->id == b->id && a->user == b->user &&
-	       a->pgoff + 1 == b->pgoff;
+	       a->flags == b->flags && a->vm == b->vm && a->id == b->id &&
+	       a->user == b->user && a->pgoff + 1 == b->pgoff;
 }
 
 /* b continues a: both are one area. */
@@ -228,9 +238,10 @@ static inline bool lm_page_eq(const struct lm_page *a, const struct lm_page *b)
 {
 	if (a->mapped != b->mapped)
 		return false;
-	return !a->mapped || (a->prot == b->prot && a->flags == b->flags &&
-			      a->id == b->id && a->pgoff == b->pgoff &&
-			      a->user == b->user && a->anon == b->anon);
+	return !a->mapped ||
+	       (a->prot == b->prot && a->flags == b->flags && a->vm == b->vm &&
+		a->id == b->id && a->pgoff == b->pgoff && a->user == b->user &&
+		a->anon == b->anon);
 }
 
 /* Two models with the same pages and areas (the heap's end aside): a
@@ -428,34 +439,44 @@ static inline uint32_t lm_reusable(const struct lm *m, unsigned i)
 	return t & LM_FORKED ? 0 : t;
 }
 
+/* Linux's anon_vma_compatible at page level: b continues a's backing
+ * and flags; protection (and the user pointer, uvma's) may differ. */
+static inline bool lm_could_share(const struct lm_page *a,
+				  const struct lm_page *b)
+{
+	return a->mapped && b->mapped && a->flags == b->flags &&
+	       a->vm == b->vm && a->id == b->id && a->pgoff + 1 == b->pgoff;
+}
+
 /*
- * A write fault at addr, which the area's protection allows: a private
- * area without a tag takes one as Linux's anon_vma_prepare picks it (the
- * next area's when the two could become one by mprotect, then the
- * previous one's, else a new one). Merges nothing.
+ * The mapped page at addr is written: a private area without a tag takes
+ * one as Linux's anon_vma_prepare picks it (the next area's when the two
+ * could become one by mprotect, then the previous one's, else a new one).
+ * Merges nothing; the operation's choices stay.
  */
-static inline void lm_touch(struct lm *m, uint64_t addr)
+static inline void lm_tag_area(struct lm *m, uint64_t addr)
 {
 	const struct lm_page *p = lm_at(m, addr);
 	unsigned s, e;
 	uint32_t t = 0;
 
-	m->nchoice = 0;
 	if (!p || !p->mapped || (p->flags & UVMA_MAP_SHARED) || p->anon)
 		return;
 	s = lm_index(m, lm_area_start(m, addr));
 	e = lm_index(m, lm_area_end(m, addr));
-	/* Linux's anon_vma_compatible: touching, same flags and backing,
-	 * continuing offsets; protection (and the user pointer, uvma's) may
-	 * differ. */
-	if (e < m->npages && m->pg[e].mapped && m->pg[e].flags == p->flags &&
-	    m->pg[e].id == p->id && m->pg[e - 1].pgoff + 1 == m->pg[e].pgoff)
+	if (e < m->npages && lm_could_share(&m->pg[e - 1], &m->pg[e]))
 		t = lm_reusable(m, e);
-	if (!t && s > 0 && m->pg[s - 1].mapped &&
-	    m->pg[s - 1].flags == p->flags && m->pg[s - 1].id == p->id &&
-	    m->pg[s - 1].pgoff + 1 == m->pg[s].pgoff)
+	if (!t && s > 0 && lm_could_share(&m->pg[s - 1], &m->pg[s]))
 		t = lm_reusable(m, s - 1);
 	lm_retag(m, s, e, t ? t : lm_new_tag(m, 0));
+}
+
+/* A write fault at addr, which the area's protection allows (an
+ * operation of its own: no choices left). */
+static inline void lm_touch(struct lm *m, uint64_t addr)
+{
+	m->nchoice = 0;
+	lm_tag_area(m, addr);
 }
 
 /*
@@ -464,9 +485,9 @@ static inline void lm_touch(struct lm *m, uint64_t addr)
  * the next area above is not a stack, or an accessible area below that is
  * not one either lies closer than stack_gap to addr; the stack takes its
  * tag (lm_touch) before the checks that its offsets stay >= 0 and its size
- * within stack_limit (-EFAULT), so a refused one is touched all the same. The growth merges
- * nothing: where it meets an area below that it continues, the two stay
- * apart (cut).
+ * within stack_limit (-EFAULT), so a refused one is touched all the same.
+ * The growth merges nothing: where it meets an area below that it
+ * continues, the two stay apart (cut).
  */
 static inline int lm_grow_stack(struct lm *m, uint64_t addr)
 {
@@ -495,12 +516,22 @@ static inline int lm_grow_stack(struct lm *m, uint64_t addr)
 	return 0;
 }
 
-/* The map of a fork's child: each touched area gets a tag of its own,
- * inherited (Linux gives each a new anon_vma whose parent is the old
- * one). */
+/*
+ * The map of a fork's child: MADV_DONTFORK areas are not copied; each
+ * touched area gets a tag of its own, inherited (Linux gives each a new
+ * anon_vma whose parent is the old one), except a MADV_WIPEONFORK one,
+ * which starts untouched; no area is locked and MCL_FUTURE is gone. Two
+ * areas that only their locks kept apart stay apart (cut).
+ */
 static inline void lm_fork(struct lm *m)
 {
+	const uint32_t locks = UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT;
+	bool apart[LM_MAX_PAGES];
+
 	lm_begin(m);
+	m->def_vm = 0;
+	for (unsigned i = 0; i < m->npages; i++)
+		apart[i] = i > 0 && !lm_continues(&m->pg[i - 1], &m->pg[i]);
 	for (unsigned i = 0; i < m->npages;) {
 		unsigned e;
 
@@ -509,9 +540,20 @@ static inline void lm_fork(struct lm *m)
 			continue;
 		}
 		e = lm_index(m, lm_area_end(m, lm_addr(m, i)));
-		if (m->pg[i].anon && !(m->pg[i].flags & UVMA_MAP_SHARED))
+		if (m->pg[i].vm & UVMA_VM_DONTCOPY)
+			lm_clear(m, lm_addr(m, i),
+				 (uint64_t)(e - i) << m->shift);
+		else if (m->pg[i].vm & UVMA_VM_WIPEONFORK)
+			lm_retag(m, i, e, 0);
+		else if (m->pg[i].anon && !(m->pg[i].flags & UVMA_MAP_SHARED))
 			lm_retag(m, i, e, lm_new_tag(m, LM_FORKED));
 		i = e;
+	}
+	for (unsigned i = 0; i < m->npages; i++) {
+		m->pg[i].vm &= ~locks;
+		if (apart[i] && m->pg[i].mapped &&
+		    lm_continues(&m->pg[i - 1], &m->pg[i]))
+			m->pg[i].cut = true;
 	}
 }
 
@@ -636,6 +678,260 @@ static inline int lm_place(const struct lm *m, uint64_t hint, uint64_t len,
 
 /* ---- the operations ------------------------------------------------------ */
 
+/* ---- faulting in, advice, locks ------------------------------------------ */
+
+enum lm_populate_how {
+	LM_POPULATE_LOCKED, /* a lock's: writes private writable areas */
+	LM_POPULATE_READ,   /* MADV_POPULATE_READ */
+	LM_POPULATE_WRITE,  /* MADV_POPULATE_WRITE */
+};
+
+/* Locked, not on fault: the pages a lock faults in. */
+static inline bool lm_locked_fill(const struct lm_page *p)
+{
+	return (p->vm & (UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)) ==
+	       UVMA_VM_LOCKED;
+}
+
+/*
+ * Fault [addr, addr + len) in as Linux's populate: page by page, a write
+ * where a lock's populate writes or MADV_POPULATE_WRITE asks (which tags
+ * a private area). It stops at the first hole (-ENOMEM), area without
+ * access (a lock's, -EFAULT) or without the access asked (-EINVAL), or
+ * page past a shmem object (-EFAULT); with ignore it skips them and
+ * returns 0. A lock's populate skips areas locked on fault.
+ */
+static inline int lm_populate(struct lm *m, uint64_t addr, uint64_t len,
+			      enum lm_populate_how how, bool ignore)
+{
+	for (uint64_t a = addr; a - addr < len; a += m->page) {
+		const struct lm_page *p = lm_at(m, a);
+		bool write = how == LM_POPULATE_WRITE;
+		int err = 0;
+
+		if (!p || !p->mapped)
+			err = -ENOMEM;
+		else if (how == LM_POPULATE_LOCKED &&
+			 (p->vm & UVMA_VM_LOCKONFAULT))
+			continue;
+		else if (how == LM_POPULATE_LOCKED && !p->prot)
+			err = -EFAULT;
+		else if (how == LM_POPULATE_READ && !(p->prot & UVMA_PROT_READ))
+			err = -EINVAL;
+		else if (write && !(p->prot & UVMA_PROT_WRITE))
+			err = -EINVAL;
+		else if ((p->flags & UVMA_MAP_ANONYMOUS) &&
+			 (p->flags & UVMA_MAP_SHARED) &&
+			 p->pgoff >= p->shm_pages)
+			err = -EFAULT;
+		if (err && ignore)
+			continue;
+		if (err)
+			return err;
+		if (how == LM_POPULATE_LOCKED)
+			write = !(p->flags & UVMA_MAP_SHARED) &&
+				(p->prot & UVMA_PROT_WRITE);
+		if (write)
+			lm_tag_area(m, a);
+	}
+	return 0;
+}
+
+/* A new mapping or heap growth under MCL_FUTURE is faulted in. */
+static inline void lm_populate_new(struct lm *m, uint64_t addr, uint64_t len)
+{
+	if ((m->def_vm & (UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)) ==
+	    UVMA_VM_LOCKED)
+		lm_populate(m, addr, len, LM_POPULATE_LOCKED, true);
+}
+
+/* The flags an advice sets and clears; false for advice about pages. */
+static inline bool lm_flag_advice(int advice, uint32_t *set, uint32_t *clr)
+{
+	*set = *clr = 0;
+	switch (advice) {
+	case UVMA_MADV_DONTFORK:
+	case UVMA_MADV_DOFORK:
+		*(advice == UVMA_MADV_DONTFORK ? set : clr) = UVMA_VM_DONTCOPY;
+		return true;
+	case UVMA_MADV_WIPEONFORK:
+	case UVMA_MADV_KEEPONFORK:
+		*(advice == UVMA_MADV_WIPEONFORK ? set : clr) =
+			UVMA_VM_WIPEONFORK;
+		return true;
+	case UVMA_MADV_DONTDUMP:
+	case UVMA_MADV_DODUMP:
+		*(advice == UVMA_MADV_DONTDUMP ? set : clr) = UVMA_VM_DONTDUMP;
+		return true;
+	case UVMA_MADV_MERGEABLE:
+	case UVMA_MADV_UNMERGEABLE:
+		*(advice == UVMA_MADV_MERGEABLE ? set : clr) =
+			UVMA_VM_MERGEABLE;
+		return true;
+	case UVMA_MADV_HUGEPAGE:
+		*set = UVMA_VM_HUGEPAGE;
+		*clr = UVMA_VM_NOHUGEPAGE;
+		return true;
+	case UVMA_MADV_NOHUGEPAGE:
+		*set = UVMA_VM_NOHUGEPAGE;
+		*clr = UVMA_VM_HUGEPAGE;
+		return true;
+	case UVMA_MADV_SEQUENTIAL:
+		*set = UVMA_VM_SEQ_READ;
+		*clr = UVMA_VM_RAND_READ;
+		return true;
+	case UVMA_MADV_RANDOM:
+		*set = UVMA_VM_RAND_READ;
+		*clr = UVMA_VM_SEQ_READ;
+		return true;
+	case UVMA_MADV_NORMAL:
+		*clr = UVMA_VM_SEQ_READ | UVMA_VM_RAND_READ;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Advice about pages on one page: 0 or Linux's refusal. */
+static inline int lm_page_advice(const struct lm_page *p, int advice)
+{
+	bool locked = p->vm & UVMA_VM_LOCKED;
+	bool priv_anon = (p->flags & LM_ANON_PRIV) == LM_ANON_PRIV;
+
+	switch (advice) {
+	case UVMA_MADV_DONTNEED:
+	case UVMA_MADV_COLD:
+	case UVMA_MADV_PAGEOUT:
+		return locked ? -EINVAL : 0;
+	case UVMA_MADV_FREE:
+		return locked || !priv_anon ? -EINVAL : 0;
+	case UVMA_MADV_REMOVE:
+		if (locked || priv_anon)
+			return -EINVAL;
+		return p->flags & UVMA_MAP_SHARED ? 0 : -EACCES;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * madvise with a known advice over a range that passed the argument
+ * checks (addr aligned, len rounded up and not 0, no wrap). Flag advice
+ * and the other kinds go page by page past holes (-ENOMEM at the end),
+ * stopping at the first page that refuses (its error, what came before
+ * changed); POPULATE_* stop at a hole (lm_populate).
+ */
+static inline int lm_madvise(struct lm *m, uint64_t addr, uint64_t len,
+			     int advice)
+{
+	uint32_t set, clr;
+	bool flags = lm_flag_advice(advice, &set, &clr);
+	uint64_t lo, hi;
+	int hole = 0, err = 0;
+
+	lm_begin(m);
+	if (advice == UVMA_MADV_POPULATE_READ ||
+	    advice == UVMA_MADV_POPULATE_WRITE)
+		return lm_populate(m, addr, len,
+				   advice == UVMA_MADV_POPULATE_READ
+					   ? LM_POPULATE_READ
+					   : LM_POPULATE_WRITE,
+				   false);
+	/* Outside the window is a hole; only the pages inside are walked. */
+	lo = addr > m->base ? addr : m->base;
+	hi = addr + len < m->end ? addr + len : m->end;
+	if (addr < m->base || addr + len > m->end)
+		hole = -ENOMEM;
+	for (uint64_t a = lo; a < hi && !err; a += m->page) {
+		struct lm_page *p = &m->pg[lm_index(m, a)];
+		uint32_t vm;
+
+		if (!p->mapped) {
+			hole = -ENOMEM;
+			continue;
+		}
+		if (!flags) {
+			err = lm_page_advice(p, advice);
+			continue;
+		}
+		if (advice == UVMA_MADV_WIPEONFORK &&
+		    (p->flags & LM_ANON_PRIV) != LM_ANON_PRIV) {
+			err = -EINVAL;
+			break;
+		}
+		if (advice == UVMA_MADV_MERGEABLE &&
+		    (p->flags & UVMA_MAP_SHARED))
+			continue;
+		vm = (p->vm & ~clr) | set;
+		if (vm != p->vm)
+			m->dirty[lm_index(m, a)] |= LM_DIRTY;
+		p->vm = vm;
+	}
+	lm_settle(m);
+	return err ? err : hole;
+}
+
+/* Set the lock bits (UVMA_VM_LOCKED, LOCKONFAULT or none) of the mapped
+ * page at addr. */
+static inline void lm_set_locks(struct lm *m, uint64_t addr, uint32_t bits)
+{
+	unsigned i = lm_index(m, addr);
+	uint32_t vm =
+		(m->pg[i].vm & ~(UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)) | bits;
+
+	if (vm != m->pg[i].vm)
+		m->dirty[i] |= LM_DIRTY;
+	m->pg[i].vm = vm;
+}
+
+/*
+ * mlock2 (bits UVMA_VM_LOCKED, | LOCKONFAULT) or munlock (bits 0) over a
+ * range that passed the argument checks (aligned, not empty, no wrap):
+ * page by page up to the first hole (-ENOMEM, what came before changed);
+ * then, for a lock, the range is faulted in, an area without access
+ * failing it (-ENOMEM).
+ */
+static inline int lm_mlock(struct lm *m, uint64_t addr, uint64_t len,
+			   uint32_t bits)
+{
+	int ret = 0;
+
+	lm_begin(m);
+	for (uint64_t a = addr; a - addr < len; a += m->page) {
+		if (!lm_mapped(m, a)) {
+			ret = -ENOMEM;
+			break;
+		}
+		lm_set_locks(m, a, bits);
+	}
+	lm_settle(m);
+	if (!ret && (bits & UVMA_VM_LOCKED) &&
+	    lm_populate(m, addr, len, LM_POPULATE_LOCKED, false))
+		ret = -ENOMEM;
+	return ret;
+}
+
+/* mlockall with valid flags (UVMA_MCL_*), or munlockall (flags 0). */
+static inline void lm_mlockall(struct lm *m, unsigned flags)
+{
+	uint32_t onfault = flags & UVMA_MCL_ONFAULT ? UVMA_VM_LOCKONFAULT : 0;
+	uint32_t bits = flags & UVMA_MCL_CURRENT ? UVMA_VM_LOCKED | onfault : 0;
+
+	lm_begin(m);
+	m->def_vm &= ~(UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT);
+	if (flags & UVMA_MCL_FUTURE)
+		m->def_vm |= UVMA_VM_LOCKED | onfault;
+	if ((flags & UVMA_MCL_FUTURE) && !(flags & UVMA_MCL_CURRENT))
+		return;
+	for (unsigned i = 0; i < m->npages; i++)
+		if (m->pg[i].mapped)
+			lm_set_locks(m, lm_addr(m, i), bits);
+	lm_settle(m);
+	if (flags & UVMA_MCL_CURRENT)
+		lm_populate(m, m->base, m->end - m->base, LM_POPULATE_LOCKED,
+			    true);
+}
+
 /*
  * mmap: MAP_FIXED replaces whatever is in the range, MAP_FIXED_NOREPLACE
  * fails with -EEXIST over anything, both need the range in the window
@@ -664,6 +960,7 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 			return err;
 	}
 	t.flags = flags & (LM_TYPE | LM_GROWSDOWN);
+	t.vm = m->def_vm;
 	t.user = user;
 	if (!(flags & UVMA_MAP_ANONYMOUS)) {
 		t.id = file_id;
@@ -679,6 +976,7 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 		lm_set(m, at, len, &t, at >> m->shift);
 	}
 	lm_settle(m);
+	lm_populate_new(m, at, len);
 	*out = at;
 	return 0;
 }
@@ -702,6 +1000,7 @@ static inline int lm_munmap(struct lm *m, uint64_t addr, uint64_t len)
 static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 			      unsigned prot)
 {
+	bool fill[LM_MAX_PAGES] = { false };
 	int ret = 0;
 
 	lm_begin(m);
@@ -711,6 +1010,7 @@ static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 		return -ENOMEM;
 	for (uint64_t a = addr; a < addr + len; a += m->page) {
 		unsigned i = lm_index(m, a);
+		struct lm_page *p = &m->pg[i];
 
 		if (!lm_mapped(m, a)) {
 			ret = -ENOMEM;
@@ -718,11 +1018,18 @@ static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 		}
 		/* A page keeping its protection is not changed: an area
 		 * the call leaves as it was merges with nothing. */
-		if (m->pg[i].prot != (uint8_t)prot)
+		if (p->prot != (uint8_t)prot)
 			m->dirty[i] |= LM_DIRTY;
-		m->pg[i].prot = (uint8_t)prot;
+		/* A locked private area made writable is faulted in. */
+		fill[i] = lm_locked_fill(p) && !(p->flags & UVMA_MAP_SHARED) &&
+			  !(p->prot & UVMA_PROT_WRITE) &&
+			  (prot & UVMA_PROT_WRITE);
+		p->prot = (uint8_t)prot;
 	}
 	lm_settle(m);
+	for (unsigned i = 0; i < m->npages; i++)
+		if (fill[i])
+			lm_tag_area(m, lm_addr(m, i));
 	return ret;
 }
 
@@ -816,9 +1123,9 @@ static inline void lm_dup(struct lm *m, uint64_t addr, uint64_t to,
  *   ends the area and the space after it is free, else MAYMOVE moves it
  *   top-down (-ENOMEM without MAYMOVE or room).
  */
-static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
-			    uint64_t new_len, unsigned flags, uint64_t new_addr,
-			    uint64_t *out)
+static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
+			     uint64_t new_len, unsigned flags,
+			     uint64_t new_addr, uint64_t *out)
 {
 	bool fixed = flags & UVMA_MREMAP_FIXED;
 	bool tail_out = new_len < old_len &&
@@ -892,6 +1199,20 @@ static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
 	return 0;
 }
 
+/* mremap (above); a locked area's growth is faulted in, errors
+ * ignored. */
+static inline int lm_mremap(struct lm *m, uint64_t addr, uint64_t old_len,
+			    uint64_t new_len, unsigned flags, uint64_t new_addr,
+			    uint64_t *out)
+{
+	int ret = lm_mremap_(m, addr, old_len, new_len, flags, new_addr, out);
+
+	if (!ret && new_len > old_len && (lm_at(m, *out)->vm & UVMA_VM_LOCKED))
+		lm_populate(m, *out + old_len, new_len - old_len,
+			    LM_POPULATE_LOCKED, true);
+	return ret;
+}
+
 /*
  * brk: below the heap's start only a query (0, nothing changes); the end
  * rounded up to pages must stay in the window; shrinking unmaps what the
@@ -929,8 +1250,10 @@ static inline int lm_brk(struct lm *m, uint64_t brk)
 		    lm_mapped(m, new_end) ||
 		    (new_end < m->end && lm_in_stack_gap(m, new_end + m->page)))
 			return -ENOMEM;
+		t.vm = m->def_vm;
 		lm_set(m, old_end, new_end - old_end, &t, old_end >> m->shift);
 		lm_settle(m);
+		lm_populate_new(m, old_end, new_end - old_end);
 	}
 	m->brk = brk;
 	return 0;
@@ -948,10 +1271,10 @@ static inline void lm_print(FILE *out, const char *title, const struct lm *m)
 
 		fprintf(out,
 			"  [%#" PRIx64 ", %#" PRIx64 ") prot %u flags %#x "
-			"id %#" PRIx64 " pgoff %#" PRIx64
+			"vm %#x id %#" PRIx64 " pgoff %#" PRIx64
 			" user %p anon %#x%s\n",
-			s, e, p->prot, p->flags, p->id, p->pgoff, p->user,
-			p->anon, p->cut ? " (cut)" : "");
+			s, e, p->prot, p->flags, p->vm, p->id, p->pgoff,
+			p->user, p->anon, p->cut ? " (cut)" : "");
 	}
 	for (unsigned k = 0; k < m->nchoice; k++)
 		fprintf(out,
