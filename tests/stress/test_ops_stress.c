@@ -11,8 +11,10 @@
  *   eight uvma_vma_get, on random addresses of the window with random
  *   accesses (reads and instruction fetches; writes too with --touch);
  * - mappers (--mappers, default 2) run random uvma_mmap (MAP_FIXED,
- *   MAP_FIXED_NOREPLACE, a hint or none), uvma_munmap, uvma_mprotect and
- *   uvma_mremap (in place, MAYMOVE, MAYMOVE|FIXED) over the window;
+ *   MAP_FIXED_NOREPLACE, a hint or none), uvma_munmap, uvma_mprotect,
+ *   uvma_mremap (in place, MAYMOVE, MAYMOVE|FIXED), uvma_madvise
+ *   (DONTDUMP, DODUMP) and uvma_mlock (on fault) / uvma_munlock over the
+ *   window, the last two changing hidden flags (state bits S_DUMP, S_LOCK);
  * - a maps reader calls uvma_maps over the window or a part of it.
  *
  * The model. Every page has one atomic 64-bit word: its state in the low
@@ -122,6 +124,9 @@
 #define S_PROT	 0x07u
 #define S_MAPPED 0x08u
 #define S_USER	 0x10u /* the area's user pointer is &users[1] */
+#define S_DUMP	 0x20u /* UVMA_VM_DONTDUMP (MADV_DONTDUMP) */
+#define S_LOCK	 0x40u /* UVMA_VM_LOCKED | LOCKONFAULT (mlock on fault) */
+#define S_VM	 (S_DUMP | S_LOCK)
 #define S_MASK	 0xffull
 #define GEN_ONE	 0x100ull /* odd generation: claimed by a mapper */
 
@@ -159,12 +164,14 @@ enum op_kind {
 	OP_MUNMAP,
 	OP_MPROTECT,
 	OP_MREMAP,
+	OP_MADVISE,
+	OP_MLOCK,
 	NKINDS
 };
 
 static const char *const kind_names[NKINDS] = {
-	"mmap-fixed", "mmap-noreplace", "mmap-hint",
-	"munmap",     "mprotect",	"mremap",
+	"mmap-fixed", "mmap-noreplace", "mmap-hint", "munmap",
+	"mprotect",   "mremap",		"madvise",   "mlock",
 };
 
 enum role { ROLE_FAULTER, ROLE_MAPPER, ROLE_MAPS, ROLE_MAIN };
@@ -308,6 +315,28 @@ static uint8_t mapped_state(unsigned prot, unsigned user)
 	return (uint8_t)(S_MAPPED | prot | (user ? S_USER : 0));
 }
 
+/* The state bits of hidden flags (only those this test sets), or 0xff
+ * for any other. */
+static unsigned vm_state(uint32_t vm)
+{
+	const uint32_t lock = UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT;
+	unsigned st = 0;
+
+	if (vm & UVMA_VM_DONTDUMP)
+		st |= S_DUMP;
+	if ((vm & lock) == lock)
+		st |= S_LOCK;
+	else if (vm & lock)
+		return 0xff;
+	return vm & ~(lock | UVMA_VM_DONTDUMP) ? 0xff : st;
+}
+
+static uint32_t vm_of_state(uint8_t s)
+{
+	return (s & S_DUMP ? UVMA_VM_DONTDUMP : 0) |
+	       (s & S_LOCK ? UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT : 0);
+}
+
 /* The user index of an area's pointer, or -1 when it is not ours. */
 static int user_index(const void *user)
 {
@@ -367,20 +396,21 @@ static uint8_t area_state(struct worker *w, enum violation kind,
 			  const struct uvma_area_info *a)
 {
 	int u = user_index(a->user);
+	unsigned vm = vm_state(a->vm_flags);
 
 	if (a->start < BASE || a->end > WIN_END || a->start >= a->end ||
 	    a->start % G || a->end % G || a->flags != AREA_FLAGS ||
 	    a->pgoff != a->start / G || a->file_id != 0 || u < 0 ||
-	    (a->prot & ~S_PROT)) {
+	    (a->prot & ~S_PROT) || vm == 0xff) {
 		violation(w, kind, a->start,
 			  "area [%#" PRIx64 ", %#" PRIx64
-			  ") prot %#x flags %#x pgoff %#" PRIx64
+			  ") prot %#x flags %#x vm %#x pgoff %#" PRIx64
 			  " file %" PRIu64 " user %p",
-			  a->start, a->end, a->prot, a->flags, a->pgoff,
-			  a->file_id, a->user);
+			  a->start, a->end, a->prot, a->flags, a->vm_flags,
+			  a->pgoff, a->file_id, a->user);
 		return 0;
 	}
-	return mapped_state(a->prot, (unsigned)u);
+	return (uint8_t)(mapped_state(a->prot, (unsigned)u) | vm);
 }
 
 /*
@@ -484,7 +514,8 @@ static void check_held(struct worker *w, struct uvma_vma *v, uint64_t addr,
 		after[p] = load_word(p);
 
 	if (a.start != b.start || a.end != b.end || a.prot != b.prot ||
-	    a.flags != b.flags || a.pgoff != b.pgoff || a.user != b.user)
+	    a.flags != b.flags || a.vm_flags != b.vm_flags ||
+	    a.pgoff != b.pgoff || a.user != b.user)
 		violation(w, V_CHANGED, addr,
 			  "[%#" PRIx64 ", %#" PRIx64
 			  ") prot %#x became [%#" PRIx64 ", %#" PRIx64
@@ -691,6 +722,7 @@ static struct lm_page model_page(unsigned p, uint8_t s)
 		g.flags = AREA_FLAGS;
 		g.pgoff = addr_of(p) / G;
 		g.user = &users[s & S_USER ? 1 : 0];
+		g.vm = vm_of_state(s);
 	}
 	return g;
 }
@@ -779,8 +811,11 @@ static void claim_predicted(struct claim *c)
 			continue;
 		CHECK(g->flags == AREA_FLAGS && g->pgoff == addr_of(p) / G &&
 		      user_index(g->user) >= 0);
+		CHECK(vm_state(g->vm) != 0xff);
 		c->after[p] =
-			mapped_state(g->prot, (unsigned)user_index(g->user));
+			(uint8_t)(mapped_state(g->prot,
+					       (unsigned)user_index(g->user)) |
+				  vm_state(g->vm));
 	}
 }
 
@@ -999,6 +1034,51 @@ static void op_mremap(struct worker *w, struct claim *c)
 	check_call(w, c, OP_MREMAP, ret, out, &e);
 }
 
+/* MADV_DONTDUMP or MADV_DODUMP over a range: splits and merges, holes
+ * passed over (-ENOMEM at the end). */
+static void op_madvise(struct worker *w, struct claim *c)
+{
+	unsigned len = random_len();
+	unsigned p = (unsigned)rng_below(NPAGES - len + 1);
+	int advice = rng_chance(1, 2) ? UVMA_MADV_DONTDUMP : UVMA_MADV_DODUMP;
+	struct expect e = { 0 };
+	int ret;
+
+	claim_range(c, p, len);
+	claim_take(w, c);
+	e.ret = lm_madvise(&c->m, addr_of(p), len * G, advice);
+	claim_predicted(c);
+	snprintf(w->last, sizeof(w->last),
+		 "madvise %#" PRIx64 " len %u pages advice %d", addr_of(p), len,
+		 advice);
+	claim_see_others(c);
+	ret = uvma_madvise(mm, addr_of(p), len * G, advice);
+	check_call(w, c, OP_MADVISE, ret, 0, &e);
+}
+
+/* mlock on fault (nothing faulted in, so no area is touched) or munlock
+ * over a range: splits and merges, a hole stops it (-ENOMEM). */
+static void op_mlock(struct worker *w, struct claim *c)
+{
+	unsigned len = random_len();
+	unsigned p = (unsigned)rng_below(NPAGES - len + 1);
+	bool unlock = rng_chance(1, 2);
+	struct expect e = { 0 };
+	int ret;
+
+	claim_range(c, p, len);
+	claim_take(w, c);
+	e.ret = lm_mlock(&c->m, addr_of(p), len * G,
+			 unlock ? 0 : UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT);
+	claim_predicted(c);
+	snprintf(w->last, sizeof(w->last), "%s %#" PRIx64 " len %u pages",
+		 unlock ? "munlock" : "mlock onfault", addr_of(p), len);
+	claim_see_others(c);
+	ret = unlock ? uvma_munlock(mm, addr_of(p), len * G)
+		     : uvma_mlock(mm, addr_of(p), len * G, UVMA_MLOCK_ONFAULT);
+	check_call(w, c, OP_MLOCK, ret, 0, &e);
+}
+
 /* Pages mapped now, roughly (racy on purpose: only to steer the mix). */
 static unsigned mapped_now(void)
 {
@@ -1024,8 +1104,10 @@ static enum op_kind random_kind(void)
 		k = OP_MMAP_HINT;
 	else if (r < 50)
 		k = OP_MUNMAP;
-	else if (r < 72)
+	else if (r < 64)
 		k = OP_MPROTECT;
+	else if (r < 72)
+		k = r < 68 ? OP_MADVISE : OP_MLOCK;
 	else
 		k = touch_mode ? OP_MPROTECT : OP_MREMAP;
 	/* Keep about half of the window mapped. */
@@ -1051,6 +1133,12 @@ static void mapper_step(struct worker *w)
 		break;
 	case OP_MREMAP:
 		op_mremap(w, c);
+		break;
+	case OP_MADVISE:
+		op_madvise(w, c);
+		break;
+	case OP_MLOCK:
+		op_mlock(w, c);
 		break;
 	default:
 		op_mmap(w, c, k);
