@@ -345,8 +345,11 @@ struct uvma_dup_ops {
  * (dup_mmap). *out receives a new space with mm's window, page size, fault
  * handler and fault_arg, heap, and a copy of every area (start, end,
  * protection, flags, offset, file, user pointer; anonymous shared areas
- * stay one mapping in both, as after fork). The map is copied whole,
- * node by node, not area by area.
+ * stay one mapping in both, as after fork), except as Linux's fork: an
+ * area with UVMA_VM_DONTCOPY (MADV_DONTFORK) is not copied (copy never
+ * sees it), one with UVMA_VM_WIPEONFORK comes out untouched, no area is
+ * locked and uvma_mlockall's MCL_FUTURE is not inherited. The map is
+ * copied whole, node by node, not area by area.
  * Locking: takes mm's mmap_lock for writing for the whole copy and
  * write-locks each area of mm before copying it (Linux since 6.4.x: a
  * fault that ran in an area after the area was copied was lost to the
@@ -445,8 +448,10 @@ UVMA_API struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * called from a fault handler or with an area lock of mm held), validates
  * its arguments first, and returns 0 or the negative errno Linux returns for
  * the same call. A failed call leaves the map exactly as it was, except
- * where Linux itself stops half-way: uvma_mprotect over a hole (the areas
- * before it are changed), and two uvma_mremap FIXED cases whose destination
+ * where Linux itself stops half-way: uvma_mprotect, uvma_madvise,
+ * uvma_mlock and uvma_munlock over a hole or an area that refuses the
+ * change (the areas before it are changed; madvise goes on past holes),
+ * and two uvma_mremap FIXED cases whose destination
  * is unmapped before the failure (a duplicate, old_len 0, onto a range
  * covering the old address: -EFAULT; a shrink whose old tail leaves the
  * window: -EINVAL). Faults run
@@ -469,8 +474,9 @@ UVMA_API struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * step) or UVMA_MAP_FIXED_NOREPLACE (at addr exactly, -EEXIST if anything is
  * there); without them addr is a hint, used when the range is free, else
  * the highest free range of the window is taken (top-down), never the
- * guard gap below a stack. UVMA_MAP_GROWSDOWN (private anonymous areas
- * only, not in a pager space) makes a stack: a write or read fault below
+ * guard gap below a stack. After uvma_mlockall(UVMA_MCL_FUTURE) the area
+ * is locked and faulted in (uvma_mlock). UVMA_MAP_GROWSDOWN (private anonymous
+ * areas only, not in a pager space) makes a stack: a write or read fault below
  * it grows it down to the faulting page (uvma_fault). user is the area's
  * user pointer. *out receives the address.
  * Errors: -EINVAL (len 0, unaligned addr with FIXED, unaligned offset,
