@@ -363,6 +363,20 @@ static long call_munlock(uint64_t addr, uint64_t len,
 	return syscall(SYS_munlock, addr, len);
 }
 
+#ifndef SYS_mseal
+#define SYS_mseal 462 /* Linux 6.10, every architecture */
+#endif
+
+static long call_mseal(uint64_t addr, uint64_t len, const struct script_cmd *c)
+{
+	return syscall(SYS_mseal, addr, len, c->flags);
+}
+
+static int kernel_seal(void *arg, const struct script_cmd *c)
+{
+	return kernel_range(arg, c, call_mseal);
+}
+
 static int kernel_advise(void *arg, const struct script_cmd *c)
 {
 	return kernel_range(arg, c, call_madvise);
@@ -622,6 +636,7 @@ int main(int argc, char **argv)
 		.unlock = kernel_unlock,
 		.lockall = kernel_lockall,
 		.unlockall = kernel_unlockall,
+		.seal = kernel_seal,
 		.for_each_area = kernel_for_each_area,
 		.fini = kernel_fini,
 		.fork = kernel_fork,

@@ -225,6 +225,14 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 		cmd->op = SCRIPT_LOCKALL;
 		if (parse_lockall(tok, nr, &cmd->flags))
 			return -1;
+	} else if (!strcmp(tok[0], "seal")) {
+		uint64_t v = 0;
+
+		cmd->op = SCRIPT_SEAL;
+		if ((nr != 3 && nr != 4) || parse_range(tok, cmd) ||
+		    (nr == 4 && (parse_number(tok[3], &v) || v > 0xffffffff)))
+			return -1;
+		cmd->flags = (unsigned)v;
 	} else if (!strcmp(tok[0], "unlockall")) {
 		cmd->op = SCRIPT_UNLOCKALL;
 		if (nr != 1)
@@ -342,6 +350,8 @@ static int run_cmd(const struct script_backend *be, void *ctx,
 		return be->lockall(ctx, cmd);
 	case SCRIPT_UNLOCKALL:
 		return be->unlockall(ctx, cmd);
+	case SCRIPT_SEAL:
+		return be->seal(ctx, cmd);
 	case SCRIPT_FORK:
 	case SCRIPT_EXIT:
 		break; /* the driver's (run_script) */

@@ -20,6 +20,7 @@
  *   unlock OFF LEN
  *   lockall [current] [future] [onfault] | lockall FLAGS
  *   unlockall
+ *   seal OFF LEN [FLAGS]
  *   fork
  *   exit
  *
@@ -33,7 +34,8 @@
  * remove, populate_read, populate_write, cold, pageout) or a number (an
  * unknown advice). lock is mlock(2), or mlock2(2) when flags are given
  * (onfault: MLOCK_ONFAULT); unlock is munlock(2); lockall is mlockall(2)
- * (MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT), unlockall munlockall(2).
+ * (MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT), unlockall munlockall(2); seal
+ * is mseal(2) (FLAGS, default 0, must be 0).
  *
  * fork duplicates the current space (a process forks) and the lines after
  * it act on the copy, until its exit (or the end of the script), which
@@ -78,6 +80,7 @@ enum script_op {
 	SCRIPT_UNLOCK,
 	SCRIPT_LOCKALL,
 	SCRIPT_UNLOCKALL,
+	SCRIPT_SEAL,
 };
 
 /* Values of Linux's madvise advice, mlock2 and mlockall flags (and of
@@ -119,7 +122,7 @@ struct script_cmd {
 	uint64_t file_off; /* map: FILEOFF in bytes */
 	int advice;	   /* advise: the MADV_* value */
 	bool has_flags;	   /* lock: flags given (mlock2, not mlock) */
-	unsigned flags;	   /* lock: MLOCK_*; lockall: MCL_* */
+	unsigned flags;	   /* lock: MLOCK_*; lockall: MCL_*; seal */
 };
 
 /* An area of the final map, relative to the window base. */
@@ -164,6 +167,7 @@ struct script_backend {
 	int (*unlock)(void *ctx, const struct script_cmd *cmd);
 	int (*lockall)(void *ctx, const struct script_cmd *cmd);
 	int (*unlockall)(void *ctx, const struct script_cmd *cmd);
+	int (*seal)(void *ctx, const struct script_cmd *cmd);
 	/*
 	 * Call fn for every area of the window in address order; stop and
 	 * return fn's value when it is nonzero. Returns 0, or -1 after

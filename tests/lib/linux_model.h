@@ -1009,13 +1009,15 @@ static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 	if (addr + len < addr)
 		return -ENOMEM;
 	for (uint64_t a = addr; a < addr + len; a += m->page) {
-		unsigned i = lm_index(m, a);
-		struct lm_page *p = &m->pg[i];
+		unsigned i;
+		struct lm_page *p;
 
 		if (!lm_mapped(m, a)) {
 			ret = -ENOMEM;
 			break;
 		}
+		i = lm_index(m, a);
+		p = &m->pg[i];
 		/* A page keeping its protection is not changed: an area
 		 * the call leaves as it was merges with nothing. */
 		if (p->prot != (uint8_t)prot)
