@@ -98,6 +98,7 @@ UVMA_API const char *uvma_strerror(int err);
 #define UVMA_VM_MERGEABLE   0x0080 /* mg: MADV_MERGEABLE */
 #define UVMA_VM_SEQ_READ    0x0100 /* sr: MADV_SEQUENTIAL */
 #define UVMA_VM_RAND_READ   0x0200 /* rr: MADV_RANDOM */
+#define UVMA_VM_SEALED	    0x0400 /* sl: uvma_mseal */
 
 /* uvma_madvise advice, with the values of MADV_* on Linux. */
 #define UVMA_MADV_NORMAL	  0
@@ -508,7 +509,11 @@ UVMA_API UVMA_MUST_CHECK int uvma_munmap(struct uvma_mm *mm, uint64_t addr,
  * Change the protection of [addr, addr + len), splitting and merging as
  * Linux does. -EINVAL (unaligned addr, unknown prot bits), -ENOMEM (the
  * range is not fully mapped: the areas before the first hole have been
- * changed, as on Linux; or out of memory, with nothing changed), -EACCES
+ * changed, as on Linux; or out of memory, with nothing changed, except
+ * when a locked area becomes writable: that change runs area by area, as
+ * Linux's, each locked area faulted in before the next, and the areas
+ * before the failure stay changed), -EPERM (a sealed area: the areas
+ * before it have been changed), -EACCES
  * (on a pager space, PROT_WRITE for a shared file area whose file is not
  * open for writing: the areas before it have been changed). len 0 is a
  * no-op.
@@ -612,6 +617,25 @@ UVMA_API UVMA_MUST_CHECK int uvma_mlockall(struct uvma_mm *mm, unsigned flags);
 /* Unlock every area and end UVMA_MCL_FUTURE, as Linux's munlockall.
  * Locking as uvma_mlock. 0 or -ENOMEM (nothing changed). */
 UVMA_API UVMA_MUST_CHECK int uvma_munlockall(struct uvma_mm *mm);
+
+/*
+ * Seal [addr, addr + len) (len rounded up to pages), as Linux's mseal
+ * (6.10+): the areas get UVMA_VM_SEALED, splitting and merging as flags
+ * do, and from then on refuse, with -EPERM, uvma_munmap and MAP_FIXED
+ * over any part of them (nothing is unmapped), uvma_mprotect (the areas
+ * before a sealed one are changed), uvma_mremap of them or onto them, a
+ * uvma_brk shrink over them, and the discarding uvma_madvise advice
+ * (DONTNEED, DONTNEED_LOCKED, FREE, REMOVE, DONTFORK, WIPEONFORK) on
+ * private anonymous areas that may not be written. Sealed stacks still
+ * grow, locks and other advice still apply, and uvma_mm_dup's child
+ * inherits the seal. There is no unsealing.
+ * Locking: mmap_lock for writing; only the areas that change are
+ * write-locked. Returns 0; -EINVAL (flags not 0, unaligned addr, len
+ * rounding to 0 or the range wrapping); -ENOMEM (a hole in the range:
+ * nothing sealed; or out of memory, nothing changed). len 0 is a no-op.
+ */
+UVMA_API UVMA_MUST_CHECK int uvma_mseal(struct uvma_mm *mm, uint64_t addr,
+					uint64_t len, unsigned long flags);
 
 /*
  * Call fn for every area overlapping [start, end), in address order, with a

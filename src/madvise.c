@@ -78,6 +78,28 @@ static bool is_private_anon(const struct uvma_vma *v)
 	       (UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS);
 }
 
+/*
+ * A sealed private anonymous area that may not be written refuses advice
+ * that would discard its pages, now or in a fork's child (Linux's mseal:
+ * such memory cannot be changed by writing, so dropping it would be the
+ * only way to change it).
+ */
+static bool sealed_discard(const struct uvma_vma *v, int advice)
+{
+	switch (advice) {
+	case UVMA_MADV_DONTNEED:
+	case UVMA_MADV_DONTNEED_LOCKED:
+	case UVMA_MADV_FREE:
+	case UVMA_MADV_REMOVE:
+	case UVMA_MADV_DONTFORK:
+	case UVMA_MADV_WIPEONFORK:
+		return vma_sealed(v) && is_private_anon(v) &&
+		       !(v->prot & UVMA_PROT_WRITE);
+	default:
+		return false;
+	}
+}
+
 /* An area of the range under flag advice: Linux's per-area checks. */
 static int advise_apply(struct uvma_mm *mm, const struct uvma_vma *v,
 			struct area *a, const void *arg)
@@ -85,6 +107,8 @@ static int advise_apply(struct uvma_mm *mm, const struct uvma_vma *v,
 	const struct flag_advice *f = arg;
 
 	(void)mm;
+	if (sealed_discard(v, f->advice))
+		return -EPERM;
 	if (f->advice == UVMA_MADV_WIPEONFORK && !is_private_anon(v))
 		return -EINVAL;
 	/* KSM leaves shared memory alone, without an error. */
@@ -119,6 +143,8 @@ static int page_check(const struct uvma_vma *v, int advice)
 {
 	bool locked = v->flags & VMA_VM(UVMA_VM_LOCKED);
 
+	if (sealed_discard(v, advice))
+		return -EPERM;
 	switch (advice) {
 	case UVMA_MADV_DONTNEED:
 	case UVMA_MADV_COLD:

@@ -101,6 +101,10 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			err = -EEXIST;
 			goto out;
 		}
+		/* Sealed areas are never replaced (uvma_mseal). */
+		err = __mm_unmap_sealed(mm, addr, addr + len);
+		if (err)
+			goto out;
 	} else {
 		/* A hint, rounded down to its page (and up to the window),
 		 * is taken when the range there is free. */
@@ -167,7 +171,10 @@ int uvma_munmap(struct uvma_mm *mm, uint64_t addr, uint64_t len)
 		return -EINVAL;
 	mmap_write_lock(mm);
 	plan_init(&p, mm);
-	err = plan_edits(&p, &hole, 1);
+	/* Nothing is unmapped when any of it is sealed (uvma_mseal). */
+	err = __mm_unmap_sealed(mm, hole.start, hole.end);
+	if (!err)
+		err = plan_edits(&p, &hole, 1);
 	if (!err)
 		err = plan_apply(&p);
 	if (err) {
@@ -205,7 +212,9 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 		goto out;
 	}
 	if (new_end < old_end) {
-		err = __mm_replace(mm, new_end, old_end, NULL);
+		err = __mm_unmap_sealed(mm, new_end, old_end);
+		if (!err)
+			err = __mm_replace(mm, new_end, old_end, NULL);
 	} else if (new_end > old_end) {
 		/* Linux keeps a page free between the heap and whatever
 		 * follows it, and that page out of a stack's guard gap. */

@@ -14,6 +14,7 @@
 #include "pager.h"
 #include "anon.h"
 #include "plan.h"
+#include "rcu.h"
 
 /* An area of the range gets prot, unless the pager refuses it there. */
 static int protect_apply(struct uvma_mm *mm, const struct uvma_vma *v,
@@ -21,6 +22,8 @@ static int protect_apply(struct uvma_mm *mm, const struct uvma_vma *v,
 {
 	unsigned prot = *(const unsigned *)arg;
 
+	if (vma_sealed(v))
+		return -EPERM;
 	if (mm->pager && pager_refuses_prot(mm, v, prot))
 		return -EACCES;
 	a->prot = prot;
@@ -44,11 +47,85 @@ static int protect_populate(struct plan *p)
 	return err;
 }
 
+/* One plan over [start, end); *stop as plan_modify's. 0 or -ENOMEM. */
+static int protect_plan(struct uvma_mm *mm, uint64_t start, uint64_t end,
+			unsigned *prot, int *stop)
+{
+	struct modify m = { protect_apply, prot, false };
+	struct plan p;
+	int err;
+
+	plan_init(&p, mm);
+	err = plan_modify(&p, start, end, &m, stop);
+	if (!err && plan_changes(&p)) {
+		err = plan_apply(&p);
+		if (!err)
+			err = protect_populate(&p);
+	}
+	plan_finish(&p);
+	return err;
+}
+
+/* Whether the change makes a locked private area writable (it is then
+ * faulted in: protect_apply) before the first hole. */
+static bool protect_fills(struct uvma_mm *mm, uint64_t start, uint64_t end,
+			  unsigned prot)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+	uint64_t pos = start;
+	bool fills = false;
+
+	if (!(prot & UVMA_PROT_WRITE))
+		return false;
+	rcu_read_enter(); /* mmap_lock keeps the tree still; RCU: its rules */
+	tree_iter_start(&it, &mm->tree, start, end);
+	/* Up to the first hole: nothing after it changes. */
+	while (!fills && tree_iter_next(&it, &e) && e.start < end &&
+	       e.start <= pos) {
+		const struct uvma_vma *v = e.ptr;
+
+		fills = (v->flags & VMA_LOCKED_MASK) ==
+				VMA_VM(UVMA_VM_LOCKED) &&
+			!(v->flags & UVMA_MAP_SHARED) &&
+			!(v->prot & UVMA_PROT_WRITE);
+		pos = e.end;
+	}
+	rcu_read_exit();
+	return fills;
+}
+
+/*
+ * Area by area, as Linux changes them: each area that is faulted in gets
+ * its tag before the next area's change merges with it (one plan would
+ * merge first and tag after, which can join areas Linux keeps apart).
+ * Only when some area is faulted in; *stop as plan_modify's.
+ */
+static int protect_stepwise(struct uvma_mm *mm, uint64_t start, uint64_t end,
+			    unsigned *prot, int *stop)
+{
+	uint64_t pos = start;
+	int err = 0;
+
+	*stop = 0;
+	while (!err && !*stop && pos < end) {
+		struct uvma_vma *v = mm_vma_at(mm, pos);
+		uint64_t seg;
+
+		if (!v) {
+			*stop = -ENOMEM;
+			break;
+		}
+		seg = v->end < end ? v->end : end;
+		err = protect_plan(mm, pos, seg, prot, stop);
+		pos = seg;
+	}
+	return err;
+}
+
 int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 		  unsigned prot)
 {
-	struct modify m = { protect_apply, &prot, false };
-	struct plan p;
 	uint64_t end;
 	int err, stop;
 
@@ -65,14 +142,10 @@ int uvma_mprotect(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 	if (prot & ~OPS_PROT_ALL)
 		return -EINVAL;
 	mmap_write_lock(mm);
-	plan_init(&p, mm);
-	err = plan_modify(&p, addr, end, &m, &stop);
-	if (!err && plan_changes(&p)) {
-		err = plan_apply(&p);
-		if (!err)
-			err = protect_populate(&p);
-	}
-	plan_finish(&p);
+	if (protect_fills(mm, addr, end, prot))
+		err = protect_stepwise(mm, addr, end, &prot, &stop);
+	else
+		err = protect_plan(mm, addr, end, &prot, &stop);
 	mmap_write_unlock(mm);
 	if (!err)
 		err = stop;

@@ -37,6 +37,33 @@ static int dup_shared(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
  * Linux does for an area whose pages were never touched; a touched one
  * (anon.h) keeps its offset, as its pages keep theirs.
  */
+/*
+ * A move of the same size goes area by area, as Linux 6.17+ moves it: the
+ * first piece that is sealed (-1) or whose destination holds a sealed
+ * area (1, its destination in *to, *len) stops it, the pieces before it
+ * moved. Cuts the pieces and the source hole there; 0 when none stops.
+ */
+static int sealed_piece(struct uvma_mm *mm, const struct area *pieces,
+			size_t *np, uint64_t *hole_len, uint64_t addr,
+			uint64_t *to, uint64_t *len)
+{
+	for (size_t i = 0; i < *np; i++) {
+		const struct area *a = &pieces[i];
+		int stop = a->flags & VMA_VM(UVMA_VM_SEALED) ? -1 : 0;
+
+		if (!stop && mm_range_sealed(mm, a->start, a->end))
+			stop = 1;
+		if (stop) {
+			*np = i;
+			*hole_len = a->from - addr;
+			*to = a->start;
+			*len = a->end - a->start;
+			return stop;
+		}
+	}
+	return 0;
+}
+
 static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 		      uint64_t src_len, uint64_t to, uint64_t dst_len)
 {
@@ -47,8 +74,8 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 	size_t np = 0, cap = 0, ne = 0, i;
 	struct tree_iter it;
 	struct tree_entry e;
-	int err = -ENOMEM;
-
+	int err = -ENOMEM, seal_stop = 0;
+	uint64_t seal_to = 0, seal_len = 0;
 	bool resize = dst_len != src_len;
 
 	/* An old range may run past the end of the window (Linux looks only
@@ -85,6 +112,9 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 	}
 	if (resize && np == 1)
 		pieces[0].end = to + dst_len;
+	if (!resize)
+		seal_stop = sealed_piece(mm, pieces, &np, &hole_len, addr,
+					 &seal_to, &seal_len);
 	/* The source hole, then the pieces at the destination. Only the
 	 * pieces' ranges are replaced there: what lies in the destination
 	 * opposite a hole of the source stays (as Linux moves area by
@@ -103,11 +133,20 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 		memmove(ed, ed + 1, (ne - 1) * sizeof(*ed));
 		ed[ne - 1] = src;
 	}
-	plan_init(&p, mm);
-	err = plan_edits(&p, ed, ne);
-	if (!err)
-		err = plan_apply(&p);
-	plan_finish(&p);
+	err = 0;
+	if (np || hole_len) {
+		plan_init(&p, mm);
+		err = plan_edits(&p, ed, ne);
+		if (!err)
+			err = plan_apply(&p);
+		plan_finish(&p);
+	}
+	/* The piece that stopped the move: its destination unmapped as far
+	 * as Linux gets before the seal (__mm_unmap_sealed). */
+	if (!err && seal_stop)
+		err = seal_stop > 0 ? __mm_unmap_sealed(mm, seal_to,
+							seal_to + seal_len)
+				    : -EPERM;
 out:
 	free(pieces);
 	free(ed);
@@ -178,14 +217,17 @@ static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 			uint64_t old_len, uint64_t new_len, uint64_t new_addr)
 {
 	uint64_t src_len = old_len < new_len ? old_len : new_len;
+	int err;
 
 	if (!old_len) { /* a shared area (checked): a second mapping */
+		err = __mm_unmap_sealed(mm, new_addr, new_addr + new_len);
+		if (err)
+			return err;
 		/* Linux unmaps the destination first; when that held the
 		 * source, the source is gone: -EFAULT, destination unmapped. */
 		if (new_addr <= addr && addr < new_addr + new_len) {
-			int err = __mm_replace(mm, new_addr, new_addr + new_len,
-					       NULL);
-
+			err = __mm_replace(mm, new_addr, new_addr + new_len,
+					   NULL);
 			return err ? err : -EFAULT;
 		}
 		return dup_shared(mm, vma, addr, new_addr, new_len);
@@ -194,11 +236,28 @@ static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 	 * it); only a move of the same size may span several. */
 	if (old_len != new_len && src_len > vma->end - addr)
 		return -EFAULT;
+	/* Nothing lands on a sealed area: a resizing move unmaps its whole
+	 * destination first (a seal there stops it); one of the same size
+	 * moves area by area, each stopped by a seal of its own
+	 * (move_range). */
+	if (old_len != new_len) {
+		err = __mm_unmap_sealed(mm, new_addr, new_addr + new_len);
+		if (err)
+			return err;
+	}
 	if (tail_out_of_range(mm, addr, old_len, new_len)) {
 		/* Linux has unmapped the destination by then. */
-		int err = __mm_replace(mm, new_addr, new_addr + new_len, NULL);
-
+		err = __mm_replace(mm, new_addr, new_addr + new_len, NULL);
 		return err ? err : -EINVAL;
+	}
+	/* A shrink unmaps the old tail next: a seal there stops it, the
+	 * destination unmapped. */
+	if (old_len > new_len &&
+	    mm_range_sealed(mm, addr + new_len, addr + old_len)) {
+		err = __mm_replace(mm, new_addr, new_addr + new_len, NULL);
+		return err ? err
+			   : __mm_unmap_sealed(mm, addr + new_len,
+					       addr + old_len);
 	}
 	return move_range(mm, addr, old_len > new_len ? old_len : src_len,
 			  src_len, new_addr, new_len);
@@ -214,6 +273,9 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 
 	if (!vma)
 		return -EFAULT;
+	/* A sealed area neither moves nor changes size (uvma_mseal). */
+	if (vma_sealed(vma))
+		return -EPERM;
 	/* old_len 0 asks for a second mapping of the same pages, which
 	 * only a shared area has. */
 	if (!old_len && !(vma->flags & UVMA_MAP_SHARED))
@@ -228,8 +290,11 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 		if (tail_out_of_range(mm, addr, old_len, new_len))
 			return -EINVAL;
 		if (new_len < old_len) {
-			err = __mm_replace(mm, addr + new_len, addr + old_len,
-					   NULL);
+			err = __mm_unmap_sealed(mm, addr + new_len,
+						addr + old_len);
+			if (!err)
+				err = __mm_replace(mm, addr + new_len,
+						   addr + old_len, NULL);
 			if (err)
 				return err;
 		}

@@ -173,6 +173,19 @@ struct area area_clip(const struct area *a, uint64_t start, uint64_t end,
  */
 struct uvma_vma *mm_vma_at(struct uvma_mm *mm, uint64_t addr);
 bool mm_range_free(struct uvma_mm *mm, uint64_t start, uint64_t end);
+/* Whether an area overlapping [start, end) is sealed (uvma_mseal), and
+ * whether [start, end) is mapped without a hole (mseal.c). */
+bool mm_range_sealed(struct uvma_mm *mm, uint64_t start, uint64_t end);
+bool mm_range_mapped(struct uvma_mm *mm, uint64_t start, uint64_t end);
+/*
+ * Before unmapping [start, end) (munmap, MAP_FIXED, a brk shrink, an
+ * mremap's destination): 0 when no area there is sealed; else -EPERM,
+ * the map left as Linux leaves it, the unsealed area straddling start
+ * split there (Linux splits it before it meets the seal), or -ENOMEM when
+ * that split cannot allocate. Caller holds mmap_lock for writing.
+ */
+__attribute__((warn_unused_result)) int
+__mm_unmap_sealed(struct uvma_mm *mm, uint64_t start, uint64_t end);
 /* Whether a range ending at end would lie in the guard gap below a
  * growsdown area (stack.c): placement keeps that room free. */
 bool mm_in_stack_gap(struct uvma_mm *mm, uint64_t end);

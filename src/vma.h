@@ -96,10 +96,15 @@ struct uvma_vma {
 #define VMA_VM_SHIFT 9
 #define VMA_MAP_MASK ((1u << VMA_VM_SHIFT) - 1)
 #define VMA_VM(vm)   ((unsigned)(vm) << VMA_VM_SHIFT)
-#define VMA_VM_ALL   0x3ffu /* every UVMA_VM_* */
+#define VMA_VM_ALL   0x7ffu /* every UVMA_VM_* */
 _Static_assert(UVMA_MAP_GROWSDOWN <= VMA_MAP_MASK, "MAP bits fit below");
 _Static_assert(VMA_VM(VMA_VM_ALL) < (1u << 24), "VM bits fit the word");
 #define VMA_LOCKED_MASK VMA_VM(UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)
+
+static inline bool vma_sealed(const struct uvma_vma *v)
+{
+	return v->flags & VMA_VM(UVMA_VM_SEALED);
+}
 
 #if UVMA_DESIGN != UVMA_DESIGN_RWSEM
 _Static_assert(sizeof(struct uvma_vma) == 64, "a VMA is one cache line");

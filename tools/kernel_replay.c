@@ -372,8 +372,16 @@ static long call_mseal(uint64_t addr, uint64_t len, const struct script_cmd *c)
 	return syscall(SYS_mseal, addr, len, c->flags);
 }
 
+/* mseal checks the whole range for holes before it seals anything: a
+ * range that runs past the window's end (past the address space) seals
+ * nothing (ENOMEM), where kernel_range would seal the part inside. */
 static int kernel_seal(void *arg, const struct script_cmd *c)
 {
+	if (c->len && c->off < WINDOW && !in_window(c->off, c->len) &&
+	    c->len <= UINT64_MAX - (PAGE - 1) &&
+	    page_round(c->len) <= UINT64_MAX - c->off && !c->flags &&
+	    !(c->off & (PAGE - 1)))
+		return ENOMEM;
 	return kernel_range(arg, c, call_mseal);
 }
 

@@ -208,6 +208,13 @@ static int replay_unlockall(void *arg, const struct script_cmd *c)
 	return -uvma_munlockall(CUR(rs));
 }
 
+static int replay_seal(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	return -uvma_mseal(CUR(rs), c->off, c->len, c->flags);
+}
+
 struct list_arg {
 	script_area_fn fn;
 	void *arg;
@@ -267,6 +274,7 @@ int replay_main(int argc, char **argv)
 		.unlock = replay_unlock,
 		.lockall = replay_lockall,
 		.unlockall = replay_unlockall,
+		.seal = replay_seal,
 		.for_each_area = replay_for_each_area,
 		.fini = replay_fini,
 		.fork = replay_fork,

@@ -12,8 +12,8 @@
  * (so file areas line up), and remap destinations inside the region. A
  * few lines are argument errors (unaligned offsets, zero lengths). Writes
  * (touch) give areas their anon_vma, which then decides merges and moves.
- * Advice, locks and mlockall set hidden flags, which split and merge
- * areas too (and a lock faults a range in, writing it); page advice is
+ * Advice, locks, mlockall and (rarely) seals set hidden flags, which split and
+ * merge areas too (and a lock faults a range in, writing it); page advice is
  * there for its errors. No advice that harms the machine (MADV_HWPOISON)
  * is ever written, and locked ranges stay small.
  *
@@ -236,6 +236,13 @@ static void gen_lockall(void)
 		printf("lockall %s\n", how[rnd(sizeof(how) / sizeof(how[0]))]);
 }
 
+/* A seal, rarely: a sealed area stays for good (nothing may unmap it). */
+static void gen_seal(const struct gen *g)
+{
+	printf("seal %#" PRIx64 " %#" PRIx64 "%s\n", addr_of(g, pick_page(g)),
+	       len_of(pick_len()), chance(3) ? " 1" : "");
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -370,8 +377,10 @@ int main(int argc, char **argv)
 			gen_advise(&g);
 		else if (r < 99)
 			gen_lock(&g);
-		else
+		else if (chance(50))
 			gen_lockall();
+		else
+			gen_seal(&g);
 	}
 	return 0;
 }

@@ -794,6 +794,24 @@ static void do_munmap(uint64_t addr, uint64_t len, struct rd *r, uint8_t ctl)
 	}
 }
 
+/* Whether mprotect makes a locked (not on fault) private area of the
+ * model writable. */
+static bool protect_fills(uint64_t addr, uint64_t len, unsigned prot)
+{
+	if (!(prot & UVMA_PROT_WRITE))
+		return false;
+	for (uint64_t a = addr; a - addr < len; a += PG) {
+		const struct lm_page *p = lm_at(&F.m, a);
+
+		if (!p || !p->mapped)
+			return false;
+		if (lm_locked_fill(p) && !(p->flags & UVMA_MAP_SHARED) &&
+		    !(p->prot & UVMA_PROT_WRITE))
+			return true;
+	}
+	return false;
+}
+
 static void do_mprotect(uint64_t addr, uint64_t len, unsigned prot,
 			struct rd *r, uint8_t ctl)
 {
@@ -821,6 +839,13 @@ static void do_mprotect(uint64_t addr, uint64_t len, unsigned prot,
 
 	oplog("mprotect(%#" PRIx64 ", %#" PRIx64 ", %#x)", addr, len, prot);
 	arm(r, ctl);
+	/* A locked area made writable is changed area by area (each faulted
+	 * in before the next: uvma_mprotect), so a failed allocation may
+	 * leave the areas before it changed, as on Linux: not armed. */
+	if (F.injected && protect_fills(addr, alen, prot)) {
+		disarm();
+		F.injected = false;
+	}
 	ret = uvma_mprotect(F.mm, addr, len, prot);
 	disarm();
 	oplog_ret(ret, 0);
@@ -976,7 +1001,8 @@ static void op_flags(struct rd *r, uint8_t ctl)
 
 	/* Mostly aimed at an area: its start, or a page or two in. */
 	if ((k & 0x30) && F.pre.n) {
-		const struct fz_area *a = &F.pre.a[((unsigned)v * 13 + (k >> 6)) % F.pre.n];
+		const struct fz_area *a =
+			&F.pre.a[((unsigned)v * 13 + (k >> 6)) % F.pre.n];
 		uint64_t in = (uint64_t)(k >> 4 & 3) * PG;
 
 		addr = a->start + (in < a->end - a->start ? in : 0);

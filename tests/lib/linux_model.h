@@ -1000,39 +1000,43 @@ static inline int lm_munmap(struct lm *m, uint64_t addr, uint64_t len)
 static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 			      unsigned prot)
 {
-	bool fill[LM_MAX_PAGES] = { false };
-	int ret = 0;
+	uint64_t a = addr, end = addr + len;
 
 	lm_begin(m);
 	if (!len)
 		return 0;
-	if (addr + len < addr)
+	if (end < addr)
 		return -ENOMEM;
-	for (uint64_t a = addr; a < addr + len; a += m->page) {
-		unsigned i;
-		struct lm_page *p;
+	/* Area by area, as Linux's loop: each area changes and merges, and
+	 * a locked private one made writable is faulted in (tagged), before
+	 * the next one changes. */
+	while (a < end) {
+		const struct lm_page *p = lm_at(m, a);
+		uint64_t seg;
+		bool fill;
 
-		if (!lm_mapped(m, a)) {
-			ret = -ENOMEM;
-			break;
+		if (!p || !p->mapped)
+			return -ENOMEM;
+		seg = lm_area_end(m, a) < end ? lm_area_end(m, a) : end;
+		fill = lm_locked_fill(p) && !(p->flags & UVMA_MAP_SHARED) &&
+		       !(p->prot & UVMA_PROT_WRITE) && (prot & UVMA_PROT_WRITE);
+		memset(m->dirty, 0, sizeof(m->dirty));
+		for (uint64_t x = a; x < seg; x += m->page) {
+			unsigned i = lm_index(m, x);
+
+			/* A page keeping its protection is not changed: an
+			 * area the call leaves as it was merges with
+			 * nothing. */
+			if (m->pg[i].prot != (uint8_t)prot)
+				m->dirty[i] |= LM_DIRTY;
+			m->pg[i].prot = (uint8_t)prot;
 		}
-		i = lm_index(m, a);
-		p = &m->pg[i];
-		/* A page keeping its protection is not changed: an area
-		 * the call leaves as it was merges with nothing. */
-		if (p->prot != (uint8_t)prot)
-			m->dirty[i] |= LM_DIRTY;
-		/* A locked private area made writable is faulted in. */
-		fill[i] = lm_locked_fill(p) && !(p->flags & UVMA_MAP_SHARED) &&
-			  !(p->prot & UVMA_PROT_WRITE) &&
-			  (prot & UVMA_PROT_WRITE);
-		p->prot = (uint8_t)prot;
+		lm_settle(m);
+		if (fill)
+			lm_tag_area(m, a);
+		a = seg;
 	}
-	lm_settle(m);
-	for (unsigned i = 0; i < m->npages; i++)
-		if (fill[i])
-			lm_tag_area(m, lm_addr(m, i));
-	return ret;
+	return 0;
 }
 
 /*

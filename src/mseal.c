@@ -1,0 +1,126 @@
+/*
+ * mseal.c - uvma_mseal with Linux's semantics (6.10+): a range without
+ * holes gets UVMA_VM_SEALED through the plan engine (plan_modify), and
+ * the checks that sealed areas make the other calls do (mm_range_sealed:
+ * munmap, MAP_FIXED, mremap, brk; mprotect and madvise look at each area
+ * they change). docs/semantics.md, "Sealing".
+ *
+ * Locks: mmap_lock for writing (uvma_mseal); the checks' callers hold it.
+ */
+#include <errno.h>
+
+#include "ops.h"
+#include "plan.h"
+#include "rcu.h"
+
+bool mm_range_sealed(struct uvma_mm *mm, uint64_t start, uint64_t end)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+	bool sealed = false;
+
+	mmap_assert_locked(mm);
+	rcu_read_enter(); /* mmap_lock keeps the tree still; RCU: its rules */
+	tree_iter_start(&it, &mm->tree, start, end);
+	while (!sealed && tree_iter_next(&it, &e) && e.start < end)
+		sealed = vma_sealed(e.ptr);
+	rcu_read_exit();
+	return sealed;
+}
+
+bool mm_range_mapped(struct uvma_mm *mm, uint64_t start, uint64_t end)
+{
+	struct tree_iter it;
+	struct tree_entry e;
+	uint64_t pos = start;
+
+	mmap_assert_locked(mm);
+	rcu_read_enter(); /* mmap_lock keeps the tree still; RCU: its rules */
+	tree_iter_start(&it, &mm->tree, start, end);
+	while (pos < end && tree_iter_next(&it, &e) && e.start <= pos)
+		pos = e.end;
+	rcu_read_exit();
+	return pos >= end;
+}
+
+/* Split the area covering addr at addr (a plan of that one VMA; the
+ * pieces stay apart: neither is made by a change). 0 or -ENOMEM. */
+static int split_at(struct uvma_mm *mm, struct uvma_vma *v, uint64_t addr)
+{
+	struct area s = area_of(v);
+	struct area a = area_clip(&s, s.start, addr, mm->page_shift);
+	struct area b = area_clip(&s, addr, s.end, mm->page_shift);
+	struct plan p;
+	int err;
+
+	plan_init(&p, mm);
+	err = plan_add_old(&p, v);
+	if (!err)
+		err = plan_add_area(&p, &a);
+	if (!err)
+		err = plan_add_area(&p, &b);
+	if (!err)
+		err = plan_apply(&p);
+	plan_finish(&p);
+	return err;
+}
+
+int __mm_unmap_sealed(struct uvma_mm *mm, uint64_t start, uint64_t end)
+{
+	struct uvma_vma *v;
+	int err;
+
+	if (!mm_range_sealed(mm, start, end))
+		return 0;
+	v = mm_vma_at(mm, start);
+	if (v && v->start < start && !vma_sealed(v)) {
+		err = split_at(mm, v, start);
+		if (err)
+			return err;
+	}
+	return -EPERM;
+}
+
+static int seal_apply(struct uvma_mm *mm, const struct uvma_vma *v,
+		      struct area *a, const void *arg)
+{
+	(void)mm;
+	(void)v;
+	(void)arg;
+	a->flags |= VMA_VM(UVMA_VM_SEALED);
+	return 0;
+}
+
+int uvma_mseal(struct uvma_mm *mm, uint64_t addr, uint64_t len,
+	       unsigned long flags)
+{
+	struct modify m = { seal_apply, NULL, false };
+	uint64_t end;
+	struct plan p;
+	int err, stop;
+
+	/* Linux's order: flags, the start, the length, the range. */
+	if (flags || !ops_page_aligned(mm, addr))
+		return -EINVAL;
+	end = ops_page_round(mm, len);
+	if (len && !end)
+		return -EINVAL;
+	end += addr;
+	if (end < addr)
+		return -EINVAL;
+	if (end == addr)
+		return 0;
+	mmap_write_lock(mm);
+	/* A hole anywhere: nothing is sealed (Linux checks first). */
+	if (!mm_range_mapped(mm, addr, end)) {
+		mmap_write_unlock(mm);
+		return -ENOMEM;
+	}
+	plan_init(&p, mm);
+	err = plan_modify(&p, addr, end, &m, &stop);
+	if (!err && plan_changes(&p))
+		err = plan_apply(&p);
+	plan_finish(&p);
+	mmap_write_unlock(mm);
+	return err ? err : stop;
+}
