@@ -967,7 +967,36 @@ static void do_mlockall(unsigned flags, struct rd *r, uint8_t ctl)
 	c->unchanged = false;
 }
 
-/* Advice (flag advice mostly), locks, mlockall. */
+/* mseal: Linux's checks (flags, the start, a length that rounds to 0 or
+ * wraps: -EINVAL; length 0 succeeds), then the model. */
+static void do_mseal(uint64_t addr, uint64_t len, unsigned long flags,
+		     struct rd *r, uint8_t ctl)
+{
+	uint64_t alen = (len + PG - 1) & ~(PG - 1);
+	struct cand *c;
+	int ret;
+
+	oplog("mseal(%#" PRIx64 ", %#" PRIx64 ", %#lx)", addr, len, flags);
+	arm(r, ctl);
+	ret = uvma_mseal(F.mm, addr, len, flags);
+	disarm();
+	oplog_ret(ret, 0);
+	if (flags || !ALIGNED(addr) || (len && !alen) || addr + alen < addr) {
+		expect_ret("mseal", ret, -EINVAL);
+		cand_add("mseal (bad arguments)", ret);
+		return;
+	}
+	if (!len) {
+		cand_add("mseal of nothing", 0);
+		return;
+	}
+	cand_enomem();
+	c = cand_model("mseal");
+	cand_ran(c, lm_mseal(&c->m, addr, alen), false, 0);
+	F.stats.flagged += !c->unchanged;
+}
+
+/* Advice (flag advice mostly), locks, mlockall, seals. */
 static void op_flags(struct rd *r, uint8_t ctl)
 {
 	static const int advice[] = {
@@ -1024,7 +1053,10 @@ static void op_flags(struct rd *r, uint8_t ctl)
 		do_mlock(addr, len, 0, true, r, ctl);
 		break;
 	default:
-		do_mlockall(v < 224 ? v % 8 : v, r, ctl);
+		if (v >= 232) /* rarely: a sealed area stays for good */
+			do_mseal(addr, len, v >= 252 ? v : 0, r, ctl);
+		else
+			do_mlockall(v < 224 ? v % 8 : v, r, ctl);
 		break;
 	}
 }

@@ -678,6 +678,87 @@ static inline int lm_place(const struct lm *m, uint64_t hint, uint64_t len,
 
 /* ---- the operations ------------------------------------------------------ */
 
+/* ---- sealing --------------------------------------------------------------
+ */
+
+static inline bool lm_sealed(const struct lm_page *p)
+{
+	return p->mapped && (p->vm & UVMA_VM_SEALED);
+}
+
+/* Whether a page of [addr, addr + len) (clipped to the window) is
+ * sealed. */
+static inline bool lm_sealed_any(const struct lm *m, uint64_t addr,
+				 uint64_t len)
+{
+	uint64_t lo = addr > m->base ? addr : m->base;
+	uint64_t hi = len > m->end - lo ? m->end : lo + len;
+
+	if (addr >= m->end || (addr < m->base && len <= m->base - addr))
+		return false;
+	for (uint64_t a = lo; a < hi; a += m->page)
+		if (lm_sealed(&m->pg[lm_index(m, a)]))
+			return true;
+	return false;
+}
+
+/*
+ * Before unmapping [addr, addr + len) (munmap, MAP_FIXED, brk, mremap):
+ * 0 when nothing there is sealed; else -EPERM, the unsealed area across
+ * addr split there (Linux splits it before it meets the seal).
+ */
+static inline int lm_unmap_sealed(struct lm *m, uint64_t addr, uint64_t len)
+{
+	const struct lm_page *p = lm_at(m, addr);
+	unsigned i;
+
+	if (!lm_sealed_any(m, addr, len))
+		return 0;
+	i = p ? lm_index(m, addr) : 0;
+	if (p && p->mapped && !lm_sealed(p) && i > 0 &&
+	    lm_continues(&m->pg[i - 1], p))
+		m->pg[i].cut = true;
+	return -EPERM;
+}
+
+/* A sealed private anonymous area that may not be written refuses the
+ * advice that would discard its pages. */
+static inline bool lm_sealed_discard(const struct lm_page *p, int advice)
+{
+	switch (advice) {
+	case UVMA_MADV_DONTNEED:
+	case UVMA_MADV_DONTNEED_LOCKED:
+	case UVMA_MADV_FREE:
+	case UVMA_MADV_REMOVE:
+	case UVMA_MADV_DONTFORK:
+	case UVMA_MADV_WIPEONFORK:
+		return lm_sealed(p) &&
+		       (p->flags & LM_ANON_PRIV) == LM_ANON_PRIV &&
+		       !(p->prot & UVMA_PROT_WRITE);
+	default:
+		return false;
+	}
+}
+
+/* mseal over a range that passed the argument checks (aligned, not
+ * empty, no wrap): a hole anywhere seals nothing (-ENOMEM). */
+static inline int lm_mseal(struct lm *m, uint64_t addr, uint64_t len)
+{
+	lm_begin(m);
+	for (uint64_t a = addr; a - addr < len; a += m->page)
+		if (!lm_mapped(m, a))
+			return -ENOMEM;
+	for (uint64_t a = addr; a - addr < len; a += m->page) {
+		unsigned i = lm_index(m, a);
+
+		if (!(m->pg[i].vm & UVMA_VM_SEALED))
+			m->dirty[i] |= LM_DIRTY;
+		m->pg[i].vm |= UVMA_VM_SEALED;
+	}
+	lm_settle(m);
+	return 0;
+}
+
 /* ---- faulting in, advice, locks ------------------------------------------ */
 
 enum lm_populate_how {
@@ -850,6 +931,10 @@ static inline int lm_madvise(struct lm *m, uint64_t addr, uint64_t len,
 			hole = -ENOMEM;
 			continue;
 		}
+		if (lm_sealed_discard(p, advice)) {
+			err = -EPERM;
+			break;
+		}
 		if (!flags) {
 			err = lm_page_advice(p, advice);
 			continue;
@@ -954,6 +1039,9 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 			return -ENOMEM;
 		if ((flags & UVMA_MAP_FIXED_NOREPLACE) && lm_any(m, addr, len))
 			return -EEXIST;
+		err = lm_unmap_sealed(m, addr, len);
+		if (err)
+			return err;
 	} else {
 		err = lm_place(m, addr, len, &at);
 		if (err)
@@ -985,9 +1073,14 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
  * space) is -EINVAL. */
 static inline int lm_munmap(struct lm *m, uint64_t addr, uint64_t len)
 {
+	int err;
+
 	lm_begin(m);
 	if (!lm_in_window(m, addr, len))
 		return -EINVAL;
+	err = lm_unmap_sealed(m, addr, len);
+	if (err)
+		return err;
 	lm_clear(m, addr, len);
 	return 0;
 }
@@ -1017,6 +1110,8 @@ static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 
 		if (!p || !p->mapped)
 			return -ENOMEM;
+		if (lm_sealed(p))
+			return -EPERM;
 		seg = lm_area_end(m, a) < end ? lm_area_end(m, a) : end;
 		fill = lm_locked_fill(p) && !(p->flags & UVMA_MAP_SHARED) &&
 		       !(p->prot & UVMA_PROT_WRITE) && (prot & UVMA_PROT_WRITE);
@@ -1079,12 +1174,14 @@ static inline void lm_move(struct lm *m, uint64_t addr, uint64_t old_len,
  * what the destination holds opposite a hole of the source stays. The
  * ranges do not overlap, so the pieces are read before the old range goes.
  */
-static inline void lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
-			       uint64_t to)
+static inline int lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
+			      uint64_t to)
 {
 	uint64_t end = len > m->end - addr ? m->end : addr + len;
+	int err = 0;
+	uint64_t a;
 
-	for (uint64_t a = addr; a < end;) {
+	for (a = addr; a < end;) {
 		struct lm_page t = m->pg[lm_index(m, a)];
 		uint64_t e;
 
@@ -1095,10 +1192,20 @@ static inline void lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
 		e = lm_area_end(m, a);
 		if (e > end)
 			e = end;
+		/* Area by area: a sealed one, or one whose destination holds
+		 * a sealed area, stops the move (those before it moved). */
+		if (lm_sealed(&t)) {
+			err = -EPERM;
+			break;
+		}
+		err = lm_unmap_sealed(m, a - addr + to, e - a);
+		if (err)
+			break;
 		lm_put(m, &t, t.pgoff, a - addr + to, e - a);
 		a = e;
 	}
-	lm_clear(m, addr, end - addr);
+	lm_clear(m, addr, a - addr);
+	return err;
 }
 
 /* old_len 0: a second mapping of the shared area's pages from addr on,
@@ -1147,24 +1254,45 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 		return -EINVAL;
 	if (!lm_mapped(m, addr))
 		return -EFAULT;
+	if (lm_sealed(lm_at(m, addr)))
+		return -EPERM; /* a sealed area neither moves nor resizes */
 	if (!old_len && !(lm_at(m, addr)->flags & UVMA_MAP_SHARED))
 		return -EINVAL;
 	area_end = lm_area_end(m, addr);
 	if (fixed) {
 		if (!old_len) {
+			err = lm_unmap_sealed(m, new_addr, new_len);
+			if (err)
+				return err;
 			if (new_addr <= addr && addr < new_addr + new_len) {
 				lm_clear(m, new_addr, new_len);
 				return -EFAULT;
 			}
 			lm_dup(m, addr, new_addr, new_len);
 		} else if (old_len == new_len) {
-			lm_move_all(m, addr, old_len, new_addr);
+			err = lm_move_all(m, addr, old_len, new_addr);
+			lm_settle(m);
+			if (err)
+				return err;
 		} else if (keep > area_end - addr) {
 			return -EFAULT;
-		} else if (tail_out) {
-			lm_clear(m, new_addr, new_len);
-			return -EINVAL;
 		} else {
+			/* The destination is unmapped first, then a shrink's
+			 * old tail; a seal stops either. */
+			err = lm_unmap_sealed(m, new_addr, new_len);
+			if (err)
+				return err;
+			if (tail_out) {
+				lm_clear(m, new_addr, new_len);
+				return -EINVAL;
+			}
+			if (old_len > new_len &&
+			    lm_sealed_any(m, addr + new_len,
+					  old_len - new_len)) {
+				lm_clear(m, new_addr, new_len);
+				return lm_unmap_sealed(m, addr + new_len,
+						       old_len - new_len);
+			}
 			lm_move(m, addr, old_len, new_addr, new_len);
 		}
 		lm_settle(m);
@@ -1174,6 +1302,9 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 	if (new_len <= old_len) {
 		if (tail_out)
 			return -EINVAL;
+		err = lm_unmap_sealed(m, addr + new_len, old_len - new_len);
+		if (err)
+			return err;
 		lm_clear(m, addr + new_len, old_len - new_len);
 		*out = addr;
 		return 0;
@@ -1250,6 +1381,10 @@ static inline int lm_brk(struct lm *m, uint64_t brk)
 	if (!new_end || new_end > m->end)
 		return -ENOMEM;
 	if (new_end < old_end) {
+		int err = lm_unmap_sealed(m, new_end, old_end - new_end);
+
+		if (err)
+			return err;
 		lm_clear(m, new_end, old_end - new_end);
 	} else if (new_end > old_end) {
 		if (!lm_free(m, old_end, new_end - old_end) ||
