@@ -131,8 +131,9 @@ UVMA_API const char *uvma_strerror(int err);
 #define UVMA_MCL_ONFAULT   0x4
 
 /* uvma_mremap flags, with the values of MREMAP_* on Linux. */
-#define UVMA_MREMAP_MAYMOVE 0x1
-#define UVMA_MREMAP_FIXED   0x2
+#define UVMA_MREMAP_MAYMOVE   0x1
+#define UVMA_MREMAP_FIXED     0x2
+#define UVMA_MREMAP_DONTUNMAP 0x4
 
 /* Kinds of access a fault reports (one or more). */
 #define UVMA_ACCESS_READ  0x1
@@ -522,14 +523,34 @@ UVMA_API UVMA_MUST_CHECK int uvma_mprotect(struct uvma_mm *mm, uint64_t addr,
 					   uint64_t len, unsigned prot);
 
 /*
- * Resize and/or move the area at [old_addr, old_addr + old_len): shrink in
- * place (the tail is unmapped), grow in place when the space after it is
- * free, else move if UVMA_MREMAP_MAYMOVE (anywhere, top-down) or to new_addr
- * with UVMA_MREMAP_FIXED (which needs MAYMOVE, and unmaps what was at the
- * destination). *out receives the new address. -EINVAL (bad flags,
- * unaligned addresses, new_len 0, overlapping old and new ranges with
- * FIXED), -EFAULT (old range not inside one area), -ENOMEM (cannot grow in
- * place without MAYMOVE, no room, out of memory).
+ * Resize and/or move the area at [old_addr, old_addr + old_len) (lengths
+ * rounded up to pages), as Linux 6.17+: shrink in place (the tail is
+ * unmapped), grow in place when the space after it is free, else move if
+ * UVMA_MREMAP_MAYMOVE (anywhere, top-down) or to new_addr with
+ * UVMA_MREMAP_FIXED (which needs MAYMOVE, and unmaps what was at the
+ * destination). A FIXED move of the same size may span several areas and
+ * holes: each area moves to the same offset from new_addr. old_len 0 (a
+ * shared area only) maps the same pages a second time, nothing unmapped.
+ * UVMA_MREMAP_DONTUNMAP (needs MAYMOVE and old_len == new_len) moves the
+ * pages and leaves the source mapped and empty: each source area loses
+ * UVMA_VM_LOCKED and LOCKONFAULT (all of it, as Linux clears the VMA it
+ * moved from) and, when moved whole, forgets it was touched; with several
+ * areas they move one by one, each source cleared before the next lands.
+ * A moved untouched anonymous private area takes its new address as page
+ * offset; a touched one keeps its offset. A locked area's growth is
+ * faulted in. *out receives the new address.
+ * Locking: takes mmap_lock for writing; each plan write-locks the areas it
+ * changes, so faults elsewhere go on.
+ * Errors: -EINVAL (bad flags, unaligned addresses, new_len 0 or past the
+ * window, overlapping old and new ranges with FIXED, old_len 0 of a
+ * private area, DONTUNMAP without MAYMOVE or with a resize), -EFAULT (no
+ * area at old_addr, or the range that must lie in one area does not),
+ * -EPERM (a sealed area: the source, the destination or a shrink's tail;
+ * a same-size move over several areas stops at the first sealed piece,
+ * those before it moved), -ENOMEM (cannot grow in place without MAYMOVE,
+ * no room, out of memory: nothing changed, except a DONTUNMAP move over
+ * several areas, whose pieces before the failure moved, as on Linux),
+ * -EOPNOTSUPP (old_len 0 or DONTUNMAP in a pager space).
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr,
 					 uint64_t old_len, uint64_t new_len,

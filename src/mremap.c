@@ -64,13 +64,64 @@ static int sealed_piece(struct uvma_mm *mm, const struct area *pieces,
 	return 0;
 }
 
+/*
+ * MREMAP_DONTUNMAP leaves each source area mapped: unlocked (all of it, as
+ * Linux clears the flags of the VMA it moved from, merged with its copy or
+ * not), and untouched when it was exactly the piece (Linux unlinks its
+ * anon_vma then). plan_fix_at's fix; arg is the piece.
+ */
+static void keep_source(struct area *a, const void *arg)
+{
+	const struct area *piece = arg;
+
+	a->flags &= ~VMA_LOCKED_MASK;
+	if (a->start == piece->from &&
+	    a->end == piece->from + piece->from_len &&
+	    !(a->flags & UVMA_MAP_SHARED))
+		a->anon = 0;
+}
+
+/* One transaction of edits; with keep, ed's one piece keeps its source
+ * (keep_source). */
+static int run_edits(struct uvma_mm *mm, struct edit *ed, size_t ne,
+		     const struct area *keep)
+{
+	struct plan p;
+	int err;
+
+	plan_init(&p, mm);
+	err = plan_edits(&p, ed, ne);
+	if (!err && keep)
+		err = plan_fix_at(&p, keep->from, keep_source, keep);
+	if (!err)
+		err = plan_apply(&p);
+	plan_finish(&p);
+	return err;
+}
+
+/*
+ * MREMAP_DONTUNMAP moves piece by piece, as Linux moves area by area: a
+ * later piece's destination sees the earlier sources already unlocked
+ * (and so may not merge with them). ed[i] puts pieces[i]. 0 or -ENOMEM
+ * (the pieces before moved, as on Linux).
+ */
+static int move_keeping(struct uvma_mm *mm, struct edit *ed,
+			const struct area *pieces, size_t np)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < np; i++)
+		err = run_edits(mm, &ed[i], 1, &pieces[i]);
+	return err;
+}
+
 static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
-		      uint64_t src_len, uint64_t to, uint64_t dst_len)
+		      uint64_t src_len, uint64_t to, uint64_t dst_len,
+		      bool dontunmap)
 {
 	unsigned shift = mm->page_shift;
 	struct area *pieces = NULL;
 	struct edit *ed = NULL;
-	struct plan p;
 	size_t np = 0, cap = 0, ne = 0, i;
 	struct tree_iter it;
 	struct tree_entry e;
@@ -122,25 +173,24 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 	ed = plan_realloc(NULL, (np + 1) * sizeof(*ed));
 	if (!ed)
 		goto out;
-	ed[ne++] = (struct edit){ addr, addr + hole_len, NULL };
+	if (dontunmap)
+		hole_len = 0; /* the source stays (keep_source) */
+	if (hole_len)
+		ed[ne++] = (struct edit){ addr, addr + hole_len, NULL };
 	for (i = 0; i < np; i++)
 		ed[ne++] = (struct edit){ pieces[i].start, pieces[i].end,
 					  &pieces[i] };
-	if (to < addr) {
+	if (to < addr && hole_len) {
 		/* The destination comes first: rotate the source to the end. */
 		struct edit src = ed[0];
 
 		memmove(ed, ed + 1, (ne - 1) * sizeof(*ed));
 		ed[ne - 1] = src;
 	}
-	err = 0;
-	if (np || hole_len) {
-		plan_init(&p, mm);
-		err = plan_edits(&p, ed, ne);
-		if (!err)
-			err = plan_apply(&p);
-		plan_finish(&p);
-	}
+	if (dontunmap)
+		err = move_keeping(mm, ed, pieces, np);
+	else
+		err = ne ? run_edits(mm, ed, ne, NULL) : 0;
 	/* The piece that stopped the move: its destination unmapped as far
 	 * as Linux gets before the seal (__mm_unmap_sealed). */
 	if (!err && seal_stop)
@@ -156,14 +206,22 @@ out:
 static int mremap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *old_len,
 			uint64_t *new_len, unsigned flags, uint64_t new_addr)
 {
-	const unsigned known = UVMA_MREMAP_MAYMOVE | UVMA_MREMAP_FIXED;
+	const unsigned known =
+		UVMA_MREMAP_MAYMOVE | UVMA_MREMAP_FIXED | UVMA_MREMAP_DONTUNMAP;
 
-	if ((flags & ~known) || !ops_page_aligned(mm, addr))
+	if (flags & ~known)
 		return -EINVAL;
 	if ((flags & UVMA_MREMAP_FIXED) && !(flags & UVMA_MREMAP_MAYMOVE))
 		return -EINVAL;
+	if (!ops_page_aligned(mm, addr))
+		return -EINVAL;
 	*old_len = ops_page_round(mm, *old_len);
 	*new_len = ops_page_round(mm, *new_len);
+	/* DONTUNMAP always moves, and never resizes (the lengths compared
+	 * rounded to pages). */
+	if ((flags & UVMA_MREMAP_DONTUNMAP) &&
+	    (!(flags & UVMA_MREMAP_MAYMOVE) || *old_len != *new_len))
+		return -EINVAL;
 	/* Like Linux, the new length and the destination are checked against
 	 * the end of the address space first; the old range is not (its areas
 	 * are looked at; a shrink's unmap of the tail checks its range). */
@@ -214,7 +272,8 @@ static bool tail_out_of_range(struct uvma_mm *mm, uint64_t addr,
  * of the range, holes kept (Linux 6.17 and later).
  */
 static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
-			uint64_t old_len, uint64_t new_len, uint64_t new_addr)
+			uint64_t old_len, uint64_t new_len, uint64_t new_addr,
+			bool dontunmap)
 {
 	uint64_t src_len = old_len < new_len ? old_len : new_len;
 	int err;
@@ -260,7 +319,7 @@ static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 					       addr + old_len);
 	}
 	return move_range(mm, addr, old_len > new_len ? old_len : src_len,
-			  src_len, new_addr, new_len);
+			  src_len, new_addr, new_len, dontunmap);
 }
 
 static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
@@ -281,9 +340,23 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 	if (!old_len && !(vma->flags & UVMA_MAP_SHARED))
 		return -EINVAL;
 	if (flags & UVMA_MREMAP_FIXED) {
-		err = mremap_fixed(mm, vma, addr, old_len, new_len, new_addr);
+		err = mremap_fixed(mm, vma, addr, old_len, new_len, new_addr,
+				   flags & UVMA_MREMAP_DONTUNMAP);
 		if (!err)
 			*out = new_addr;
+		return err;
+	}
+	/* MREMAP_DONTUNMAP always moves (the same size: checked), an old
+	 * range inside one area, anywhere free. */
+	if (flags & UVMA_MREMAP_DONTUNMAP) {
+		if (old_len > vma->end - addr)
+			return -EFAULT;
+		err = mm_find_free(mm, new_len, &to);
+		if (!err)
+			err = move_range(mm, addr, old_len, old_len, to,
+					 new_len, true);
+		if (!err)
+			*out = to;
 		return err;
 	}
 	if (new_len <= old_len) {
@@ -317,7 +390,8 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 	if (err)
 		return err;
 	/* old_len 0 (a shared area): a second mapping, nothing unmapped. */
-	err = old_len ? move_range(mm, addr, old_len, old_len, to, new_len)
+	err = old_len ? move_range(mm, addr, old_len, old_len, to, new_len,
+				   false)
 		      : dup_shared(mm, vma, addr, to, new_len);
 	if (!err)
 		*out = to;
@@ -344,8 +418,9 @@ int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr, uint64_t old_len,
 	err = mremap_check(mm, old_addr, &old_len, &new_len, flags, new_addr);
 	if (err)
 		return err;
-	/* A pager space has no second mapping of the same pages. */
-	if (mm->pager && !old_len)
+	/* A pager space has no second mapping of the same pages, nor a
+	 * source left mapped by DONTUNMAP (not built). */
+	if (mm->pager && (!old_len || (flags & UVMA_MREMAP_DONTUNMAP)))
 		return -EOPNOTSUPP;
 	mmap_write_lock(mm);
 	err = do_mremap(mm, old_addr, old_len, new_len, flags, new_addr,

@@ -43,26 +43,16 @@ bool mm_range_mapped(struct uvma_mm *mm, uint64_t start, uint64_t end)
 	return pos >= end;
 }
 
-/* Split the area covering addr at addr (a plan of that one VMA; the
- * pieces stay apart: neither is made by a change). 0 or -ENOMEM. */
+/* Split v at addr; the pieces stay apart. 0 or -ENOMEM. */
 static int split_at(struct uvma_mm *mm, struct uvma_vma *v, uint64_t addr)
 {
 	struct area s = area_of(v);
-	struct area a = area_clip(&s, s.start, addr, mm->page_shift);
-	struct area b = area_clip(&s, addr, s.end, mm->page_shift);
-	struct plan p;
-	int err;
+	struct area ab[2] = {
+		area_clip(&s, s.start, addr, mm->page_shift),
+		area_clip(&s, addr, s.end, mm->page_shift),
+	};
 
-	plan_init(&p, mm);
-	err = plan_add_old(&p, v);
-	if (!err)
-		err = plan_add_area(&p, &a);
-	if (!err)
-		err = plan_add_area(&p, &b);
-	if (!err)
-		err = plan_apply(&p);
-	plan_finish(&p);
-	return err;
+	return __mm_rewrite(mm, v, ab, 2);
 }
 
 int __mm_unmap_sealed(struct uvma_mm *mm, uint64_t start, uint64_t end)

@@ -315,6 +315,68 @@ int plan_edits(struct plan *p, const struct edit *ed, size_t ned)
 	return 0;
 }
 
+/* v joins the plan's old VMAs in address order (not if it is there). */
+static int plan_insert_old(struct plan *p, struct uvma_vma *v)
+{
+	size_t i = p->nold;
+
+	while (i > 0 && p->old[i - 1]->start >= v->start)
+		i--;
+	if (i < p->nold && p->old[i] == v)
+		return 0;
+	if (p->nold == p->capold &&
+	    grow((void **)&p->old, &p->capold, sizeof(*p->old), p->old_inline))
+		return -ENOMEM;
+	memmove(&p->old[i + 1], &p->old[i], (p->nold - i) * sizeof(*p->old));
+	p->old[i] = v;
+	p->nold++;
+	return 0;
+}
+
+int plan_fix_at(struct plan *p, uint64_t addr,
+		void (*fix)(struct area *a, const void *arg), const void *arg)
+{
+	struct uvma_vma *v;
+	struct area a;
+
+	for (size_t i = 0; i < p->nareas; i++) {
+		if (p->areas[i].start <= addr && addr < p->areas[i].end) {
+			fix(&p->areas[i], arg);
+			return 0;
+		}
+	}
+	v = mm_vma_at(p->mm, addr);
+	if (!v)
+		return 0;
+	a = area_of(v);
+	fix(&a, arg);
+	if (plan_insert_old(p, v) || plan_add_area(p, &a))
+		return -ENOMEM;
+	p->apart = true;
+	plan_sort_areas(p);
+	return 0;
+}
+
+int __mm_rewrite(struct uvma_mm *mm, struct uvma_vma *v, const struct area *a,
+		 size_t n)
+{
+	struct plan p;
+	int err;
+
+	plan_init(&p, mm);
+	err = plan_add_old(&p, v);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct area x = a[i];
+
+		x.changed = false; /* merges with nothing */
+		err = plan_add_area(&p, &x);
+	}
+	if (!err)
+		err = plan_apply(&p);
+	plan_finish(&p);
+	return err;
+}
+
 /* ---- changing fields over a range ---------------------------------------- */
 
 /* The areas of [start, end) and the ones that end at start or begin at end
@@ -593,7 +655,7 @@ static int plan_splice(struct plan *p)
 	size_t i;
 	int err;
 
-	if (p->ned > 1)
+	if (p->ned > 1 || p->apart)
 		return 0; /* places apart: the span may hold other VMAs */
 	if (!plan_span(p, &lo, &hi))
 		return 1; /* nothing to store */

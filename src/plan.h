@@ -84,6 +84,9 @@ struct plan {
 	bool applied;
 	/* plan_modify changed some area's fields (plan_changes). */
 	bool modified;
+	/* plan_fix_at added a VMA away from the edits: the plan's span may
+	 * hold VMAs it does not know (no splice). */
+	bool apart;
 	struct uvma_vma *old_inline[PLAN_INLINE];
 	struct area areas_inline[PLAN_INLINE];
 	unsigned char fate_inline[PLAN_INLINE];
@@ -111,6 +114,15 @@ void plan_merge(struct plan *p);
  * edits' areas, merged. 0 or -ENOMEM.
  */
 int plan_edits(struct plan *p, const struct edit *ed, size_t ned);
+
+/*
+ * After the merges (plan_edits): fix changes the fields of the area that
+ * will hold addr, which merges with nothing more; a VMA holding addr that
+ * the plan did not touch joins it. Nothing when addr stays unmapped. 0 or
+ * -ENOMEM. (MREMAP_DONTUNMAP: the source, as it is after its copy landed.)
+ */
+int plan_fix_at(struct plan *p, uint64_t addr,
+		void (*fix)(struct area *a, const void *arg), const void *arg);
 
 /*
  * A change of the fields of every area in a range (mprotect, madvise,
@@ -155,6 +167,17 @@ __attribute__((warn_unused_result)) int __mm_replace(struct uvma_mm *mm,
 						     uint64_t start,
 						     uint64_t end,
 						     const struct area *a);
+
+/*
+ * __mm_rewrite: caller holds mmap_lock for writing. v's range becomes the
+ * n areas a (in order, covering it exactly), merged with nothing: a split
+ * that Linux leaves (mseal.c) or fields rewritten in place (mremap's
+ * DONTUNMAP source). 0 or -ENOMEM (map unchanged).
+ */
+__attribute__((warn_unused_result)) int __mm_rewrite(struct uvma_mm *mm,
+						     struct uvma_vma *v,
+						     const struct area *a,
+						     size_t n);
 
 /* Caller holds mmap_lock for writing and destroys the tree next: detach
  * and free every VMA (uvma_mm_destroy). */

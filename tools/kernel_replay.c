@@ -25,13 +25,13 @@
  * and end outside need more care, because Linux acts on the part inside
  * before it fails, or without failing at all (checked against TASK_SIZE
  * itself): mprotect is given the part inside the window, and a success
- * reports ENOMEM, as the hole past the end would; mremap is given the real
- * range while the high guard steps aside, leaving a hole past the window's
- * end, except a shrink, which unmaps its old range's tail whatever is
- * there: its old range is made to end past any user address instead (see
- * kernel_remap). The one thing not modelled: a remap that grows by more
- * than the window can hold moves on Linux, where uvma has no room
- * (ENOMEM).
+ * reports ENOMEM, as the hole past the end would; mremap, madvise, mlock,
+ * munlock and mseal are given the real range while the high guard steps
+ * aside, leaving a hole past the window's end (mremap: except a shrink, which
+ * unmaps its old range's tail whatever is there: its old range is made to end
+ * past any user address instead; see kernel_remap and kernel_range). The one
+ * thing not modelled: a remap that grows by more than the window can hold moves
+ * on Linux, where uvma has no room (ENOMEM).
  *
  * Every mapping is MAP_NORESERVE, so that commit accounting (VM_ACCOUNT)
  * never makes two otherwise equal areas different, and no page is touched
@@ -317,11 +317,36 @@ static int kernel_protect(void *arg, const struct script_cmd *c)
 	return 0;
 }
 
+/* The high guard steps aside, leaving a hole past the window's end as
+ * past the end of the address space, and comes back: 0 or EPROTO. */
+static int guard_open(const struct kernel_space *ks)
+{
+	if (sys_munmap(ks->base + WINDOW, HIGH_GUARD)) {
+		perror("uvma-kernel-replay: opening the high guard");
+		return EPROTO;
+	}
+	return 0;
+}
+
+/* Nothing can have taken the guard's place: the calls made while it was
+ * away put areas only into the window, and nothing else runs. */
+static int guard_close(const struct kernel_space *ks)
+{
+	if (sys_mmap(ks->base + WINDOW, HIGH_GUARD, PROT_NONE,
+		     GUARD_FLAGS | MAP_FIXED_NOREPLACE, -1, 0) == -1) {
+		perror("uvma-kernel-replay: closing the high guard");
+		return EPROTO;
+	}
+	return 0;
+}
+
 /*
  * A call over [off, off + len) that acts on the areas of the range and
  * fails with ENOMEM at a hole (madvise, mlock, munlock): a range that
- * starts in the window and ends past it is given as the part inside, and
- * a success reports the hole past the window's end, as for mprotect.
+ * starts in the window and ends past it meets a real hole there, the
+ * guard stepping aside for the call (cut at the guard's end: nothing past
+ * the hole can matter), so that Linux fails as it does at the end of the
+ * address space (mlock then faults nothing in).
  */
 static int
 kernel_range(const struct kernel_space *ks, const struct script_cmd *c,
@@ -330,9 +355,16 @@ kernel_range(const struct kernel_space *ks, const struct script_cmd *c,
 	if (c->len && c->off < WINDOW && !in_window(c->off, c->len) &&
 	    c->len <= UINT64_MAX - (PAGE - 1) &&
 	    page_round(c->len) <= UINT64_MAX - c->off) {
-		if (call(ks->base + c->off, WINDOW - c->off, c))
-			return errno;
-		return ENOMEM;
+		uint64_t room = WINDOW + HIGH_GUARD - c->off;
+		uint64_t len = page_round(c->len) < room ? c->len : room;
+		int err = guard_open(ks);
+
+		if (err)
+			return err;
+		err = call(ks->base + c->off, len, c) ? errno : 0;
+		if (guard_close(ks))
+			return EPROTO;
+		return err;
 	}
 	/* At or past the window's end: past any user address, as in uvma
 	 * (not the guard there). */
@@ -372,16 +404,10 @@ static long call_mseal(uint64_t addr, uint64_t len, const struct script_cmd *c)
 	return syscall(SYS_mseal, addr, len, c->flags);
 }
 
-/* mseal checks the whole range for holes before it seals anything: a
- * range that runs past the window's end (past the address space) seals
- * nothing (ENOMEM), where kernel_range would seal the part inside. */
+/* mseal checks the whole range for holes before it seals anything: with
+ * the real hole past the window's end (kernel_range) it seals nothing. */
 static int kernel_seal(void *arg, const struct script_cmd *c)
 {
-	if (c->len && c->off < WINDOW && !in_window(c->off, c->len) &&
-	    c->len <= UINT64_MAX - (PAGE - 1) &&
-	    page_round(c->len) <= UINT64_MAX - c->off && !c->flags &&
-	    !(c->off & (PAGE - 1)))
-		return ENOMEM;
 	return kernel_range(arg, c, call_mseal);
 }
 
@@ -447,25 +473,19 @@ static int kernel_remap(void *arg, const struct script_cmd *c)
 			open_top = 1;
 		}
 	}
+	if (c->dontunmap)
+		flags |= MREMAP_DONTUNMAP;
 	if (c->has_new_off) {
 		flags |= MREMAP_FIXED;
 		new_addr = kaddr(ks, c->new_off, c->new_len);
 	}
-	if (open_top && sys_munmap(ks->base + WINDOW, HIGH_GUARD)) {
-		perror("uvma-kernel-replay: opening the high guard");
+	if (open_top && guard_open(ks))
 		return EPROTO;
-	}
 	r = sys_mremap(old, old_len, c->new_len, flags, new_addr);
 	if (r == -1)
 		err = errno;
-	/* Nothing can have taken the guard's place: the call moved areas
-	 * only into the window, and nothing else runs. */
-	if (open_top &&
-	    sys_mmap(ks->base + WINDOW, HIGH_GUARD, PROT_NONE,
-		     GUARD_FLAGS | MAP_FIXED_NOREPLACE, -1, 0) == -1) {
-		perror("uvma-kernel-replay: closing the high guard");
+	if (open_top && guard_close(ks))
 		return EPROTO;
-	}
 	if (err)
 		return err;
 	if (!c->has_new_off && (uint64_t)r != old) {

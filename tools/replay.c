@@ -143,6 +143,8 @@ static int replay_remap(void *arg, const struct script_cmd *c)
 
 	if (c->has_new_off)
 		flags |= UVMA_MREMAP_FIXED;
+	if (c->dontunmap)
+		flags |= UVMA_MREMAP_DONTUNMAP;
 	r = uvma_mremap(CUR(rs), c->off, c->len, c->new_len, flags, c->new_off,
 			&out);
 	if (r)

@@ -185,6 +185,10 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 			return -1;
 	} else if (!strcmp(tok[0], "remap")) {
 		cmd->op = SCRIPT_REMAP;
+		if (nr > 4 && !strcmp(tok[nr - 1], "dontunmap")) {
+			cmd->dontunmap = true;
+			nr--;
+		}
 		if ((nr != 4 && nr != 5) || parse_number(tok[1], &cmd->off) ||
 		    parse_number(tok[2], &cmd->len) ||
 		    parse_number(tok[3], &cmd->new_len))

@@ -13,7 +13,7 @@
  *   map OFF LEN PROT SHARING [FILE FILEOFF] [growsdown]
  *   unmap OFF LEN
  *   protect OFF LEN PROT
- *   remap OFF OLDLEN NEWLEN [NEWOFF]
+ *   remap OFF OLDLEN NEWLEN [NEWOFF] [dontunmap]
  *   touch OFF
  *   advise OFF LEN ADVICE
  *   lock OFF LEN [onfault|FLAGS]
@@ -35,7 +35,9 @@
  * unknown advice). lock is mlock(2), or mlock2(2) when flags are given
  * (onfault: MLOCK_ONFAULT); unlock is munlock(2); lockall is mlockall(2)
  * (MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT), unlockall munlockall(2); seal
- * is mseal(2) (FLAGS, default 0, must be 0).
+ * is mseal(2) (FLAGS, default 0, must be 0). remap is mremap(2) with
+ * MREMAP_MAYMOVE, plus MREMAP_FIXED with NEWOFF and MREMAP_DONTUNMAP with
+ * `dontunmap`.
  *
  * fork duplicates the current space (a process forks) and the lines after
  * it act on the copy, until its exit (or the end of the script), which
@@ -114,6 +116,7 @@ struct script_cmd {
 	uint64_t len;	   /* LEN, or OLDLEN for remap */
 	uint64_t new_len;  /* remap: NEWLEN */
 	bool has_new_off;  /* remap: NEWOFF given (MREMAP_FIXED) */
+	bool dontunmap;	   /* remap: `dontunmap` (MREMAP_DONTUNMAP) */
 	uint64_t new_off;  /* remap: NEWOFF */
 	unsigned prot;	   /* map, protect: SCRIPT_PROT_* */
 	bool shared;	   /* map: `shared` rather than `private` */

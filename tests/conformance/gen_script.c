@@ -178,6 +178,10 @@ static void gen_remap(const struct gen *g)
 	       old_len, len_of(new_len));
 	if (chance((unsigned)g->fixed))
 		printf(" %#" PRIx64, addr_of(g, pick_page(g)));
+	/* MREMAP_DONTUNMAP: the source stays (sizes must match, else
+	 * EINVAL). */
+	if (chance(12))
+		printf(" dontunmap");
 	printf("\n");
 }
 

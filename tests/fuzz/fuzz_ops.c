@@ -88,6 +88,7 @@
 #define GROWSDOWN  UVMA_MAP_GROWSDOWN
 #define MAYMOVE	   UVMA_MREMAP_MAYMOVE
 #define RFIXED	   UVMA_MREMAP_FIXED
+#define KEEP	   UVMA_MREMAP_DONTUNMAP
 #define ALIGNED(x) (((x) & (PG - 1)) == 0)
 
 void (*fuzz_ops_fail_hook)(const uint8_t *data, size_t size);
@@ -130,7 +131,7 @@ struct cand {
 	struct lm m;
 };
 
-#define MAX_CANDS 4
+#define MAX_CANDS 6
 
 static struct fz {
 	struct uvma_mm *mm;
@@ -174,6 +175,8 @@ static void print_snap(const char *title, const struct snap *s)
 static int snap_cb(const struct uvma_area_info *ai, void *arg);
 static void snap_tree(struct snap *s);
 static void snap_maps(struct snap *s);
+static void pages_of(const struct snap *s, struct lm_page *pg);
+static int pages_diff(const struct lm_page *act, const struct lm *m);
 
 __attribute__((noreturn, format(printf, 1, 2))) static void
 fz_fail(const char *fmt, ...)
@@ -1076,6 +1079,48 @@ static void op_mprotect(struct rd *r, uint8_t ctl)
 	do_mprotect(addr, len, prot, r, ctl);
 }
 
+/*
+ * A MREMAP_DONTUNMAP move goes piece by piece (uvma_mremap): a failed
+ * allocation may stop it after any piece, those before moved. The outcome
+ * is the model stopped after as many pieces as the map shows moved, if
+ * there is such a number (one candidate, however many pieces).
+ */
+static void keep_partial(uint64_t oa, uint64_t olr, uint64_t nlr, unsigned fl,
+			 uint64_t na)
+{
+	static struct snap s;
+	static struct lm t;
+
+	if (F.last_ret != -ENOMEM)
+		return;
+	snap_maps(&s);
+	pages_of(&s, F.act);
+	for (unsigned k = 1; k < NP; k++) {
+		uint64_t at = 0;
+		struct cand *c;
+
+		lm_copy(&t, &F.m);
+		t.move_limit = k;
+		if (lm_mremap(&t, oa, olr, nlr, fl, na, &at) != -ENOMEM)
+			return;	  /* the whole move: no more partial ones */
+		t.move_limit = 0; /* the model may go on from here */
+		for (unsigned j = 0; j < t.nchoice; j++) {
+			const struct lm_page *x =
+				&F.act[pidx(t.choice[j].addr)];
+
+			if (x->mapped)
+				lm_choose(&t, j, x->pgoff);
+		}
+		if (pages_diff(F.act, &t) >= 0)
+			continue;
+		c = cand_model("mremap DONTUNMAP (stopped by an allocation "
+			       "failure)");
+		lm_copy(&c->m, &t);
+		cand_ran(c, -ENOMEM, false, 0);
+		return;
+	}
+}
+
 static void op_mremap(struct rd *r, uint8_t ctl)
 {
 	uint8_t k = u8(r), b;
@@ -1137,6 +1182,14 @@ static void op_mremap(struct rd *r, uint8_t ctl)
 		fl = MAYMOVE | (b & 8 ? 0x8u : 0x100u);
 		break;
 	}
+	/* MREMAP_DONTUNMAP on a quarter of the moves, mostly at the same
+	 * size (anything else is EINVAL). */
+	if ((fl & MAYMOVE) && !(fl & ~(unsigned)(MAYMOVE | RFIXED)) &&
+	    (b & 0x60) == 0x60) {
+		fl |= KEEP;
+		if (b & 0x80)
+			nl = ol;
+	}
 	if (fl & RFIXED)
 		na = p_addr(r);
 	if (!ol && (fl & RFIXED) && (b & 0x10))
@@ -1147,7 +1200,7 @@ static void op_mremap(struct rd *r, uint8_t ctl)
 	if ((skip_mask() & SKIP_MREMAP_WRAP) && oa + ol < oa)
 		ol = PG;
 	if (skip_mask() & SKIP_MREMAP_MOVE)
-		fl &= ~(unsigned)(MAYMOVE | RFIXED);
+		fl &= ~(unsigned)(MAYMOVE | RFIXED | KEEP);
 
 	A = ALIGNED(oa) ? pre_area_at(oa) : NULL;
 	/* Rounded as Linux's PAGE_ALIGN: a length near 2^64 wraps to 0 (an
@@ -1159,9 +1212,9 @@ static void op_mremap(struct rd *r, uint8_t ctl)
 	 * plays TASK_SIZE), and for FIXED the destination and its overlap
 	 * with the source (in wrapping arithmetic, as Linux computes it). The
 	 * old range is only checked later, against its areas. */
-	if ((fl & ~(unsigned)(MAYMOVE | RFIXED)) ||
+	if ((fl & ~(unsigned)(MAYMOVE | RFIXED | KEEP)) ||
 	    ((fl & RFIXED) && !(fl & MAYMOVE)) || !ALIGNED(oa) || !nlr ||
-	    nlr > WEND)
+	    nlr > WEND || ((fl & KEEP) && olr != nlr))
 		eadd(&e, -EINVAL);
 	if ((fl & RFIXED) && !ALIGNED(na))
 		eadd(&e, -EINVAL);
@@ -1194,6 +1247,8 @@ static void op_mremap(struct rd *r, uint8_t ctl)
 	c = cand_model("mremap");
 	want = lm_mremap(&c->m, oa, olr, nlr, fl, na, &at);
 	cand_ran(c, want, !want, at);
+	if (F.injected && (fl & KEEP))
+		keep_partial(oa, olr, nlr, fl, na);
 	if (!A)
 		return; /* -EFAULT, nothing else */
 

@@ -118,6 +118,9 @@ struct lm {
 	uint64_t next_id;   /* the next anonymous shared mapping's id */
 	uint32_t def_vm;    /* UVMA_VM_* of new mappings (MCL_FUTURE) */
 	uint32_t next_anon; /* the next tag's serial */
+	/* Tests: a MREMAP_DONTUNMAP move fails (-ENOMEM) once this many
+	 * pieces moved, as an allocation failure may stop it (0: never). */
+	unsigned move_limit;
 	struct lm_page pg[LM_MAX_PAGES];
 	/* Per page, what the last operation did (LM_DIRTY, LM_LENIENT). */
 	uint8_t dirty[LM_MAX_PAGES];
@@ -469,6 +472,12 @@ static inline void lm_tag_area(struct lm *m, uint64_t addr)
 	if (!t && s > 0 && lm_could_share(&m->pg[s - 1], &m->pg[s]))
 		t = lm_reusable(m, s - 1);
 	lm_retag(m, s, e, t ? t : lm_new_tag(m, 0));
+	/* A neighbour whose tag it took stays apart (a source left by
+	 * MREMAP_DONTUNMAP, untouched again, next to touched memory). */
+	if (s > 0 && lm_continues(&m->pg[s - 1], &m->pg[s]))
+		m->pg[s].cut = true;
+	if (e < m->npages && lm_continues(&m->pg[e - 1], &m->pg[e]))
+		m->pg[e].cut = true;
 }
 
 /* A write fault at addr, which the area's protection allows (an
@@ -1171,13 +1180,56 @@ static inline void lm_move(struct lm *m, uint64_t addr, uint64_t old_len,
  * A move of the same size (MREMAP_FIXED, Linux 6.17 and later): every area
  * of [addr, addr + len), clipped to the window (Linux looks only at the
  * areas in the range), moves to the same offset from to, piece by piece;
- * what the destination holds opposite a hole of the source stays. The
+ * what the destination holds opposite a hole of the source stays. With
+ * keep (MREMAP_DONTUNMAP) each source stays, lm_keep_source. The
  * ranges do not overlap, so the pieces are read before the old range goes.
  */
+/*
+ * MREMAP_DONTUNMAP after the piece [from, from + len) moved: the area now
+ * at from (the source, or the source and its copy merged) loses its locks,
+ * all of it, and forgets its tag when it was exactly the piece (Linux
+ * unlinks its anon_vma). Nothing merges: where it now continues a
+ * neighbour, the boundary stays (cut).
+ */
+static inline void lm_keep_source(struct lm *m, uint64_t from, uint64_t len)
+{
+	unsigned s = lm_index(m, lm_area_start(m, from));
+	unsigned e = lm_index(m, lm_area_end(m, from));
+	bool whole = lm_addr(m, s) == from && lm_addr(m, e) == from + len &&
+		     !(m->pg[s].flags & UVMA_MAP_SHARED);
+
+	for (unsigned i = s; i < e; i++) {
+		m->pg[i].vm &=
+			~(uint32_t)(UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT);
+		if (whole)
+			m->pg[i].anon = 0;
+	}
+	if (s > 0 && lm_continues(&m->pg[s - 1], &m->pg[s]))
+		m->pg[s].cut = true;
+	if (e < m->npages && lm_continues(&m->pg[e - 1], &m->pg[e]))
+		m->pg[e].cut = true;
+}
+
+/* lm_move_all's piece [a, e) lands at a - addr + to; with keep
+ * (MREMAP_DONTUNMAP) it merges at once and its source stays. */
+static inline void lm_move_piece(struct lm *m, const struct lm_page *t,
+				 uint64_t a, uint64_t e, uint64_t addr,
+				 uint64_t to, bool keep)
+{
+	lm_put(m, t, t->pgoff, a - addr + to, e - a);
+	if (!keep)
+		return;
+	lm_settle(m);
+	/* Later pieces merge only around what they change. */
+	memset(m->dirty, 0, sizeof(m->dirty));
+	lm_keep_source(m, a, e - a);
+}
+
 static inline int lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
-			      uint64_t to)
+			      uint64_t to, bool keep)
 {
 	uint64_t end = len > m->end - addr ? m->end : addr + len;
+	unsigned moved = 0;
 	int err = 0;
 	uint64_t a;
 
@@ -1198,13 +1250,18 @@ static inline int lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
 			err = -EPERM;
 			break;
 		}
+		if (keep && moved++ == m->move_limit && m->move_limit) {
+			err = -ENOMEM;
+			break;
+		}
 		err = lm_unmap_sealed(m, a - addr + to, e - a);
 		if (err)
 			break;
-		lm_put(m, &t, t.pgoff, a - addr + to, e - a);
+		lm_move_piece(m, &t, a, e, addr, to, keep);
 		a = e;
 	}
-	lm_clear(m, addr, a - addr);
+	if (!keep)
+		lm_clear(m, addr, a - addr);
 	return err;
 }
 
@@ -1226,10 +1283,12 @@ static inline void lm_dup(struct lm *m, uint64_t addr, uint64_t to,
  * - no area at addr: -EFAULT; old_len 0 of a private area: -EINVAL;
  * - FIXED: old_len 0 copies the shared area to new_addr (onto its own
  *   address: the destination's unmap takes the source, -EFAULT); the same
- *   size moves every area of the range; a resize moves one area (the part
- *   that moves must lie in it: -EFAULT), unmapping the old tail too, whose
- *   range must not leave the address space (-EINVAL, with the destination
- *   already unmapped);
+ *   size moves every area of the range (MREMAP_DONTUNMAP: keeping them);
+ *   a resize moves one area (the part that moves must lie in it: -EFAULT),
+ *   unmapping the old tail too, whose range must not leave the address
+ *   space (-EINVAL, with the destination already unmapped);
+ * - MREMAP_DONTUNMAP (valid: MAYMOVE, the same size) without FIXED moves
+ *   one area's range (-EFAULT past it) top-down, keeping the source;
  * - shrinking unmaps the tail whatever is there (its range checked as
  *   munmap's: -EINVAL);
  * - growing needs the old range in one area (-EFAULT); in place when it
@@ -1241,6 +1300,7 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 			     uint64_t new_addr, uint64_t *out)
 {
 	bool fixed = flags & UVMA_MREMAP_FIXED;
+	bool dontunmap = flags & UVMA_MREMAP_DONTUNMAP;
 	bool tail_out = new_len < old_len &&
 			(addr + old_len < addr || addr + old_len > m->end);
 	uint64_t keep = old_len < new_len ? old_len : new_len, area_end, to;
@@ -1270,7 +1330,8 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 			}
 			lm_dup(m, addr, new_addr, new_len);
 		} else if (old_len == new_len) {
-			err = lm_move_all(m, addr, old_len, new_addr);
+			err = lm_move_all(m, addr, old_len, new_addr,
+					  dontunmap);
 			lm_settle(m);
 			if (err)
 				return err;
@@ -1297,6 +1358,17 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 		}
 		lm_settle(m);
 		*out = new_addr;
+		return 0;
+	}
+	if (dontunmap) {
+		/* Same size, one area, anywhere free. */
+		if (old_len > area_end - addr)
+			return -EFAULT;
+		err = lm_topdown(m, new_len, &to);
+		if (err)
+			return err;
+		lm_move_all(m, addr, old_len, to, true);
+		*out = to;
 		return 0;
 	}
 	if (new_len <= old_len) {

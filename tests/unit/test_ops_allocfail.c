@@ -380,6 +380,25 @@ static int op_mremap_twelve(struct uvma_mm *mm, uint64_t arg)
 			   &out);
 }
 
+/* One locked area (onfault: nothing to fault in). */
+static void setup_one_locked(struct uvma_mm *mm, uint64_t arg)
+{
+	setup_one(mm, arg);
+	CHECK_ERR(uvma_mlock(mm, X, PG(8), UVMA_MLOCK_ONFAULT), 0);
+}
+
+/* MREMAP_DONTUNMAP of a middle part: the copy lands and the source is
+ * unlocked in one plan (a move over several areas is not one step: it
+ * stops after any piece, as Linux's, so it is not swept here). */
+static int op_mremap_dontunmap(struct uvma_mm *mm, uint64_t arg)
+{
+	uint64_t out;
+
+	(void)arg;
+	return uvma_mremap(mm, X + PG(2), PG(2), PG(2),
+			   MFIX | UVMA_MREMAP_DONTUNMAP, X + PG(64), &out);
+}
+
 static int op_mremap_grow(struct uvma_mm *mm, uint64_t arg)
 {
 	uint64_t out;
@@ -506,6 +525,11 @@ static const struct scenario scenarios[] = {
 	  setup_twelve,
 	  op_mremap_twelve,
 	  { 2, 12, 2 },
+	  0 },
+	{ "mremap DONTUNMAP of a locked middle part",
+	  setup_one_locked,
+	  op_mremap_dontunmap,
+	  { 2, 1, 1 },
 	  0 },
 	{ "mremap grow in place", setup_one, op_mremap_grow, { 2, 0, 0 }, 0 },
 	{ "mremap shrink", setup_one, op_mremap_shrink, { 2, 0, 0 }, 0 },
