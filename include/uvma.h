@@ -80,13 +80,15 @@ UVMA_API const char *uvma_strerror(int err);
 #define UVMA_MAP_FIXED		 0x10
 #define UVMA_MAP_ANONYMOUS	 0x20
 #define UVMA_MAP_GROWSDOWN	 0x0100
+#define UVMA_MAP_NORESERVE	 0x4000
 #define UVMA_MAP_FIXED_NOREPLACE 0x100000
 
 /*
  * Hidden area flags (uvma_area_info.vm_flags): set by uvma_madvise,
- * uvma_mlock and uvma_mlockall, invisible in the map's protection but
- * part of what keeps two areas apart, as Linux's VM_* flags. The comment
- * gives the code /proc/PID/smaps prints for each on its VmFlags line.
+ * uvma_mlock, uvma_mlockall and uvma_mseal, and the accounting flags by
+ * uvma_mmap and uvma_mprotect; invisible in the map's protection but part
+ * of what keeps two areas apart, as Linux's VM_* flags. The comment gives
+ * the code /proc/PID/smaps prints for each on its VmFlags line.
  */
 #define UVMA_VM_LOCKED	    0x0001 /* lo: uvma_mlock */
 #define UVMA_VM_LOCKONFAULT 0x0002 /* lf: UVMA_MLOCK_ONFAULT */
@@ -99,6 +101,12 @@ UVMA_API const char *uvma_strerror(int err);
 #define UVMA_VM_SEQ_READ    0x0100 /* sr: MADV_SEQUENTIAL */
 #define UVMA_VM_RAND_READ   0x0200 /* rr: MADV_RANDOM */
 #define UVMA_VM_SEALED	    0x0400 /* sl: uvma_mseal */
+/* Commit accounting, as Linux's with overcommit allowed (its default): a
+ * private writable mapping is charged (VM_ACCOUNT) unless mapped with
+ * UVMA_MAP_NORESERVE (VM_NORESERVE); uvma charges nothing, it only keeps
+ * the flags, which decide merges. */
+#define UVMA_VM_ACCOUNT	  0x0800 /* ac */
+#define UVMA_VM_NORESERVE 0x1000 /* nr: UVMA_MAP_NORESERVE */
 
 /* uvma_madvise advice, with the values of MADV_* on Linux. */
 #define UVMA_MADV_NORMAL	  0
@@ -477,7 +485,10 @@ UVMA_API struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * there); without them addr is a hint, used when the range is free, else
  * the highest free range of the window is taken (top-down), never the
  * guard gap below a stack. After uvma_mlockall(UVMA_MCL_FUTURE) the area
- * is locked and faulted in (uvma_mlock). UVMA_MAP_GROWSDOWN (private anonymous
+ * is locked and faulted in (uvma_mlock). A private writable area gets
+ * UVMA_VM_ACCOUNT, unless UVMA_MAP_NORESERVE, which gives UVMA_VM_NORESERVE
+ * instead (nothing is charged: the flags only keep areas apart, as Linux's
+ * do). UVMA_MAP_GROWSDOWN (private anonymous
  * areas only, not in a pager space) makes a stack: a write or read fault below
  * it grows it down to the faulting page (uvma_fault). user is the area's
  * user pointer. *out receives the address.
@@ -508,7 +519,11 @@ UVMA_API UVMA_MUST_CHECK int uvma_munmap(struct uvma_mm *mm, uint64_t addr,
 
 /*
  * Change the protection of [addr, addr + len), splitting and merging as
- * Linux does. -EINVAL (unaligned addr, unknown prot bits), -ENOMEM (the
+ * Linux does. An area made writable gets UVMA_VM_ACCOUNT when private and
+ * not UVMA_VM_NORESERVE; a private anonymous area never written loses it
+ * when write access goes (docs/semantics.md, "Accounting").
+ * Locking: takes mmap_lock for writing; write-locks only the areas that
+ * change. Errors: -EINVAL (unaligned addr, unknown prot bits), -ENOMEM (the
  * range is not fully mapped: the areas before the first hole have been
  * changed, as on Linux; or out of memory, with nothing changed, except
  * when a locked area becomes writable: that change runs area by area, as

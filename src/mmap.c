@@ -28,7 +28,8 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 {
 	const unsigned known = UVMA_MAP_SHARED | UVMA_MAP_PRIVATE |
 			       UVMA_MAP_FIXED | UVMA_MAP_ANONYMOUS |
-			       UVMA_MAP_FIXED_NOREPLACE | UVMA_MAP_GROWSDOWN;
+			       UVMA_MAP_FIXED_NOREPLACE | UVMA_MAP_GROWSDOWN |
+			       UVMA_MAP_NORESERVE;
 	unsigned sharing = flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE);
 
 	if (!*len)
@@ -141,6 +142,9 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 		n.pgoff = offset >> mm->page_shift;
 	}
 	n.flags |= mm->def_flags;
+	if (flags & UVMA_MAP_NORESERVE)
+		n.flags |= VMA_VM(UVMA_VM_NORESERVE);
+	n.flags = vma_account_new(n.flags, prot);
 	err = __mm_replace(mm, n.start, n.end, &n);
 	if (!err)
 		populate_locked(mm, &n);
@@ -228,7 +232,9 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 		n.start = old_end;
 		n.end = new_end;
 		n.prot = UVMA_PROT_READ | UVMA_PROT_WRITE;
-		n.flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS | mm->def_flags;
+		/* Linux charges the heap always (VM_ACCOUNT). */
+		n.flags = UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS |
+			  mm->def_flags | VMA_VM(UVMA_VM_ACCOUNT);
 		n.pgoff = old_end >> mm->page_shift;
 		err = __mm_replace(mm, old_end, new_end, &n);
 		if (!err)

@@ -27,6 +27,7 @@ static int protect_apply(struct uvma_mm *mm, const struct uvma_vma *v,
 	if (mm->pager && pager_refuses_prot(mm, v, prot))
 		return -EACCES;
 	a->prot = prot;
+	a->flags = vma_account_protect(v->flags, v->prot, prot, a->anon);
 	/* Linux faults a locked private area in when it becomes writable
 	 * (mprotect_fixup), which gives it its first-write tag. */
 	a->populate = (v->flags & VMA_LOCKED_MASK) == VMA_VM(UVMA_VM_LOCKED) &&

@@ -96,7 +96,7 @@ struct uvma_vma {
 #define VMA_VM_SHIFT 9
 #define VMA_MAP_MASK ((1u << VMA_VM_SHIFT) - 1)
 #define VMA_VM(vm)   ((unsigned)(vm) << VMA_VM_SHIFT)
-#define VMA_VM_ALL   0x7ffu /* every UVMA_VM_* */
+#define VMA_VM_ALL   0x1fffu /* every UVMA_VM_* */
 _Static_assert(UVMA_MAP_GROWSDOWN <= VMA_MAP_MASK, "MAP bits fit below");
 _Static_assert(VMA_VM(VMA_VM_ALL) < (1u << 24), "VM bits fit the word");
 #define VMA_LOCKED_MASK VMA_VM(UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)
@@ -104,6 +104,42 @@ _Static_assert(VMA_VM(VMA_VM_ALL) < (1u << 24), "VM bits fit the word");
 static inline bool vma_sealed(const struct uvma_vma *v)
 {
 	return v->flags & VMA_VM(UVMA_VM_SEALED);
+}
+
+/*
+ * Commit accounting (docs/semantics.md, "Accounting"): the flags word of a
+ * new mapping gets UVMA_VM_ACCOUNT when it is private and writable and not
+ * UVMA_VM_NORESERVE, as Linux's accountable_mapping with overcommit
+ * allowed.
+ */
+static inline unsigned vma_account_new(unsigned flags, unsigned prot)
+{
+	if ((flags & (UVMA_MAP_SHARED | VMA_VM(UVMA_VM_NORESERVE))) ||
+	    !(prot & UVMA_PROT_WRITE))
+		return flags;
+	return flags | VMA_VM(UVMA_VM_ACCOUNT);
+}
+
+/*
+ * The flags word of an area mprotect gives prot (Linux's mprotect_fixup):
+ * made writable, a private area neither charged nor NORESERVE is charged;
+ * given no write access, an anonymous private area never written (anon,
+ * its tag, 0) gives its charge back. Everything else keeps its flags.
+ */
+static inline unsigned vma_account_protect(unsigned flags, unsigned old_prot,
+					   unsigned prot, uint32_t anon)
+{
+	const unsigned ac = VMA_VM(UVMA_VM_ACCOUNT);
+	const unsigned keep = ac | UVMA_MAP_SHARED | VMA_VM(UVMA_VM_NORESERVE);
+
+	if (prot & UVMA_PROT_WRITE) {
+		if (!(old_prot & UVMA_PROT_WRITE) && !(flags & keep))
+			flags |= ac;
+	} else if ((flags & ac) && (flags & UVMA_MAP_ANONYMOUS) &&
+		   !(flags & UVMA_MAP_SHARED) && !anon) {
+		flags &= ~ac;
+	}
+	return flags;
 }
 
 #if UVMA_DESIGN != UVMA_DESIGN_RWSEM

@@ -33,9 +33,11 @@
  * thing not modelled: a remap that grows by more than the window can hold moves
  * on Linux, where uvma has no room (ENOMEM).
  *
- * Every mapping is MAP_NORESERVE, so that commit accounting (VM_ACCOUNT)
- * never makes two otherwise equal areas different, and no page is touched
- * but by a `touch` line (a real one-byte write, its SIGSEGV or SIGBUS
+ * A mapping is MAP_NORESERVE when its line says `noreserve`; otherwise a
+ * private writable one is charged (VM_ACCOUNT, smaps' `ac`), as uvma
+ * models with overcommit allowed (vm.overcommit_memory 0 or 1; under 2
+ * Linux ignores MAP_NORESERVE, so the program refuses to run). No page is
+ * touched but by a `touch` line (a real one-byte write, its SIGSEGV or SIGBUS
  * caught): a touched private area gets an anon_vma, which uvma models. Files
  * F0..F7 are memfds ("/memfd:F0 (deleted)" in /proc/self/maps), sparse 16 GiB,
  * read-write.
@@ -155,6 +157,21 @@ static int touch_init(void)
 	return setrlimit(RLIMIT_STACK, &rl);
 }
 
+/* Whether Linux honours MAP_NORESERVE here (vm.overcommit_memory is not
+ * 2, "never"): what uvma models. */
+static int overcommit_allowed(void)
+{
+	FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+	int mode = 0;
+
+	if (!f)
+		return 1; /* no procfs: assume the default */
+	if (fscanf(f, "%d", &mode) != 1)
+		mode = 0;
+	fclose(f);
+	return mode != 2;
+}
+
 static int kernel_init(void *arg)
 {
 	static const uint64_t hints[] = {
@@ -166,6 +183,13 @@ static int kernel_init(void *arg)
 	size_t i;
 	int f;
 
+	if (!overcommit_allowed()) {
+		fprintf(stderr,
+			"uvma-kernel-replay: vm.overcommit_memory is 2: "
+			"Linux then ignores MAP_NORESERVE, which uvma "
+			"models as with overcommit allowed\n");
+		return -1;
+	}
 	for (f = 0; f < SCRIPT_NR_FILES; f++) {
 		char name[8];
 
@@ -246,13 +270,15 @@ static uint64_t kaddr(const struct kernel_space *ks, uint64_t off, uint64_t len)
 static int kernel_map(void *arg, const struct script_cmd *c)
 {
 	struct kernel_space *ks = arg;
-	int flags = MAP_FIXED | MAP_NORESERVE;
+	int flags = MAP_FIXED;
 	int fd = -1;
 	uint64_t off = 0;
 
 	flags |= c->shared ? MAP_SHARED : MAP_PRIVATE;
 	if (c->growsdown)
 		flags |= MAP_GROWSDOWN;
+	if (c->noreserve)
+		flags |= MAP_NORESERVE;
 	if (c->file < 0) {
 		flags |= MAP_ANONYMOUS;
 	} else {

@@ -90,6 +90,8 @@ static int replay_map(void *arg, const struct script_cmd *c)
 	flags |= c->shared ? UVMA_MAP_SHARED : UVMA_MAP_PRIVATE;
 	if (c->growsdown)
 		flags |= UVMA_MAP_GROWSDOWN;
+	if (c->noreserve)
+		flags |= UVMA_MAP_NORESERVE;
 	if (c->file < 0) {
 		flags |= UVMA_MAP_ANONYMOUS;
 	} else {

@@ -15,8 +15,9 @@
 
 #define EXIT_USAGE 2
 
-/* Most tokens a valid line has: map with a file and growsdown. */
-#define MAX_TOKENS 8
+/* Most tokens a valid line has: map with a file, growsdown and
+ * noreserve. */
+#define MAX_TOKENS 9
 
 /*
  * A number in C notation. strtoull alone would take "-1" (as ULLONG_MAX),
@@ -57,7 +58,8 @@ static int parse_prot(const char *s, unsigned *out)
 }
 
 const char *const script_vm_codes[SCRIPT_VM_NR] = {
-	"lo", "lf", "dc", "wf", "dd", "hg", "nh", "mg", "sr", "rr", "sl",
+	"lo", "lf", "dc", "wf", "dd", "hg", "nh",
+	"mg", "sr", "rr", "sl", "ac", "nr",
 };
 
 /* madvise's advice by name, with Linux's values. */
@@ -155,6 +157,10 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 	cmd->file = -1;
 	if (!strcmp(tok[0], "map")) {
 		cmd->op = SCRIPT_MAP;
+		if (nr > 5 && !strcmp(tok[nr - 1], "noreserve")) {
+			cmd->noreserve = true;
+			nr--;
+		}
 		if (nr > 5 && !strcmp(tok[nr - 1], "growsdown")) {
 			cmd->growsdown = true;
 			nr--;

@@ -10,7 +10,7 @@
  * The script format (the contract, see docs/semantics.md): one operation per
  * line, numbers in C notation (strtoull base 0), `#` starts a comment:
  *
- *   map OFF LEN PROT SHARING [FILE FILEOFF] [growsdown]
+ *   map OFF LEN PROT SHARING [FILE FILEOFF] [growsdown] [noreserve]
  *   unmap OFF LEN
  *   protect OFF LEN PROT
  *   remap OFF OLDLEN NEWLEN [NEWOFF] [dontunmap]
@@ -23,6 +23,9 @@
  *   seal OFF LEN [FLAGS]
  *   fork
  *   exit
+ *
+ * map is mmap(2) with MAP_FIXED, plus MAP_GROWSDOWN with `growsdown` and
+ * MAP_NORESERVE with `noreserve` (in that order when both are given).
  *
  * touch writes a byte at OFF (the kernel side really does; uvma runs a
  * write fault): EFAULT where nothing is mapped and no stack grows down to
@@ -97,7 +100,7 @@ enum script_op {
  * line: bit i of script_area.vm is the code script_vm_codes[i] (the bits
  * of uvma's UVMA_VM_*). Only these are compared; the kernel prints more.
  */
-#define SCRIPT_VM_NR 11
+#define SCRIPT_VM_NR 13
 extern const char *const script_vm_codes[SCRIPT_VM_NR];
 
 /* Forks deeper than this fail with EAGAIN (a process limit, as fork's). */
@@ -121,6 +124,7 @@ struct script_cmd {
 	unsigned prot;	   /* map, protect: SCRIPT_PROT_* */
 	bool shared;	   /* map: `shared` rather than `private` */
 	bool growsdown;	   /* map: `growsdown` (MAP_GROWSDOWN) */
+	bool noreserve;	   /* map: `noreserve` (MAP_NORESERVE) */
 	int file;	   /* map: 0..7 for F0..F7, -1 for anonymous */
 	uint64_t file_off; /* map: FILEOFF in bytes */
 	int advice;	   /* advise: the MADV_* value */

@@ -127,6 +127,9 @@ static void gen_map(const struct gen *g)
 		 * stack; a touch just below grows it. */
 		printf(" growsdown");
 	}
+	/* Not charged (nr, never ac): apart from a charged neighbour. */
+	if (chance(15))
+		printf(" noreserve");
 	printf("\n");
 }
 

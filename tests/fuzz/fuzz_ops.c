@@ -86,6 +86,7 @@
 #define FIXED	   UVMA_MAP_FIXED
 #define NOREPLACE  UVMA_MAP_FIXED_NOREPLACE
 #define GROWSDOWN  UVMA_MAP_GROWSDOWN
+#define NORESERVE  UVMA_MAP_NORESERVE
 #define MAYMOVE	   UVMA_MREMAP_MAYMOVE
 #define RFIXED	   UVMA_MREMAP_FIXED
 #define KEEP	   UVMA_MREMAP_DONTUNMAP
@@ -574,7 +575,8 @@ static bool hint_allowed(uint64_t hint, uint64_t len, uint64_t at)
 
 static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
 {
-	const unsigned known = TYPE_MASK | ANON | FIXED | NOREPLACE | GROWSDOWN;
+	const unsigned known =
+		TYPE_MASK | ANON | FIXED | NOREPLACE | GROWSDOWN | NORESERVE;
 	unsigned type = a->flags & TYPE_MASK;
 	bool anon = a->flags & ANON;
 	bool fixed = a->flags & (FIXED | NOREPLACE);
@@ -698,6 +700,9 @@ static void op_mmap(struct rd *r, uint8_t ctl)
 	/* One anonymous mapping in 8 is a stack (shared ones: -EINVAL). */
 	if ((a.flags & ANON) && (b & 0x70) == 0x70)
 		a.flags |= GROWSDOWN;
+	/* One in 8 is not charged (VM_NORESERVE). */
+	if ((b & 0x70) == 0x10)
+		a.flags |= NORESERVE;
 	if (b < 200)
 		a.off = (uint64_t)(b % 16) * PG;
 	else if (b < 224)
@@ -731,6 +736,8 @@ static void op_mmap_adjacent(struct rd *r, uint8_t ctl)
 	a.prot = ar->prot;
 	a.flags = (ar->flags & (TYPE_MASK | ANON | GROWSDOWN)) |
 		  (k & 8 ? NOREPLACE : FIXED);
+	if (ar->flags & VMA_VM(UVMA_VM_NORESERVE))
+		a.flags |= NORESERVE;
 	a.file_id = ar->file_id;
 	a.user = ar->user;
 	if (k & 1) { /* after it */
@@ -749,6 +756,9 @@ static void op_mmap_adjacent(struct rd *r, uint8_t ctl)
 		break;
 	case 2:
 		a.user = a.user ? NULL : &user_tags[0];
+		break;
+	case 3:
+		a.flags ^= NORESERVE; /* charged next to not, or back */
 		break;
 	}
 	do_mmap(&a, r, ctl);

@@ -1057,7 +1057,11 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 			return err;
 	}
 	t.flags = flags & (LM_TYPE | LM_GROWSDOWN);
-	t.vm = m->def_vm;
+	t.vm = m->def_vm | (flags & UVMA_MAP_NORESERVE ? UVMA_VM_NORESERVE : 0);
+	/* Charged: private, writable, not NORESERVE (overcommit allowed). */
+	if (!(flags & (UVMA_MAP_SHARED | UVMA_MAP_NORESERVE)) &&
+	    (prot & UVMA_PROT_WRITE))
+		t.vm |= UVMA_VM_ACCOUNT;
 	t.user = user;
 	if (!(flags & UVMA_MAP_ANONYMOUS)) {
 		t.id = file_id;
@@ -1092,6 +1096,29 @@ static inline int lm_munmap(struct lm *m, uint64_t addr, uint64_t len)
 		return err;
 	lm_clear(m, addr, len);
 	return 0;
+}
+
+/*
+ * Commit accounting under mprotect to prot (Linux's mprotect_fixup): made
+ * writable, a private page neither charged nor NORESERVE is charged; given
+ * no write access, an anonymous private page never written (untagged)
+ * gives its charge back. The page's new UVMA_VM_* flags.
+ */
+static inline uint32_t lm_account_protect(const struct lm_page *p,
+					  unsigned prot)
+{
+	const uint32_t ac = UVMA_VM_ACCOUNT;
+
+	if (prot & UVMA_PROT_WRITE) {
+		if (!(p->prot & UVMA_PROT_WRITE) &&
+		    !(p->flags & UVMA_MAP_SHARED) &&
+		    !(p->vm & (ac | UVMA_VM_NORESERVE)))
+			return p->vm | ac;
+	} else if ((p->vm & ac) && (p->flags & LM_ANON_PRIV) == LM_ANON_PRIV &&
+		   !p->anon) {
+		return p->vm & ~ac;
+	}
+	return p->vm;
 }
 
 /*
@@ -1131,9 +1158,12 @@ static inline int lm_mprotect(struct lm *m, uint64_t addr, uint64_t len,
 			/* A page keeping its protection is not changed: an
 			 * area the call leaves as it was merges with
 			 * nothing. */
-			if (m->pg[i].prot != (uint8_t)prot)
+			uint32_t vm = lm_account_protect(&m->pg[i], prot);
+
+			if (m->pg[i].prot != (uint8_t)prot || m->pg[i].vm != vm)
 				m->dirty[i] |= LM_DIRTY;
 			m->pg[i].prot = (uint8_t)prot;
+			m->pg[i].vm = vm;
 		}
 		lm_settle(m);
 		if (fill)
@@ -1463,7 +1493,7 @@ static inline int lm_brk(struct lm *m, uint64_t brk)
 		    lm_mapped(m, new_end) ||
 		    (new_end < m->end && lm_in_stack_gap(m, new_end + m->page)))
 			return -ENOMEM;
-		t.vm = m->def_vm;
+		t.vm = m->def_vm | UVMA_VM_ACCOUNT; /* the heap is charged */
 		lm_set(m, old_end, new_end - old_end, &t, old_end >> m->shift);
 		lm_settle(m);
 		lm_populate_new(m, old_end, new_end - old_end);

@@ -55,6 +55,18 @@ static struct uvma_area_info at(struct uvma_mm *mm, uint64_t page)
 	return test_area_at(mm, AT + page * PAGE);
 }
 
+/* The hidden flags of the area at addr, accounting aside (test_account
+ * checks that). */
+static unsigned vm_at(struct uvma_mm *mm, uint64_t addr)
+{
+	return test_area_at(mm, addr).vm_flags & ~UVMA_VM_ACCOUNT;
+}
+
+static unsigned vm(struct uvma_mm *mm, uint64_t page)
+{
+	return vm_at(mm, AT + page * PAGE);
+}
+
 static void test_info(void)
 {
 	struct uvma_mm *mm = space();
@@ -64,20 +76,20 @@ static void test_info(void)
 		     0);
 	CHECK_EQ_U64(uvma_madvise(mm, AT + 2 * PAGE, PAGE, UVMA_MADV_HUGEPAGE),
 		     0);
-	CHECK_EQ_U64(at(mm, 1).vm_flags, UVMA_VM_DONTDUMP);
+	CHECK_EQ_U64(vm(mm, 1), UVMA_VM_DONTDUMP);
 	CHECK_EQ_U64(at(mm, 1).end, AT + 2 * PAGE);
-	CHECK_EQ_U64(at(mm, 2).vm_flags, UVMA_VM_DONTDUMP | UVMA_VM_HUGEPAGE);
+	CHECK_EQ_U64(vm(mm, 2), UVMA_VM_DONTDUMP | UVMA_VM_HUGEPAGE);
 	CHECK_EQ_U64(at(mm, 1).flags, UVMA_MAP_PRIVATE | UVMA_MAP_ANONYMOUS);
 	/* NOHUGEPAGE replaces HUGEPAGE; the opposites merge everything. */
 	CHECK_EQ_U64(
 		uvma_madvise(mm, AT + 2 * PAGE, PAGE, UVMA_MADV_NOHUGEPAGE), 0);
-	CHECK_EQ_U64(at(mm, 2).vm_flags, UVMA_VM_DONTDUMP | UVMA_VM_NOHUGEPAGE);
+	CHECK_EQ_U64(vm(mm, 2), UVMA_VM_DONTDUMP | UVMA_VM_NOHUGEPAGE);
 	CHECK_EQ_U64(uvma_madvise(mm, AT, 8 * PAGE, UVMA_MADV_DODUMP), 0);
 	CHECK_EQ_U64(uvma_mlock(mm, AT, 8 * PAGE, UVMA_MLOCK_ONFAULT), 0);
 	CHECK_EQ_U64(uvma_madvise(mm, AT, 8 * PAGE, UVMA_MADV_HUGEPAGE), 0);
 	CHECK_EQ_U64(uvma_munlock(mm, AT + 3, 8 * PAGE - 3), 0);
 	CHECK_EQ_U64(at(mm, 0).end, AT + 8 * PAGE);
-	CHECK_EQ_U64(at(mm, 0).vm_flags, UVMA_VM_HUGEPAGE);
+	CHECK_EQ_U64(vm(mm, 0), UVMA_VM_HUGEPAGE);
 	/* Errors. */
 	CHECK_EQ_U64(uvma_madvise(mm, AT, PAGE, 5), -EINVAL);
 	CHECK_EQ_U64(uvma_madvise(mm, AT + 1, PAGE, UVMA_MADV_NORMAL), -EINVAL);
@@ -112,7 +124,7 @@ static void test_populate(void)
 	CHECK_EQ_U64(
 		uvma_mremap(mm, AT + 12 * PAGE, 2 * PAGE, 3 * PAGE, 0, 0, NULL),
 		0);
-	CHECK_EQ_U64(at(mm, 14).vm_flags, LOCK);
+	CHECK_EQ_U64(vm(mm, 14), LOCK);
 	CHECK_EQ_U64(at(mm, 14).anon, 0);
 	CHECK_EQ_U64(uvma_mprotect(mm, AT + 12 * PAGE, 3 * PAGE, RW), 0);
 	CHECK(at(mm, 12).anon != 0);
@@ -128,7 +140,7 @@ static void test_populate(void)
 	CHECK_EQ_U64(uvma_mprotect(mm, AT + 20 * PAGE, PAGE, UVMA_PROT_NONE),
 		     0);
 	CHECK_EQ_U64(uvma_mlock(mm, AT + 20 * PAGE, 2 * PAGE, 0), -ENOMEM);
-	CHECK_EQ_U64(at(mm, 21).vm_flags, LOCK);
+	CHECK_EQ_U64(vm(mm, 21), LOCK);
 	CHECK_EQ_U64(at(mm, 21).anon, 0);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
@@ -141,30 +153,30 @@ static void test_future(void)
 
 	map(mm, AT, 2, RW, PRIV);
 	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_FUTURE), 0);
-	CHECK_EQ_U64(at(mm, 0).vm_flags, 0); /* current ones: left */
+	CHECK_EQ_U64(vm(mm, 0), 0); /* current ones: left */
 	map(mm, AT + 4 * PAGE, 2, RW, PRIV);
-	CHECK_EQ_U64(at(mm, 4).vm_flags, LOCK);
+	CHECK_EQ_U64(vm(mm, 4), LOCK);
 	CHECK(at(mm, 4).anon != 0);
 	CHECK_EQ_U64(uvma_brk(mm, HEAP + 2 * PAGE, &end), 0);
-	CHECK_EQ_U64(test_area_at(mm, HEAP).vm_flags, LOCK);
+	CHECK_EQ_U64(vm_at(mm, HEAP), LOCK);
 	CHECK(test_area_at(mm, HEAP).anon != 0);
 	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_FUTURE | UVMA_MCL_ONFAULT), 0);
 	map(mm, AT + 8 * PAGE, 2, RW, PRIV);
-	CHECK_EQ_U64(at(mm, 8).vm_flags, LOCF);
+	CHECK_EQ_U64(vm(mm, 8), LOCF);
 	CHECK_EQ_U64(at(mm, 8).anon, 0);
 	/* A child: no locks, no MCL_FUTURE. */
 	CHECK_EQ_U64(uvma_mm_dup(mm, NULL, &child), 0);
-	CHECK_EQ_U64(test_area_at(child, AT + 4 * PAGE).vm_flags, 0);
+	CHECK_EQ_U64(vm_at(child, AT + 4 * PAGE), 0);
 	CHECK_EQ_U64(uvma_mmap(child, AT + 12 * PAGE, PAGE, RW, PRIV, 0, 0,
 			       NULL, NULL),
 		     0);
-	CHECK_EQ_U64(test_area_at(child, AT + 12 * PAGE).vm_flags, 0);
+	CHECK_EQ_U64(vm_at(child, AT + 12 * PAGE), 0);
 	check_map_valid(child);
 	uvma_mm_destroy(child);
 	CHECK_EQ_U64(uvma_munlockall(mm), 0);
-	CHECK_EQ_U64(at(mm, 4).vm_flags, 0);
+	CHECK_EQ_U64(vm(mm, 4), 0);
 	map(mm, AT + 12 * PAGE, 2, RW, PRIV);
-	CHECK_EQ_U64(at(mm, 12).vm_flags, 0);
+	CHECK_EQ_U64(vm(mm, 12), 0);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
@@ -262,8 +274,60 @@ static void test_concurrent(void)
 	uvma_mm_destroy(mm);
 }
 
+/*
+ * Commit accounting: a private writable mapping is charged (ac), a
+ * NORESERVE one is not (nr), and neither is shared or read-only memory;
+ * mprotect charges what becomes writable and uncharges untouched private
+ * anonymous memory that stops being so; the heap is charged. The flags
+ * keep areas apart. (Scenario account_flags: the kernel's answers.)
+ */
+static void test_account(void)
+{
+	const unsigned AC = UVMA_VM_ACCOUNT, NR = UVMA_VM_NORESERVE;
+	struct uvma_mm *mm = space();
+	uint64_t out;
+
+	map(mm, AT, 1, RW, PRIV);
+	map(mm, AT + PAGE, 1, RW, PRIV | UVMA_MAP_NORESERVE);
+	map(mm, AT + 2 * PAGE, 1, RW, SHRD);
+	map(mm, AT + 3 * PAGE, 1, RO, PRIV);
+	CHECK_EQ_U64(at(mm, 0).vm_flags, AC);
+	CHECK_EQ_U64(at(mm, 1).vm_flags, NR);
+	CHECK_EQ_U64(at(mm, 1).start, AT + PAGE); /* apart from page 0 */
+	CHECK_EQ_U64(at(mm, 2).vm_flags, 0);
+	CHECK_EQ_U64(at(mm, 3).vm_flags, 0);
+	CHECK_EQ_U64(uvma_mprotect(mm, AT + 3 * PAGE, PAGE, RW), 0);
+	CHECK_EQ_U64(at(mm, 3).vm_flags, AC);
+	CHECK_EQ_U64(uvma_mprotect(mm, AT + PAGE, PAGE, RO), 0);
+	CHECK_EQ_U64(at(mm, 1).vm_flags, NR);
+	CHECK_EQ_U64(uvma_mprotect(mm, AT + PAGE, PAGE, RW), 0);
+	CHECK_EQ_U64(at(mm, 1).vm_flags, NR); /* NORESERVE: never charged */
+	/* Untouched, read-only: uncharged, and merged with a read-only
+	 * neighbour; touched, it keeps the charge. */
+	map(mm, AT + 8 * PAGE, 2, RO, PRIV);
+	map(mm, AT + 10 * PAGE, 1, RW, PRIV);
+	CHECK_EQ_U64(uvma_mprotect(mm, AT + 10 * PAGE, PAGE, RO), 0);
+	CHECK_EQ_U64(at(mm, 10).vm_flags, 0);
+	CHECK_EQ_U64(at(mm, 10).start, AT + 8 * PAGE);
+	map(mm, AT + 12 * PAGE, 1, RW, PRIV);
+	CHECK_EQ_U64(uvma_fault(mm, AT + 12 * PAGE, UVMA_ACCESS_WRITE), 0);
+	CHECK_EQ_U64(uvma_mprotect(mm, AT + 12 * PAGE, PAGE, RO), 0);
+	CHECK_EQ_U64(at(mm, 12).vm_flags, AC);
+	CHECK_EQ_U64(at(mm, 12).start, AT + 12 * PAGE);
+	CHECK_EQ_U64(uvma_brk(mm, HEAP + PAGE, &out), 0);
+	CHECK_EQ_U64(test_area_at(mm, HEAP).vm_flags, AC);
+	/* An unknown flag next to NORESERVE is still refused. */
+	CHECK_EQ_U64(uvma_mmap(mm, AT + 20 * PAGE, PAGE, RW,
+			       PRIV | UVMA_MAP_NORESERVE | 0x8000, 0, 0, NULL,
+			       NULL),
+		     -EINVAL);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
 static const struct test_case case_table[] = {
 	{ "info", test_info },
+	{ "account", test_account },
 	{ "populate", test_populate },
 	{ "future", test_future },
 	{ "concurrent", test_concurrent },

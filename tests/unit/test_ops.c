@@ -1390,7 +1390,8 @@ static void m_compare(struct uvma_mm *mm, const struct lm *m)
 		CHECK_EQ_U64(ar->start, rs);
 		CHECK_EQ_U64(ar->end, re);
 		CHECK_EQ_U64(ar->prot, p->prot);
-		CHECK_EQ_U64(ar->flags, p->flags);
+		/* The flags word: the hidden flags above the MAP bits. */
+		CHECK_EQ_U64(ar->flags, p->flags | VMA_VM(p->vm));
 		CHECK_EQ_U64(ar->pgoff, p->pgoff);
 		CHECK_EQ_U64(ar->file_id, p->id);
 		CHECK(ar->user == p->user);

@@ -152,7 +152,7 @@ static void test_flag_advice(void)
 				  UVMA_MADV_POPULATE_WRITE),
 		     0);
 	CHECK_EQ_U64(test_area_at(mm, a + 2 * PAGE).vm_flags,
-		     UVMA_VM_DONTDUMP | UVMA_VM_LOCKED);
+		     UVMA_VM_DONTDUMP | UVMA_VM_LOCKED | UVMA_VM_ACCOUNT);
 	for (uint64_t i = 0; i < 6; i++)
 		CHECK_EQ_U64(*ptr(a + i * PAGE + 2), 0x30 + i);
 	*ptr(a + 7 * PAGE) = 7;
