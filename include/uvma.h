@@ -597,7 +597,15 @@ UVMA_API UVMA_MUST_CHECK int uvma_brk(struct uvma_mm *mm, uint64_t brk,
  * PAGEOUT, POPULATE_READ, POPULATE_WRITE) checks the areas as Linux does and
  * changes no area; POPULATE_WRITE faults the range in for writing, so a
  * private area gets its first-write tag (uvma_area_info.anon). In a pager
- * space the pages themselves are not touched (not built yet).
+ * space they act on the real pages, area by area, under mmap_lock for
+ * reading: POPULATE_* fill the missing pages as faults would (a write
+ * makes a shared file page dirty); DONTNEED and DONTNEED_LOCKED drop a
+ * private area's pages (the next access fills them again: zeros, the
+ * file's bytes or the space's fill function) and keep a shared area's
+ * (Linux's shmem and page cache keep them); FREE hands private anonymous
+ * pages to the kernel's lazy free; REMOVE punches the range out of a
+ * shared file (fallocate: its error is returned) or zeroes shared
+ * anonymous memory; the hints do nothing.
  * Holes: flag advice and the other kinds go on past a hole and return
  * -ENOMEM at the end; POPULATE_* stop at it with -ENOMEM. An area that
  * refuses the advice stops the call with its error, the areas before it
@@ -623,7 +631,8 @@ UVMA_API UVMA_MUST_CHECK int uvma_madvise(struct uvma_mm *mm, uint64_t addr,
  * so it gets its first-write tag (uvma_area_info.anon), and an area with
  * no access stops it (-ENOMEM, after the flags were set). A space has no
  * limit on locked memory (Linux's RLIMIT_MEMLOCK for a privileged
- * process). In a pager space no page is filled (not built yet).
+ * process). In a pager space the pages are filled (as uvma_madvise's
+ * POPULATE_*).
  * Locking: mmap_lock for writing; only changed areas are write-locked.
  * Returns 0; -EINVAL (unknown flags, the range wrapping); -ENOMEM (a hole
  * in the range: the areas before it are changed, or nothing when addr is

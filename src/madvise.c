@@ -11,6 +11,7 @@
 #include <errno.h>
 
 #include "ops.h"
+#include "pager.h"
 #include "plan.h"
 #include "populate.h"
 #include "rcu.h"
@@ -178,6 +179,16 @@ static int advise_pages(struct uvma_mm *mm, uint64_t start, uint64_t end,
 		if (e.start > pos)
 			hole = -ENOMEM;
 		err = page_check(e.ptr, advice);
+		/* Real memory: each area's pages, in order, as Linux acts
+		 * area by area. madvise(2) and fallocate(2) may block:
+		 * outside the RCU section (mmap_lock keeps the walk valid). */
+		if (!err && mm->pager) {
+			rcu_read_exit();
+			err = pager_advise(mm, e.ptr,
+					   e.start > start ? e.start : start,
+					   e.end < end ? e.end : end, advice);
+			rcu_read_enter();
+		}
 		pos = e.end;
 	}
 	rcu_read_exit();

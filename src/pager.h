@@ -68,6 +68,29 @@ struct uvma_vma;
 bool pager_refuses_prot(struct uvma_mm *mm, const struct uvma_vma *vma,
 			unsigned prot);
 
+/*
+ * MADV_POPULATE_READ / _WRITE in a pager space: the missing pages of
+ * [start, end) of vma are filled as a fault of that kind fills them, and a
+ * write makes a clean shared file page dirty. Caller holds mmap_lock, so
+ * the area cannot change under the fills. 0 or the fill's negative errno
+ * (-EFAULT: a page past the end of the file), the pages before it filled.
+ */
+int pager_populate(struct uvma_mm *mm, const struct uvma_vma *vma,
+		   uint64_t start, uint64_t end, bool write);
+
+/*
+ * Page advice that acts on the real pages of [start, end) of vma (checked
+ * by madvise.c as Linux checks it): DONTNEED and DONTNEED_LOCKED drop a
+ * private area's pages (the next access fills them again: zeros, the
+ * file, the space's fill function), and keep a shared area's, as Linux's
+ * shmem and page cache keep them; FREE lets the kernel drop private
+ * anonymous pages lazily; REMOVE punches the range out of a shared file
+ * (fallocate) or zeroes shared anonymous memory, its pages dropped. Caller
+ * holds mmap_lock. 0 or a negative errno (REMOVE: the file's refusal).
+ */
+int pager_advise(struct uvma_mm *mm, const struct uvma_vma *vma, uint64_t start,
+		 uint64_t end, int advice);
+
 #ifdef UVMA_TEST_HOOKS
 /* Make every move take the page-copying path (tests). */
 void pager_force_copy_moves(bool on);

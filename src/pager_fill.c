@@ -355,6 +355,74 @@ int pager_fill_deferred(struct pager *pg)
 }
 #endif
 
+int pager_populate(struct uvma_mm *mm, const struct uvma_vma *vma,
+		   uint64_t start, uint64_t end, bool write)
+{
+	struct pager *pg = mm->pager;
+	bool shared_file = pager_vma_shared_file(vma);
+	struct uvma_area_info a;
+	int err = 0;
+
+	uvma_vma_info(vma, &a);
+	for (uint64_t addr = start; !err && addr < end; addr += pg->page_size) {
+		if (!page_present(pg, addr))
+			err = fill_missing(pg, &a, addr, write);
+		else if (write && shared_file)
+			err = unprotect(pg, addr); /* dirty from now on */
+	}
+	return err;
+}
+
+/* Zero pages over [start, end), whatever a fill would put there (REMOVE:
+ * the backing is gone). 0 or a negative errno. */
+static int place_zeros(struct pager *pg, uint64_t start, uint64_t end)
+{
+	struct placed out = { 0, false };
+	int err = place(pg, start, end, NULL, 0, start, &out);
+
+	pager_count_n(pg, PC_FILLED, out.pages);
+	return err;
+}
+
+int pager_advise(struct uvma_mm *mm, const struct uvma_vma *vma, uint64_t start,
+		 uint64_t end, int advice)
+{
+	struct pager *pg = mm->pager;
+	void *at = (void *)(uintptr_t)start;
+	size_t len = end - start;
+	bool shared = vma->flags & UVMA_MAP_SHARED;
+
+	switch (advice) {
+	case UVMA_MADV_DONTNEED:
+	case UVMA_MADV_DONTNEED_LOCKED:
+		if (shared)
+			return 0;
+		return madvise(at, len, MADV_DONTNEED) ? -errno : 0;
+	case UVMA_MADV_FREE:
+		return madvise(at, len, MADV_FREE) ? -errno : 0;
+	case UVMA_MADV_REMOVE:
+		if (pager_vma_shared_file(vma)) {
+			int fd = pager_file_fd(pg, vma->file_id);
+			uint64_t off = (vma->pgoff << pg->page_shift) +
+				       (start - vma->start);
+
+			if (fd < 0)
+				return -EBADF;
+			if (fallocate(fd,
+				      FALLOC_FL_PUNCH_HOLE |
+					      FALLOC_FL_KEEP_SIZE,
+				      (off_t)off, (off_t)len))
+				return -errno;
+			return madvise(at, len, MADV_DONTNEED) ? -errno : 0;
+		}
+		if (madvise(at, len, MADV_DONTNEED))
+			return -errno;
+		return place_zeros(pg, start, end);
+	default:
+		return 0; /* hints: WILLNEED, COLD, PAGEOUT */
+	}
+}
+
 int pager_fault(const struct uvma_fault *f)
 {
 	struct pager *pg = f->arg;

@@ -8,11 +8,13 @@
  * Locks: the caller holds mmap_lock (reading or writing) for the whole
  * walk; the tree does not change under it. Tags are given by
  * __anon_prepare, under mm->anon_lock, as a first write fault gives them.
- * No page is filled in a pager space (not built: the note in uvma.h).
+ * In a pager space the pages are filled too (pager_populate), outside
+ * the RCU section.
  */
 #include <errno.h>
 
 #include "anon.h"
+#include "pager.h"
 #include "plan.h"
 #include "populate.h"
 #include "rcu.h"
@@ -32,9 +34,11 @@ static bool past_shm_end(const struct uvma_vma *v, uint64_t end, unsigned shift)
  * accessible one (Linux forces the read), skipping areas locked on fault;
  * MADV_POPULATE_* asks for exactly the access it names.
  */
-static int populate_one(struct uvma_mm *mm, struct uvma_vma *v, uint64_t end,
-			enum populate_how how)
+static int populate_one(struct uvma_mm *mm, struct uvma_vma *v, uint64_t start,
+			uint64_t end, enum populate_how how)
 {
+	int err;
+
 	bool write;
 
 	switch (how) {
@@ -59,8 +63,20 @@ static int populate_one(struct uvma_mm *mm, struct uvma_vma *v, uint64_t end,
 	}
 	if (past_shm_end(v, end, mm->page_shift))
 		return -EFAULT;
-	if (write && anon_needed(v))
-		return __anon_prepare(mm, v);
+	if (write && anon_needed(v)) {
+		err = __anon_prepare(mm, v);
+		if (err)
+			return err;
+	}
+	/* Real memory: the pages are filled as faults would fill them. The
+	 * fill may block (a read of the file): outside the RCU section, as
+	 * mmap_lock keeps the tree, and so the walk, still. */
+	if (mm->pager) {
+		rcu_read_exit();
+		err = pager_populate(mm, v, start, end, write);
+		rcu_read_enter();
+		return err;
+	}
 	return 0;
 }
 
@@ -80,7 +96,8 @@ int __mm_populate(struct uvma_mm *mm, uint64_t start, uint64_t end,
 			err = -ENOMEM;
 			break;
 		}
-		err = populate_one(mm, e.ptr, e.end < end ? e.end : end, how);
+		err = populate_one(mm, e.ptr, e.start > start ? e.start : start,
+				   e.end < end ? e.end : end, how);
 		if (ignore_errors)
 			err = 0;
 		pos = e.end;

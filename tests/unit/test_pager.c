@@ -5,7 +5,8 @@
  * per-VMA lock, fault-around, the real range kept in step with the map
  * (unmapped ranges fault with SIGSEGV, mprotect is the real protection,
  * MAP_FIXED and munmap discard pages, splits keep them, mremap moves them
- * with their contents), a fill error is SIGBUS at the address, and a
+ * with their contents), page advice acts on the real pages (populate,
+ * DONTNEED, FREE, REMOVE), a fill error is SIGBUS at the address, and a
  * thread faulting on a range being unmapped is woken and gets SIGSEGV.
  * Needs userfaultfd (root here and in CI); elsewhere it says so and is
  * skipped (exit 77).
@@ -137,7 +138,7 @@ static void test_protect(void)
 PAGER_BOTH(test_protect)
 
 /* Advice and locks split and merge areas over real pages and keep every
- * one (the page advice changes nothing: not built for real memory). */
+ * one (POPULATE_WRITE fills the missing ones). */
 static void test_flag_advice(void)
 {
 	struct uvma_mm *mm = pager_new(NULL, 1);
@@ -164,6 +165,85 @@ static void test_flag_advice(void)
 	uvma_mm_destroy(mm);
 }
 PAGER_BOTH(test_flag_advice)
+
+/* The pages filled so far (every fill is counted before it returns). */
+static uint64_t filled(struct uvma_mm *mm)
+{
+	struct uvma_pager_stats st;
+
+	uvma_mm_pager_stats(mm, &st);
+	return st.filled;
+}
+
+/*
+ * Page advice acts on the real pages: POPULATE_* and mlock fill missing
+ * pages without a fault; DONTNEED drops a private area's pages (they read
+ * as zeros again) but keeps a shared area's; REMOVE zeroes shared
+ * anonymous memory; FREE leaves each page either as it was or zero.
+ */
+static void test_page_advice(void)
+{
+	struct uvma_mm *mm = pager_new(NULL, 1);
+	uint64_t a = pager_map(mm, 0, 16, RW), s = 0, n;
+
+	CHECK_EQ_U64(uvma_madvise(mm, a, 4 * PAGE, UVMA_MADV_POPULATE_READ), 0);
+	CHECK_EQ_U64(filled(mm), 4);
+	CHECK_EQ_U64(uvma_madvise(mm, a + 4 * PAGE, 4 * PAGE,
+				  UVMA_MADV_POPULATE_WRITE),
+		     0);
+	CHECK_EQ_U64(filled(mm), 8);
+	CHECK_EQ_U64(uvma_mlock(mm, a + 8 * PAGE, 2 * PAGE, 0), 0);
+	CHECK_EQ_U64(filled(mm), 10);
+	for (uint64_t i = 0; i < 8; i++)
+		*ptr(a + i * PAGE + 5) = (uint8_t)(0x40 + i);
+	CHECK_EQ_U64(filled(mm), 10); /* no fault: they were there */
+	CHECK_EQ_U64(
+		uvma_madvise(mm, a + 2 * PAGE, 2 * PAGE, UVMA_MADV_DONTNEED),
+		0);
+	CHECK_EQ_U64(*ptr(a + 1 * PAGE + 5), 0x41);
+	CHECK_EQ_U64(*ptr(a + 2 * PAGE + 5), 0);
+	CHECK_EQ_U64(*ptr(a + 3 * PAGE + 5), 0);
+	CHECK_EQ_U64(*ptr(a + 4 * PAGE + 5), 0x44);
+	/* A locked area refuses DONTNEED (EINVAL), not DONTNEED_LOCKED. */
+	*ptr(a + 8 * PAGE) = 9;
+	CHECK_EQ_U64(uvma_madvise(mm, a + 8 * PAGE, PAGE, UVMA_MADV_DONTNEED),
+		     -EINVAL);
+	CHECK_EQ_U64(*ptr(a + 8 * PAGE), 9);
+	CHECK_EQ_U64(
+		uvma_madvise(mm, a + 8 * PAGE, PAGE, UVMA_MADV_DONTNEED_LOCKED),
+		0);
+	CHECK_EQ_U64(*ptr(a + 8 * PAGE), 0);
+	CHECK_EQ_U64(uvma_madvise(mm, a + 5 * PAGE, PAGE, UVMA_MADV_FREE), 0);
+	CHECK(*ptr(a + 5 * PAGE + 5) == 0x45 || *ptr(a + 5 * PAGE + 5) == 0);
+
+	CHECK_EQ_U64(uvma_mmap(mm, 0, 4 * PAGE, RW,
+			       UVMA_MAP_SHARED | UVMA_MAP_ANONYMOUS, 0, 0, NULL,
+			       &s),
+		     0);
+	for (uint64_t i = 0; i < 4; i++)
+		*ptr(s + i * PAGE + 1) = (uint8_t)(0x60 + i);
+	CHECK_EQ_U64(uvma_madvise(mm, s, 4 * PAGE, UVMA_MADV_DONTNEED), 0);
+	CHECK_EQ_U64(*ptr(s + 1), 0x60); /* shmem keeps its pages */
+	n = filled(mm);
+	CHECK_EQ_U64(uvma_madvise(mm, s + PAGE, 2 * PAGE, UVMA_MADV_REMOVE), 0);
+	CHECK_EQ_U64(*ptr(s + PAGE + 1), 0);
+	CHECK_EQ_U64(*ptr(s + 2 * PAGE + 1), 0);
+	CHECK_EQ_U64(*ptr(s + 3 * PAGE + 1), 0x63);
+	*ptr(s + PAGE + 1) = 7; /* zeros, but memory like any other */
+	CHECK_EQ_U64(*ptr(s + PAGE + 1), 7);
+	CHECK_EQ_U64(filled(mm), n + 2);
+	/* A hole: the areas around it still act, -ENOMEM at the end. */
+	CHECK_EQ_U64(uvma_munmap(mm, a + 12 * PAGE, PAGE), 0);
+	*ptr(a + 11 * PAGE) = 1;
+	*ptr(a + 13 * PAGE) = 1;
+	CHECK_EQ_U64(
+		uvma_madvise(mm, a + 11 * PAGE, 3 * PAGE, UVMA_MADV_DONTNEED),
+		-ENOMEM);
+	CHECK_EQ_U64(*ptr(a + 11 * PAGE), 0);
+	CHECK_EQ_U64(*ptr(a + 13 * PAGE), 0);
+	uvma_mm_destroy(mm);
+}
+PAGER_BOTH(test_page_advice)
 
 /* Write a pattern over every byte of the given pages (a page left out
  * stays missing). */
@@ -541,6 +621,7 @@ static const struct test_case case_table[] = {
 	PAGER_CASES("discard", test_discard),
 	PAGER_CASES("protect", test_protect),
 	PAGER_CASES("flag_advice", test_flag_advice),
+	PAGER_CASES("page_advice", test_page_advice),
 	PAGER_CASES("move", test_move),
 	PAGER_CASES("move_copy", test_move_copy),
 	PAGER_CASES("move_many", test_move_many),

@@ -5,7 +5,8 @@
  * page past the end of the file is SIGBUS; shared mappings write their
  * dirty pages back on uvma_msync, munmap, MAP_FIXED over them, mremap
  * moves and destruction (each test reads the file back), a store during
- * msync is never lost; and the errors of the calls. Needs userfaultfd
+ * msync is never lost; page advice acts on the pages and the file; and
+ * the errors of the calls. Needs userfaultfd
  * (root here and in CI); elsewhere it says so and is skipped (exit 77).
  */
 #define _GNU_SOURCE
@@ -161,6 +162,52 @@ static void test_msync(void)
 	close(fd);
 }
 PAGER_BOTH(test_msync)
+
+/*
+ * Page advice on file areas: DONTNEED makes a private area read the file
+ * again (its own writes gone) and keeps a shared area's dirty pages;
+ * POPULATE_WRITE makes shared pages dirty (msync writes them); REMOVE
+ * punches the range out of the file (zeros in the file and the map); a
+ * private file area refuses REMOVE (EACCES).
+ */
+static void test_page_advice(void)
+{
+	uint64_t seed = rng_next(), id, p, sh;
+	int fd = pattern_file(16 * PAGE, seed, O_RDWR);
+	struct uvma_mm *mm = pager_new(NULL, 1);
+	struct uvma_pager_stats st;
+
+	CHECK_EQ_U64(uvma_mm_file_add(mm, fd, &id), 0);
+	p = map_file(mm, id, 8, RW, UVMA_MAP_PRIVATE, 0);
+	store_pages(p, 0, 2, 0xe1);
+	CHECK_EQ_U64(uvma_madvise(mm, p, PAGE, UVMA_MADV_DONTNEED), 0);
+	CHECK_EQ_U64(*ptr(p + 17), pattern(seed, 17)); /* the file again */
+	CHECK_EQ_U64(*ptr(p + PAGE + 17), 0xe1);
+	CHECK_EQ_U64(uvma_madvise(mm, p, PAGE, UVMA_MADV_REMOVE), -EACCES);
+
+	sh = map_file(mm, id, 8, RW, UVMA_MAP_SHARED, 8 * PAGE);
+	store_pages(sh, 0, 1, 0xe2);
+	CHECK_EQ_U64(uvma_madvise(mm, sh, PAGE, UVMA_MADV_DONTNEED), 0);
+	CHECK_EQ_U64(*ptr(sh + 17), 0xe2); /* the page cache keeps it */
+	CHECK_EQ_U64(
+		uvma_madvise(mm, sh + PAGE, 3 * PAGE, UVMA_MADV_POPULATE_WRITE),
+		0);
+	CHECK_EQ_U64(uvma_msync(mm, sh, 8 * PAGE, UVMA_MS_SYNC), 0);
+	uvma_mm_pager_stats(mm, &st);
+	CHECK_EQ_U64(st.written, 4); /* the stored page, 3 made dirty */
+	check_file_pages(fd, 8, 1, 0xe2);
+	CHECK_EQ_U64(
+		uvma_madvise(mm, sh + 4 * PAGE, 2 * PAGE, UVMA_MADV_REMOVE), 0);
+	CHECK_EQ_U64(file_byte(fd, 12 * PAGE + 17), 0);
+	CHECK_EQ_U64(file_byte(fd, 14 * PAGE + 17),
+		     pattern(seed, 14 * PAGE + 17));
+	CHECK_EQ_U64(*ptr(sh + 4 * PAGE + 17), 0);
+	CHECK_EQ_U64(*ptr(sh + 5 * PAGE + 100), 0);
+	CHECK_EQ_U64(*ptr(sh + 6 * PAGE + 17), pattern(seed, 14 * PAGE + 17));
+	uvma_mm_destroy(mm);
+	close(fd);
+}
+PAGER_BOTH(test_page_advice)
 
 /* Whatever takes the pages away writes them back first: munmap (part of
  * an area), MAP_FIXED over it, a shrink, a move (which keeps them dirty),
@@ -353,6 +400,7 @@ PAGER_BOTH(test_window_split)
 static const struct test_case case_table[] = {
 	PAGER_CASES("private", test_private),
 	PAGER_CASES("msync", test_msync),
+	PAGER_CASES("page_advice", test_page_advice),
 	PAGER_CASES("writeback", test_writeback),
 	PAGER_CASES("msync_race", test_msync_race),
 	PAGER_CASES("errors", test_errors),
