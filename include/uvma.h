@@ -80,7 +80,9 @@ UVMA_API const char *uvma_strerror(int err);
 #define UVMA_MAP_FIXED		 0x10
 #define UVMA_MAP_ANONYMOUS	 0x20
 #define UVMA_MAP_GROWSDOWN	 0x0100
+#define UVMA_MAP_LOCKED		 0x2000
 #define UVMA_MAP_NORESERVE	 0x4000
+#define UVMA_MAP_POPULATE	 0x8000
 #define UVMA_MAP_FIXED_NOREPLACE 0x100000
 
 /*
@@ -485,7 +487,9 @@ UVMA_API struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * there); without them addr is a hint, used when the range is free, else
  * the highest free range of the window is taken (top-down), never the
  * guard gap below a stack. After uvma_mlockall(UVMA_MCL_FUTURE) the area
- * is locked and faulted in (uvma_mlock). A private writable area gets
+ * is locked and faulted in (uvma_mlock); UVMA_MAP_LOCKED locks it too
+ * (UVMA_VM_LOCKED) and UVMA_MAP_POPULATE only faults it in, as Linux's
+ * populate after mmap (errors ignored). A private writable area gets
  * UVMA_VM_ACCOUNT, unless UVMA_MAP_NORESERVE, which gives UVMA_VM_NORESERVE
  * instead (nothing is charged: the flags only keep areas apart, as Linux's
  * do). UVMA_MAP_GROWSDOWN (private anonymous

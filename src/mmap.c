@@ -29,7 +29,8 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 	const unsigned known = UVMA_MAP_SHARED | UVMA_MAP_PRIVATE |
 			       UVMA_MAP_FIXED | UVMA_MAP_ANONYMOUS |
 			       UVMA_MAP_FIXED_NOREPLACE | UVMA_MAP_GROWSDOWN |
-			       UVMA_MAP_NORESERVE;
+			       UVMA_MAP_NORESERVE | UVMA_MAP_LOCKED |
+			       UVMA_MAP_POPULATE;
 	unsigned sharing = flags & (UVMA_MAP_SHARED | UVMA_MAP_PRIVATE);
 
 	if (!*len)
@@ -76,11 +77,13 @@ static int mmap_check(struct uvma_mm *mm, uint64_t addr, uint64_t *len,
 	return 0;
 }
 
-/* A new area locked by uvma_mlockall's MCL_FUTURE is faulted in, errors
+/* A new area that is locked (not on fault: MAP_LOCKED, uvma_mlockall's
+ * MCL_FUTURE) or asked for with MAP_POPULATE is faulted in, errors
  * ignored (Linux's mm_populate after mmap and brk). */
-static void populate_locked(struct uvma_mm *mm, const struct area *n)
+static void populate_new(struct uvma_mm *mm, const struct area *n,
+			 bool populate)
 {
-	if ((n->flags & VMA_LOCKED_MASK) == VMA_VM(UVMA_VM_LOCKED))
+	if (populate || (n->flags & VMA_LOCKED_MASK) == VMA_VM(UVMA_VM_LOCKED))
 		__mm_populate(mm, n->start, n->end, POPULATE_LOCKED, true);
 }
 
@@ -144,10 +147,12 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 	n.flags |= mm->def_flags;
 	if (flags & UVMA_MAP_NORESERVE)
 		n.flags |= VMA_VM(UVMA_VM_NORESERVE);
+	if (flags & UVMA_MAP_LOCKED)
+		n.flags |= VMA_VM(UVMA_VM_LOCKED);
 	n.flags = vma_account_new(n.flags, prot);
 	err = __mm_replace(mm, n.start, n.end, &n);
 	if (!err)
-		populate_locked(mm, &n);
+		populate_new(mm, &n, flags & UVMA_MAP_POPULATE);
 	if (!err && (flags & UVMA_MAP_ANONYMOUS) && (flags & UVMA_MAP_SHARED))
 		mm->next_shmem_id++;
 	if (!err && out && !ops_out_in_space(mm, out))
@@ -238,7 +243,7 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 		n.pgoff = old_end >> mm->page_shift;
 		err = __mm_replace(mm, old_end, new_end, &n);
 		if (!err)
-			populate_locked(mm, &n);
+			populate_new(mm, &n, false);
 	}
 	if (!err)
 		mm->brk = brk;

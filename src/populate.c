@@ -37,9 +37,8 @@ static bool past_shm_end(const struct uvma_vma *v, uint64_t end, unsigned shift)
 static int populate_one(struct uvma_mm *mm, struct uvma_vma *v, uint64_t start,
 			uint64_t end, enum populate_how how)
 {
-	int err;
-
 	bool write;
+	int err;
 
 	switch (how) {
 	case POPULATE_LOCKED:

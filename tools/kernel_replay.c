@@ -279,6 +279,10 @@ static int kernel_map(void *arg, const struct script_cmd *c)
 		flags |= MAP_GROWSDOWN;
 	if (c->noreserve)
 		flags |= MAP_NORESERVE;
+	if (c->locked)
+		flags |= MAP_LOCKED;
+	if (c->populate)
+		flags |= MAP_POPULATE;
 	if (c->file < 0) {
 		flags |= MAP_ANONYMOUS;
 	} else {

@@ -92,6 +92,10 @@ static int replay_map(void *arg, const struct script_cmd *c)
 		flags |= UVMA_MAP_GROWSDOWN;
 	if (c->noreserve)
 		flags |= UVMA_MAP_NORESERVE;
+	if (c->locked)
+		flags |= UVMA_MAP_LOCKED;
+	if (c->populate)
+		flags |= UVMA_MAP_POPULATE;
 	if (c->file < 0) {
 		flags |= UVMA_MAP_ANONYMOUS;
 	} else {

@@ -15,9 +15,24 @@
 
 #define EXIT_USAGE 2
 
-/* Most tokens a valid line has: map with a file, growsdown and
- * noreserve. */
-#define MAX_TOKENS 9
+/* Most tokens a valid line has: map with a file and its four options. */
+#define MAX_TOKENS 11
+
+/* A map line's trailing option: sets its flag; false for anything else
+ * (a given option again is refused too). */
+static bool map_option(const char *t, struct script_cmd *cmd)
+{
+	bool *f = !strcmp(t, "growsdown")   ? &cmd->growsdown
+		  : !strcmp(t, "noreserve") ? &cmd->noreserve
+		  : !strcmp(t, "locked")    ? &cmd->locked
+		  : !strcmp(t, "populate")  ? &cmd->populate
+					    : NULL;
+
+	if (!f || *f)
+		return false;
+	*f = true;
+	return true;
+}
 
 /*
  * A number in C notation. strtoull alone would take "-1" (as ULLONG_MAX),
@@ -157,14 +172,8 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 	cmd->file = -1;
 	if (!strcmp(tok[0], "map")) {
 		cmd->op = SCRIPT_MAP;
-		if (nr > 5 && !strcmp(tok[nr - 1], "noreserve")) {
-			cmd->noreserve = true;
+		while (nr > 5 && map_option(tok[nr - 1], cmd))
 			nr--;
-		}
-		if (nr > 5 && !strcmp(tok[nr - 1], "growsdown")) {
-			cmd->growsdown = true;
-			nr--;
-		}
 		if (nr != 5 && nr != 7)
 			return -1;
 		if (parse_number(tok[1], &cmd->off) ||

@@ -10,7 +10,7 @@
  * The script format (the contract, see docs/semantics.md): one operation per
  * line, numbers in C notation (strtoull base 0), `#` starts a comment:
  *
- *   map OFF LEN PROT SHARING [FILE FILEOFF] [growsdown] [noreserve]
+ *   map OFF LEN PROT SHARING [FILE FILEOFF] [OPTION...]
  *   unmap OFF LEN
  *   protect OFF LEN PROT
  *   remap OFF OLDLEN NEWLEN [NEWOFF] [dontunmap]
@@ -24,8 +24,9 @@
  *   fork
  *   exit
  *
- * map is mmap(2) with MAP_FIXED, plus MAP_GROWSDOWN with `growsdown` and
- * MAP_NORESERVE with `noreserve` (in that order when both are given).
+ * map is mmap(2) with MAP_FIXED, plus an OPTION's flag: `growsdown`
+ * (MAP_GROWSDOWN), `noreserve` (MAP_NORESERVE), `locked` (MAP_LOCKED),
+ * `populate` (MAP_POPULATE), in any order.
  *
  * touch writes a byte at OFF (the kernel side really does; uvma runs a
  * write fault): EFAULT where nothing is mapped and no stack grows down to
@@ -125,6 +126,8 @@ struct script_cmd {
 	bool shared;	   /* map: `shared` rather than `private` */
 	bool growsdown;	   /* map: `growsdown` (MAP_GROWSDOWN) */
 	bool noreserve;	   /* map: `noreserve` (MAP_NORESERVE) */
+	bool locked;	   /* map: `locked` (MAP_LOCKED) */
+	bool populate;	   /* map: `populate` (MAP_POPULATE) */
 	int file;	   /* map: 0..7 for F0..F7, -1 for anonymous */
 	uint64_t file_off; /* map: FILEOFF in bytes */
 	int advice;	   /* advise: the MADV_* value */

@@ -130,6 +130,11 @@ static void gen_map(const struct gen *g)
 	/* Not charged (nr, never ac): apart from a charged neighbour. */
 	if (chance(15))
 		printf(" noreserve");
+	/* Faulted in (touched when private and writable), or locked too. */
+	if (chance(6))
+		printf(" populate");
+	if (chance(4))
+		printf(" locked");
 	printf("\n");
 }
 

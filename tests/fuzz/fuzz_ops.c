@@ -87,6 +87,8 @@
 #define NOREPLACE  UVMA_MAP_FIXED_NOREPLACE
 #define GROWSDOWN  UVMA_MAP_GROWSDOWN
 #define NORESERVE  UVMA_MAP_NORESERVE
+#define MLOCKED	   UVMA_MAP_LOCKED
+#define POPULATE   UVMA_MAP_POPULATE
 #define MAYMOVE	   UVMA_MREMAP_MAYMOVE
 #define RFIXED	   UVMA_MREMAP_FIXED
 #define KEEP	   UVMA_MREMAP_DONTUNMAP
@@ -575,8 +577,8 @@ static bool hint_allowed(uint64_t hint, uint64_t len, uint64_t at)
 
 static void do_mmap(struct mmap_args *a, struct rd *r, uint8_t ctl)
 {
-	const unsigned known =
-		TYPE_MASK | ANON | FIXED | NOREPLACE | GROWSDOWN | NORESERVE;
+	const unsigned known = TYPE_MASK | ANON | FIXED | NOREPLACE |
+			       GROWSDOWN | NORESERVE | MLOCKED | POPULATE;
 	unsigned type = a->flags & TYPE_MASK;
 	bool anon = a->flags & ANON;
 	bool fixed = a->flags & (FIXED | NOREPLACE);
@@ -700,9 +702,14 @@ static void op_mmap(struct rd *r, uint8_t ctl)
 	/* One anonymous mapping in 8 is a stack (shared ones: -EINVAL). */
 	if ((a.flags & ANON) && (b & 0x70) == 0x70)
 		a.flags |= GROWSDOWN;
-	/* One in 8 is not charged (VM_NORESERVE). */
+	/* One in 8 is not charged (VM_NORESERVE), one in 8 faulted in,
+	 * one in 16 locked. */
 	if ((b & 0x70) == 0x10)
 		a.flags |= NORESERVE;
+	if ((b & 0x70) == 0x20)
+		a.flags |= POPULATE;
+	if ((f & 0xc0) == 0x40 && (b & 0x80))
+		a.flags |= MLOCKED;
 	if (b < 200)
 		a.off = (uint64_t)(b % 16) * PG;
 	else if (b < 224)

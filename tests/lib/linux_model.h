@@ -1057,7 +1057,9 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 			return err;
 	}
 	t.flags = flags & (LM_TYPE | LM_GROWSDOWN);
-	t.vm = m->def_vm | (flags & UVMA_MAP_NORESERVE ? UVMA_VM_NORESERVE : 0);
+	t.vm = m->def_vm |
+	       (flags & UVMA_MAP_NORESERVE ? UVMA_VM_NORESERVE : 0) |
+	       (flags & UVMA_MAP_LOCKED ? UVMA_VM_LOCKED : 0);
 	/* Charged: private, writable, not NORESERVE (overcommit allowed). */
 	if (!(flags & (UVMA_MAP_SHARED | UVMA_MAP_NORESERVE)) &&
 	    (prot & UVMA_PROT_WRITE))
@@ -1077,7 +1079,11 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 		lm_set(m, at, len, &t, at >> m->shift);
 	}
 	lm_settle(m);
-	lm_populate_new(m, at, len);
+	/* Linux's populate after mmap: MAP_POPULATE, or locked (not on
+	 * fault: MAP_LOCKED, MCL_FUTURE), errors ignored. */
+	if ((flags & UVMA_MAP_POPULATE) ||
+	    (t.vm & (UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT)) == UVMA_VM_LOCKED)
+		lm_populate(m, at, len, LM_POPULATE_LOCKED, true);
 	*out = at;
 	return 0;
 }

@@ -318,19 +318,42 @@ static void test_account(void)
 	CHECK_EQ_U64(test_area_at(mm, HEAP).vm_flags, AC);
 	/* An unknown flag next to NORESERVE is still refused. */
 	CHECK_EQ_U64(uvma_mmap(mm, AT + 20 * PAGE, PAGE, RW,
-			       PRIV | UVMA_MAP_NORESERVE | 0x8000, 0, 0, NULL,
+			       PRIV | UVMA_MAP_NORESERVE | 0x80000, 0, 0, NULL,
 			       NULL),
 		     -EINVAL);
 	check_map_valid(mm);
 	uvma_mm_destroy(mm);
 }
 
+/* MAP_POPULATE faults a new area in (written when private and writable:
+ * it gets its tag), MAP_LOCKED locks it and does the same; a read-only or
+ * inaccessible one gets no tag and no error. (Scenario map_populate.) */
+static void test_map_flags(void)
+{
+	struct uvma_mm *mm = space();
+
+	map(mm, AT, 2, RW, PRIV | UVMA_MAP_POPULATE);
+	CHECK(at(mm, 0).anon != 0);
+	CHECK_EQ_U64(vm(mm, 0), 0);
+	map(mm, AT + 4 * PAGE, 2, RW, PRIV | UVMA_MAP_LOCKED);
+	CHECK(at(mm, 4).anon != 0);
+	CHECK_EQ_U64(vm(mm, 4), LOCK);
+	map(mm, AT + 8 * PAGE, 2, RO, PRIV | UVMA_MAP_POPULATE);
+	CHECK_EQ_U64(at(mm, 8).anon, 0);
+	map(mm, AT + 12 * PAGE, 2, UVMA_PROT_NONE,
+	    PRIV | UVMA_MAP_LOCKED | UVMA_MAP_POPULATE);
+	CHECK_EQ_U64(at(mm, 12).anon, 0);
+	CHECK_EQ_U64(vm(mm, 12), LOCK);
+	map(mm, AT + 16 * PAGE, 2, RW, SHRD | UVMA_MAP_POPULATE);
+	CHECK_EQ_U64(vm(mm, 16), 0);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
 static const struct test_case case_table[] = {
-	{ "info", test_info },
-	{ "account", test_account },
-	{ "populate", test_populate },
-	{ "future", test_future },
-	{ "concurrent", test_concurrent },
+	{ "map_flags", test_map_flags }, { "info", test_info },
+	{ "account", test_account },	 { "populate", test_populate },
+	{ "future", test_future },	 { "concurrent", test_concurrent },
 };
 
 int main(int argc, char **argv)
