@@ -7,9 +7,10 @@
  * then, and so is a locked area's growth; mlockall's MCL_FUTURE locks new
  * mappings and heap growth until munlockall, and a child of uvma_mm_dup
  * inherits neither it nor the locks; faults in every area go on while
- * other threads change the flags around them. The running kernel's
- * answers to the same rules are the conformance scenarios advise_*,
- * lock_*, lockall and fork_flags.
+ * other threads change the flags (and seal pages) around them. The
+ * running kernel's answers to the same rules are the conformance
+ * scenarios advise_*, lock_*, lockall, fork_flags, account_flags and
+ * map_populate.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -230,6 +231,12 @@ static void change_flags(struct uvma_mm *mm)
 
 	if (start + len > AT + AREA_PAGES * PAGE)
 		len = AT + AREA_PAGES * PAGE - start;
+	/* Now and then a page sealed for good: it goes on splitting and
+	 * merging with the flags, and faults in it go on. */
+	if (rng_below(64) == 0) {
+		CHECK_EQ_U64(uvma_mseal(mm, start, PAGE, 0), 0);
+		return;
+	}
 	switch (rng_below(4)) {
 	case 0:
 		r = uvma_mlock(mm, start, len, (unsigned)rng_below(2));

@@ -399,6 +399,21 @@ static int op_mremap_dontunmap(struct uvma_mm *mm, uint64_t arg)
 			   MFIX | UVMA_MREMAP_DONTUNMAP, X + PG(64), &out);
 }
 
+/* mseal of a middle part: two splits, one plan. */
+static int op_mseal_middle(struct uvma_mm *mm, uint64_t arg)
+{
+	(void)arg;
+	return uvma_mseal(mm, X + PG(2), PG(3), 0);
+}
+
+/* mseal over twelve areas: each gets the flag, none merge (their user
+ * pointers differ). */
+static int op_mseal_twelve(struct uvma_mm *mm, uint64_t arg)
+{
+	(void)arg;
+	return uvma_mseal(mm, X + PAGE, PG(22), 0);
+}
+
 static int op_mremap_grow(struct uvma_mm *mm, uint64_t arg)
 {
 	uint64_t out;
@@ -564,6 +579,16 @@ static const struct scenario scenarios[] = {
 	  { 2, 2, 2 },
 	  0 },
 	{ "mlockall of every area", setup_twelve, op_mlockall, { 2, 0, 2 }, 0 },
+	{ "mseal split in the middle",
+	  setup_one,
+	  op_mseal_middle,
+	  { 2, 2, 0 },
+	  0 },
+	{ "mseal over 12 areas",
+	  setup_twelve,
+	  op_mseal_twelve,
+	  { 2, 2, 2 },
+	  0 },
 	{ "brk, first page", setup_heap, op_brk_first, { 2, 1, 0 }, 0 },
 	{ "brk grow", setup_heap, op_brk_grow, { 2, 0, 0 }, 0 },
 	{ "brk shrink", setup_heap, op_brk_shrink, { 2, 0, 0 }, 0 },
