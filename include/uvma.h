@@ -502,7 +502,10 @@ UVMA_API struct uvma_vma *uvma_vma_find(struct uvma_mm *mm, uint64_t addr);
  * space), -ENOMEM
  * (no room, len rounding overflows, FIXED outside the window, out of
  * memory), -EEXIST (FIXED_NOREPLACE over a mapping), -EBADF (no
- * file_id for a file mapping), -EOVERFLOW (offset + len overflows).
+ * file_id for a file mapping), -EOVERFLOW (offset + len overflows),
+ * -EPERM (UVMA_MAP_LOCKED with a memlock limit of 0, or a sealed area in
+ * a FIXED range), -EAGAIN (a locked new area past the memlock limit:
+ * uvma_mm_set_memlock_limit).
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mmap(struct uvma_mm *mm, uint64_t addr,
 				       uint64_t len, unsigned prot,
@@ -569,7 +572,10 @@ UVMA_API UVMA_MUST_CHECK int uvma_mprotect(struct uvma_mm *mm, uint64_t addr,
  * those before it moved), -ENOMEM (cannot grow in place without MAYMOVE,
  * no room, out of memory: nothing changed, except a DONTUNMAP move over
  * several areas, whose pieces before the failure moved, as on Linux),
- * -EOPNOTSUPP (old_len 0 or DONTUNMAP in a pager space).
+ * -EAGAIN (a locked area growing past the memlock limit: checked before
+ * anything changes), -EOPNOTSUPP (old_len 0 or DONTUNMAP in a pager
+ * space: the real pages cannot move while the source stays open to other
+ * threads).
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr,
 					 uint64_t old_len, uint64_t new_len,
@@ -582,8 +588,9 @@ UVMA_API UVMA_MUST_CHECK int uvma_mremap(struct uvma_mm *mm, uint64_t old_addr,
  * The heap is an anonymous private read-write area; as on Linux, it may
  * not grow to less than a page below the next mapping, nor so that that
  * page lies in a stack's guard gap (stack_guard_gap). Returns 0 with *out
- * the new end, or a negative errno (-ENOMEM: no heap configured, or the
- * range is taken) with *out the unchanged end.
+ * the new end, or a negative errno (-ENOMEM: no heap configured, the
+ * range is taken, or growth under MCL_FUTURE would pass the memlock
+ * limit) with *out the unchanged end.
  */
 UVMA_API UVMA_MUST_CHECK int uvma_brk(struct uvma_mm *mm, uint64_t brk,
 				      uint64_t *out);
@@ -633,14 +640,15 @@ UVMA_API UVMA_MUST_CHECK int uvma_madvise(struct uvma_mm *mm, uint64_t addr,
  * splitting and merging as flags do. Without ONFAULT the range is then
  * faulted in as Linux populates it: a private writable area is written,
  * so it gets its first-write tag (uvma_area_info.anon), and an area with
- * no access stops it (-ENOMEM, after the flags were set). A space has no
- * limit on locked memory (Linux's RLIMIT_MEMLOCK for a privileged
- * process). In a pager space the pages are filled (as uvma_madvise's
+ * no access stops it (-ENOMEM, after the flags were set). The locked
+ * pages are held to the space's limit (uvma_mm_set_memlock_limit; none by
+ * default). In a pager space the pages are filled (as uvma_madvise's
  * POPULATE_*).
  * Locking: mmap_lock for writing; only changed areas are write-locked.
- * Returns 0; -EINVAL (unknown flags, the range wrapping); -ENOMEM (a hole
- * in the range: the areas before it are changed, or nothing when addr is
- * in a hole; an area without access; out of memory, nothing changed).
+ * Returns 0; -EINVAL (unknown flags, the range wrapping); -EPERM (a limit
+ * of 0); -ENOMEM (past the limit, nothing changed; a hole in the range:
+ * the areas before it are changed, or nothing when addr is in a hole; an
+ * area without access; out of memory, nothing changed).
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mlock(struct uvma_mm *mm, uint64_t addr,
 					uint64_t len, unsigned flags);
@@ -659,13 +667,34 @@ UVMA_API UVMA_MUST_CHECK int uvma_munlock(struct uvma_mm *mm, uint64_t addr,
  * previous FUTURE setting, and MCL_CURRENT faults areas in ignoring those
  * without access. uvma_mm_dup's child inherits neither the setting nor
  * the locks. Locking as uvma_mlock. 0; -EINVAL (flags 0, unknown bits,
- * ONFAULT alone); -ENOMEM (out of memory, nothing changed).
+ * ONFAULT alone); -EPERM (a limit of 0: uvma_mm_set_memlock_limit);
+ * -ENOMEM (MCL_CURRENT with more pages mapped than the limit; out of
+ * memory; nothing changed).
  */
 UVMA_API UVMA_MUST_CHECK int uvma_mlockall(struct uvma_mm *mm, unsigned flags);
 
 /* Unlock every area and end UVMA_MCL_FUTURE, as Linux's munlockall.
  * Locking as uvma_mlock. 0 or -ENOMEM (nothing changed). */
 UVMA_API UVMA_MUST_CHECK int uvma_munlockall(struct uvma_mm *mm);
+
+/* No limit on locked memory: a new space's, as a process with
+ * CAP_IPC_LOCK. */
+#define UVMA_MEMLOCK_UNLIMITED UINT64_MAX
+
+/*
+ * Limit the memory mm may lock, as Linux's RLIMIT_MEMLOCK for a process
+ * without CAP_IPC_LOCK (bytes; UVMA_MEMLOCK_UNLIMITED lifts it). From then
+ * on, as Linux: uvma_mlock (not munlock) fails with -ENOMEM when the
+ * locked pages would pass the limit (those already locked in the range
+ * counted once) and -EPERM when the limit is 0; uvma_mlockall with
+ * MCL_CURRENT fails with -ENOMEM when the mapped pages pass it, and any
+ * with -EPERM for 0; a locked new mapping (UVMA_MAP_LOCKED, or under
+ * MCL_FUTURE), heap growth under MCL_FUTURE and the growth of a locked area
+ * by uvma_mremap fail with -EAGAIN (-EPERM for UVMA_MAP_LOCKED when the
+ * limit is 0). Locks already held stay. uvma_mm_dup's child inherits the
+ * limit. Takes mmap_lock for writing; not from a fault handler.
+ */
+UVMA_API void uvma_mm_set_memlock_limit(struct uvma_mm *mm, uint64_t bytes);
 
 /*
  * Seal [addr, addr + len) (len rounded up to pages), as Linux's mseal

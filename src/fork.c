@@ -177,6 +177,7 @@ int uvma_mm_dup(struct uvma_mm *mm, const struct uvma_dup_ops *ops,
 	mmap_write_lock(c.child);
 	c.child->brk = mm->brk;
 	c.child->next_shmem_id = mm->next_shmem_id;
+	c.child->memlock_limit = mm->memlock_limit; /* rlimits are inherited */
 	err = tree_clone(&c.child->tree, &mm->tree, dup_one, dup_undo, &c);
 	if (!err && c.dontcopy) {
 		err = drop_dontcopy(c.child);

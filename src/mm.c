@@ -227,6 +227,7 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
 	mm->stack_gap = cfg->stack_guard_gap ? cfg->stack_guard_gap
 					     : 256 * cfg->page_size;
 	mm->brk = cfg->brk_start;
+	mm->memlock_limit = UVMA_MEMLOCK_UNLIMITED;
 	if (cfg->flags & UVMA_MM_PAGER) {
 		err = pager_create(mm, cfg);
 		if (err) {

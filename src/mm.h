@@ -79,6 +79,10 @@ struct uvma_mm {
 	 * uvma_mlockall's MCL_FUTURE, Linux's def_flags); the writer's,
 	 * under mmap_lock for writing. */
 	unsigned def_flags;
+	/* RLIMIT_MEMLOCK in bytes (UVMA_MEMLOCK_UNLIMITED: none, a process
+	 * with CAP_IPC_LOCK); written and read under mmap_lock for writing
+	 * (uvma_mm_set_memlock_limit, mlock.h). */
+	uint64_t memlock_limit;
 	uint32_t anon_next;
 	struct fault_slot slots[FAULT_SLOTS];
 };

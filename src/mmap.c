@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "anon.h"
+#include "mlock.h"
 #include "ops.h"
 #include "pager.h"
 #include "plan.h"
@@ -87,6 +88,19 @@ static void populate_new(struct uvma_mm *mm, const struct area *n,
 		__mm_populate(mm, n->start, n->end, POPULATE_LOCKED, true);
 }
 
+/* Linux's checks of a locked new mapping (after its place is found,
+ * before anything is unmapped): MAP_LOCKED needs the right to lock
+ * (-EPERM), and the locked pages must stay within the limit (-EAGAIN). */
+static int lock_allowed(struct uvma_mm *mm, unsigned flags, uint64_t len)
+{
+	unsigned vm = mm->def_flags |
+		      (flags & UVMA_MAP_LOCKED ? VMA_VM(UVMA_VM_LOCKED) : 0);
+
+	if ((flags & UVMA_MAP_LOCKED) && !mm_can_mlock(mm))
+		return -EPERM;
+	return mm_lock_future_ok(mm, vm, len) ? 0 : -EAGAIN;
+}
+
 int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 	      unsigned flags, uint64_t file_id, uint64_t offset, void *user,
 	      uint64_t *out)
@@ -105,6 +119,9 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			err = -EEXIST;
 			goto out;
 		}
+		err = lock_allowed(mm, flags, len);
+		if (err)
+			goto out;
 		/* Sealed areas are never replaced (uvma_mseal). */
 		err = __mm_unmap_sealed(mm, addr, addr + len);
 		if (err)
@@ -122,6 +139,9 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			if (err)
 				goto out;
 		}
+		err = lock_allowed(mm, flags, len);
+		if (err)
+			goto out;
 	}
 	n.start = addr;
 	n.end = addr + len;
@@ -230,7 +250,8 @@ int uvma_brk(struct uvma_mm *mm, uint64_t brk, uint64_t *out)
 		if (!mm_range_free(mm, old_end, new_end) ||
 		    (new_end < mm->end &&
 		     (!mm_range_free(mm, new_end, new_end + mm->page_size) ||
-		      mm_in_stack_gap(mm, new_end + mm->page_size)))) {
+		      mm_in_stack_gap(mm, new_end + mm->page_size))) ||
+		    !mm_lock_future_ok(mm, mm->def_flags, new_end - old_end)) {
 			err = -ENOMEM;
 			goto out;
 		}

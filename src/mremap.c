@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlock.h"
 #include "ops.h"
 #include "plan.h"
 #include "populate.h"
@@ -279,6 +280,8 @@ static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 	int err;
 
 	if (!old_len) { /* a shared area (checked): a second mapping */
+		if (!mm_lock_future_ok(mm, vma->flags, new_len))
+			return -EAGAIN;
 		err = __mm_unmap_sealed(mm, new_addr, new_addr + new_len);
 		if (err)
 			return err;
@@ -295,6 +298,9 @@ static int mremap_fixed(struct uvma_mm *mm, struct uvma_vma *vma, uint64_t addr,
 	 * it); only a move of the same size may span several. */
 	if (old_len != new_len && src_len > vma->end - addr)
 		return -EFAULT;
+	if (new_len > old_len &&
+	    !mm_lock_future_ok(mm, vma->flags, new_len - old_len))
+		return -EAGAIN;
 	/* Nothing lands on a sealed area: a resizing move unmaps its whole
 	 * destination first (a seal there stops it); one of the same size
 	 * moves area by area, each stopped by a seal of its own
@@ -376,6 +382,9 @@ static int do_mremap(struct uvma_mm *mm, uint64_t addr, uint64_t old_len,
 	}
 	if (old_len > vma->end - addr)
 		return -EFAULT;
+	/* A locked area grows only within the limit on locked memory. */
+	if (!mm_lock_future_ok(mm, vma->flags, new_len - old_len))
+		return -EAGAIN;
 	/* Grow in place when the old range ends the area and room follows. */
 	if (addr + old_len == vma->end && addr + new_len <= mm->end &&
 	    mm_range_free(mm, vma->end, addr + new_len)) {

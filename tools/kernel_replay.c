@@ -51,6 +51,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -464,6 +465,38 @@ static int kernel_lockall(void *arg, const struct script_cmd *c)
 	return syscall(SYS_mlockall, c->flags) ? errno : 0;
 }
 
+/* RLIMIT_MEMLOCK counts only for a process without CAP_IPC_LOCK: it
+ * leaves the effective set (for good: nothing here needs it back). */
+static int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return errno;
+	d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	return syscall(SYS_capset, &h, d) ? errno : 0;
+}
+
+static int kernel_memlock(void *arg, const struct script_cmd *c)
+{
+	struct rlimit rl = { c->len, c->len };
+	int err = drop_ipc_lock();
+
+	(void)arg;
+	if (err) {
+		fprintf(stderr,
+			"uvma-kernel-replay: dropping CAP_IPC_LOCK: %s\n",
+			strerror(err));
+		return EPROTO;
+	}
+	if (setrlimit(RLIMIT_MEMLOCK, &rl)) {
+		perror("uvma-kernel-replay: setrlimit(RLIMIT_MEMLOCK)");
+		return EPROTO;
+	}
+	return 0;
+}
+
 static int kernel_unlockall(void *arg, const struct script_cmd *c)
 {
 	(void)arg;
@@ -694,6 +727,7 @@ int main(int argc, char **argv)
 		.unlock = kernel_unlock,
 		.lockall = kernel_lockall,
 		.unlockall = kernel_unlockall,
+		.memlock = kernel_memlock,
 		.seal = kernel_seal,
 		.for_each_area = kernel_for_each_area,
 		.fini = kernel_fini,

@@ -208,6 +208,14 @@ static int replay_lockall(void *arg, const struct script_cmd *c)
 	return -uvma_mlockall(CUR(rs), c->flags);
 }
 
+static int replay_memlock(void *arg, const struct script_cmd *c)
+{
+	struct replay_space *rs = arg;
+
+	uvma_mm_set_memlock_limit(CUR(rs), c->len);
+	return 0;
+}
+
 static int replay_unlockall(void *arg, const struct script_cmd *c)
 {
 	struct replay_space *rs = arg;
@@ -282,6 +290,7 @@ int replay_main(int argc, char **argv)
 		.unlock = replay_unlock,
 		.lockall = replay_lockall,
 		.unlockall = replay_unlockall,
+		.memlock = replay_memlock,
 		.seal = replay_seal,
 		.for_each_area = replay_for_each_area,
 		.fini = replay_fini,

@@ -256,6 +256,10 @@ int script_parse_line(const char *line, struct script_cmd *cmd)
 		cmd->op = SCRIPT_UNLOCKALL;
 		if (nr != 1)
 			return -1;
+	} else if (!strcmp(tok[0], "memlock")) {
+		cmd->op = SCRIPT_MEMLOCK;
+		if (nr != 2 || parse_number(tok[1], &cmd->len))
+			return -1;
 	} else if (!strcmp(tok[0], "fork") || !strcmp(tok[0], "exit")) {
 		cmd->op = tok[0][0] == 'f' ? SCRIPT_FORK : SCRIPT_EXIT;
 		if (nr != 1)
@@ -369,6 +373,8 @@ static int run_cmd(const struct script_backend *be, void *ctx,
 		return be->lockall(ctx, cmd);
 	case SCRIPT_UNLOCKALL:
 		return be->unlockall(ctx, cmd);
+	case SCRIPT_MEMLOCK:
+		return be->memlock(ctx, cmd);
 	case SCRIPT_SEAL:
 		return be->seal(ctx, cmd);
 	case SCRIPT_FORK:

@@ -20,6 +20,7 @@
  *   unlock OFF LEN
  *   lockall [current] [future] [onfault] | lockall FLAGS
  *   unlockall
+ *   memlock BYTES
  *   seal OFF LEN [FLAGS]
  *   fork
  *   exit
@@ -38,7 +39,10 @@
  * remove, populate_read, populate_write, cold, pageout) or a number (an
  * unknown advice). lock is mlock(2), or mlock2(2) when flags are given
  * (onfault: MLOCK_ONFAULT); unlock is munlock(2); lockall is mlockall(2)
- * (MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT), unlockall munlockall(2); seal
+ * (MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT), unlockall munlockall(2); memlock
+ * sets RLIMIT_MEMLOCK to BYTES for a process without CAP_IPC_LOCK (the
+ * kernel side gives that capability up; uvma: uvma_mm_set_memlock_limit);
+ * seal
  * is mseal(2) (FLAGS, default 0, must be 0). remap is mremap(2) with
  * MREMAP_MAYMOVE, plus MREMAP_FIXED with NEWOFF and MREMAP_DONTUNMAP with
  * `dontunmap`.
@@ -87,6 +91,7 @@ enum script_op {
 	SCRIPT_LOCKALL,
 	SCRIPT_UNLOCKALL,
 	SCRIPT_SEAL,
+	SCRIPT_MEMLOCK,
 };
 
 /* Values of Linux's madvise advice, mlock2 and mlockall flags (and of
@@ -178,6 +183,7 @@ struct script_backend {
 	int (*lockall)(void *ctx, const struct script_cmd *cmd);
 	int (*unlockall)(void *ctx, const struct script_cmd *cmd);
 	int (*seal)(void *ctx, const struct script_cmd *cmd);
+	int (*memlock)(void *ctx, const struct script_cmd *cmd);
 	/*
 	 * Call fn for every area of the window in address order; stop and
 	 * return fn's value when it is nonzero. Returns 0, or -1 after

@@ -945,8 +945,23 @@ static void do_mlock(uint64_t addr, uint64_t len, unsigned flags, bool unlock,
 		     : uvma_mlock(F.mm, addr, len, flags);
 	disarm();
 	oplog_ret(ret, 0);
-	if ((!unlock && (flags & ~UVMA_MLOCK_ONFAULT)) ||
-	    start + rlen < start) {
+	if (!unlock && (flags & ~UVMA_MLOCK_ONFAULT)) {
+		expect_ret("mlock", ret, -EINVAL);
+		cand_add("mlock (bad arguments)", ret);
+		return;
+	}
+	/* The limit on locked memory, before the range is looked at. */
+	if (!unlock && !F.m.memlock) {
+		expect_ret("mlock (nothing may be locked)", ret, -EPERM);
+		cand_add("mlock (nothing may be locked)", ret);
+		return;
+	}
+	if (!unlock && !lm_lock_fits(&F.m, start, rlen)) {
+		expect_ret("mlock (past the limit)", ret, -ENOMEM);
+		cand_add("mlock (past the limit)", ret);
+		return;
+	}
+	if (start + rlen < start) {
 		expect_ret("mlock", ret, -EINVAL);
 		cand_add("mlock (bad arguments)", ret);
 		return;
@@ -980,8 +995,7 @@ static void do_mlockall(unsigned flags, struct rd *r, uint8_t ctl)
 	}
 	cand_enomem();
 	c = cand_model(flags ? "mlockall" : "munlockall");
-	lm_mlockall(&c->m, flags);
-	cand_ran(c, 0, false, 0);
+	cand_ran(c, lm_mlockall(&c->m, flags), false, 0);
 	F.stats.flagged += !c->unchanged;
 	/* MCL_FUTURE changes no page, but the model's: keep it. */
 	c->unchanged = false;
@@ -1017,6 +1031,21 @@ static void do_mseal(uint64_t addr, uint64_t len, unsigned long flags,
 }
 
 /* Advice (flag advice mostly), locks, mlockall, seals. */
+/* RLIMIT_MEMLOCK: none, nothing, or a few pages (mostly some). */
+static void set_memlock(uint8_t v, uint8_t k)
+{
+	uint64_t lim = v % 4 == 0 ? UVMA_MEMLOCK_UNLIMITED
+		       : v % 4 == 1
+			       ? 0
+			       : (uint64_t)(k % 16) * PG + (k & 1 ? 100 : 0);
+
+	oplog("memlock(%#" PRIx64 ")", lim);
+	uvma_mm_set_memlock_limit(F.mm, lim);
+	oplog_ret(0, 0);
+	F.m.memlock = lim;
+	cand_add("memlock", 0);
+}
+
 static void op_flags(struct rd *r, uint8_t ctl)
 {
 	static const int advice[] = {
@@ -1075,8 +1104,10 @@ static void op_flags(struct rd *r, uint8_t ctl)
 	default:
 		if (v >= 232) /* rarely: a sealed area stays for good */
 			do_mseal(addr, len, v >= 252 ? v : 0, r, ctl);
+		else if (v >= 216)
+			set_memlock(v, k);
 		else
-			do_mlockall(v < 224 ? v % 8 : v, r, ctl);
+			do_mlockall(v < 208 ? v % 8 : v, r, ctl);
 		break;
 	}
 }

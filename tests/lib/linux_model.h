@@ -115,8 +115,10 @@ struct lm {
 	/* Stacks (UVMA_MAP_GROWSDOWN): the room kept below one, the most one
 	 * grows to (uvma_mm_config's stack_guard_gap and stack_limit). */
 	uint64_t stack_gap, stack_limit;
-	uint64_t next_id;   /* the next anonymous shared mapping's id */
-	uint32_t def_vm;    /* UVMA_VM_* of new mappings (MCL_FUTURE) */
+	uint64_t next_id; /* the next anonymous shared mapping's id */
+	uint32_t def_vm;  /* UVMA_VM_* of new mappings (MCL_FUTURE) */
+	/* RLIMIT_MEMLOCK in bytes (UVMA_MEMLOCK_UNLIMITED: none). */
+	uint64_t memlock;
 	uint32_t next_anon; /* the next tag's serial */
 	/* Tests: a MREMAP_DONTUNMAP move fails (-ENOMEM) once this many
 	 * pieces moved, as an allocation failure may stop it (0: never). */
@@ -150,6 +152,7 @@ static inline void lm_init(struct lm *m, uint64_t base, unsigned npages,
 	m->end = base + (uint64_t)npages * page;
 	m->brk_start = m->brk = 0;
 	m->def_vm = 0;
+	m->memlock = UVMA_MEMLOCK_UNLIMITED;
 	m->stack_gap = 256 * page;
 	m->stack_limit = UINT64_C(8) << 20;
 	m->next_id = first_id;
@@ -965,6 +968,57 @@ static inline int lm_madvise(struct lm *m, uint64_t addr, uint64_t len,
 	return err ? err : hole;
 }
 
+/* ---- the limit on locked memory (RLIMIT_MEMLOCK) ------------------------ */
+
+/* Pages of [addr, addr + len) in the window that are mapped (locked
+ * false) or locked (VM_LOCKED). */
+static inline uint64_t lm_pages_in(const struct lm *m, uint64_t addr,
+				   uint64_t len, bool locked)
+{
+	unsigned i, last;
+	uint64_t n = 0;
+
+	for (lm_clip(m, addr, len, &i, &last); i < last; i++)
+		if (m->pg[i].mapped &&
+		    (!locked || (m->pg[i].vm & UVMA_VM_LOCKED)))
+			n++;
+	return n;
+}
+
+static inline bool lm_limited(const struct lm *m)
+{
+	return m->memlock != UVMA_MEMLOCK_UNLIMITED;
+}
+
+/* Linux's mlock_future_ok: bytes more of memory with flags vm stay within
+ * the limit. */
+static inline bool lm_lock_future_ok(const struct lm *m, uint32_t vm,
+				     uint64_t bytes)
+{
+	if (!(vm & UVMA_VM_LOCKED) || !lm_limited(m))
+		return true;
+	return (bytes >> m->shift) +
+		       lm_pages_in(m, m->base, m->end - m->base, true) <=
+	       m->memlock >> m->shift;
+}
+
+/* Linux's do_mlock check of [start, start + len) (len already rounded,
+ * wrapping allowed): the pages it adds within the limit, those it holds
+ * locked already counted once. */
+static inline bool lm_lock_fits(const struct lm *m, uint64_t start,
+				uint64_t len)
+{
+	uint64_t locked, limit = m->memlock >> m->shift;
+
+	if (!lm_limited(m))
+		return true;
+	locked = (len >> m->shift) +
+		 lm_pages_in(m, m->base, m->end - m->base, true);
+	if (locked > limit && start + len > start)
+		locked -= lm_pages_in(m, start, len, true);
+	return locked <= limit;
+}
+
 /* Set the lock bits (UVMA_VM_LOCKED, LOCKONFAULT or none) of the mapped
  * page at addr. */
 static inline void lm_set_locks(struct lm *m, uint64_t addr, uint32_t bits)
@@ -1005,18 +1059,28 @@ static inline int lm_mlock(struct lm *m, uint64_t addr, uint64_t len,
 	return ret;
 }
 
-/* mlockall with valid flags (UVMA_MCL_*), or munlockall (flags 0). */
-static inline void lm_mlockall(struct lm *m, unsigned flags)
+/* mlockall with valid flags (UVMA_MCL_*), or munlockall (flags 0): 0,
+ * -EPERM (no locked memory allowed at all), -ENOMEM (MCL_CURRENT with
+ * more pages mapped than the limit). */
+static inline int lm_mlockall(struct lm *m, unsigned flags)
 {
 	uint32_t onfault = flags & UVMA_MCL_ONFAULT ? UVMA_VM_LOCKONFAULT : 0;
 	uint32_t bits = flags & UVMA_MCL_CURRENT ? UVMA_VM_LOCKED | onfault : 0;
 
 	lm_begin(m);
+	/* The limit: none at all (mlockall, not munlockall), or fewer pages
+	 * than are mapped (MCL_CURRENT: Linux's total_vm). */
+	if (flags && !m->memlock)
+		return -EPERM;
+	if ((flags & UVMA_MCL_CURRENT) && lm_limited(m) &&
+	    lm_pages_in(m, m->base, m->end - m->base, false) > m->memlock >>
+		    m->shift)
+		return -ENOMEM;
 	m->def_vm &= ~(UVMA_VM_LOCKED | UVMA_VM_LOCKONFAULT);
 	if (flags & UVMA_MCL_FUTURE)
 		m->def_vm |= UVMA_VM_LOCKED | onfault;
 	if ((flags & UVMA_MCL_FUTURE) && !(flags & UVMA_MCL_CURRENT))
-		return;
+		return 0;
 	for (unsigned i = 0; i < m->npages; i++)
 		if (m->pg[i].mapped)
 			lm_set_locks(m, lm_addr(m, i), bits);
@@ -1024,6 +1088,7 @@ static inline void lm_mlockall(struct lm *m, unsigned flags)
 	if (flags & UVMA_MCL_CURRENT)
 		lm_populate(m, m->base, m->end - m->base, LM_POPULATE_LOCKED,
 			    true);
+	return 0;
 }
 
 /*
@@ -1039,6 +1104,8 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 			  uint64_t offset, void *user, uint64_t *out)
 {
 	struct lm_page t = { .mapped = true, .prot = (uint8_t)prot };
+	uint32_t lock =
+		m->def_vm | (flags & UVMA_MAP_LOCKED ? UVMA_VM_LOCKED : 0);
 	uint64_t at = addr;
 	int err;
 
@@ -1048,11 +1115,18 @@ static inline int lm_mmap(struct lm *m, uint64_t addr, uint64_t len,
 			return -ENOMEM;
 		if ((flags & UVMA_MAP_FIXED_NOREPLACE) && lm_any(m, addr, len))
 			return -EEXIST;
-		err = lm_unmap_sealed(m, addr, len);
-		if (err)
-			return err;
 	} else {
 		err = lm_place(m, addr, len, &at);
+		if (err)
+			return err;
+	}
+	/* Locked: allowed at all (MAP_LOCKED), within the limit. */
+	if ((flags & UVMA_MAP_LOCKED) && !m->memlock)
+		return -EPERM;
+	if (!lm_lock_future_ok(m, lock, len))
+		return -EAGAIN;
+	if (flags & (UVMA_MAP_FIXED | UVMA_MAP_FIXED_NOREPLACE)) {
+		err = lm_unmap_sealed(m, addr, len);
 		if (err)
 			return err;
 	}
@@ -1357,6 +1431,8 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 	area_end = lm_area_end(m, addr);
 	if (fixed) {
 		if (!old_len) {
+			if (!lm_lock_future_ok(m, lm_at(m, addr)->vm, new_len))
+				return -EAGAIN;
 			err = lm_unmap_sealed(m, new_addr, new_len);
 			if (err)
 				return err;
@@ -1373,6 +1449,10 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 				return err;
 		} else if (keep > area_end - addr) {
 			return -EFAULT;
+		} else if (new_len > old_len &&
+			   !lm_lock_future_ok(m, lm_at(m, addr)->vm,
+					      new_len - old_len)) {
+			return -EAGAIN;
 		} else {
 			/* The destination is unmapped first, then a shrink's
 			 * old tail; a seal stops either. */
@@ -1419,6 +1499,8 @@ static inline int lm_mremap_(struct lm *m, uint64_t addr, uint64_t old_len,
 	}
 	if (old_len > area_end - addr)
 		return -EFAULT;
+	if (!lm_lock_future_ok(m, lm_at(m, addr)->vm, new_len - old_len))
+		return -EAGAIN;
 	if (addr + old_len == area_end &&
 	    lm_free(m, area_end, addr + new_len - area_end)) {
 		struct lm_page t = *lm_at(m, area_end - m->page);
@@ -1497,7 +1579,9 @@ static inline int lm_brk(struct lm *m, uint64_t brk)
 	} else if (new_end > old_end) {
 		if (!lm_free(m, old_end, new_end - old_end) ||
 		    lm_mapped(m, new_end) ||
-		    (new_end < m->end && lm_in_stack_gap(m, new_end + m->page)))
+		    (new_end < m->end &&
+		     lm_in_stack_gap(m, new_end + m->page)) ||
+		    !lm_lock_future_ok(m, m->def_vm, new_end - old_end))
 			return -ENOMEM;
 		t.vm = m->def_vm | UVMA_VM_ACCOUNT; /* the heap is charged */
 		lm_set(m, old_end, new_end - old_end, &t, old_end >> m->shift);

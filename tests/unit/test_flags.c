@@ -357,10 +357,49 @@ static void test_map_flags(void)
 	uvma_mm_destroy(mm);
 }
 
+/* The limit on locked memory (uvma_mm_set_memlock_limit): mlock past it
+ * is -ENOMEM with nothing changed, a locked mapping -EAGAIN, a limit of 0
+ * -EPERM; the child of uvma_mm_dup inherits it. (Scenario
+ * memlock_limit: the kernel's answers.) */
+static void test_memlock(void)
+{
+	struct uvma_mm *mm = space(), *child;
+	uint64_t out;
+
+	map(mm, AT, 8, RW, PRIV);
+	uvma_mm_set_memlock_limit(mm, 4 * PAGE);
+	CHECK_EQ_U64(uvma_mlock(mm, AT, 2 * PAGE, 0), 0);
+	/* 3 more, 1 of them locked already: 4. */
+	CHECK_EQ_U64(uvma_mlock(mm, AT + PAGE, 3 * PAGE, 0), 0);
+	CHECK_EQ_U64(uvma_mlock(mm, AT + PAGE, 4 * PAGE, 0), -ENOMEM);
+	CHECK_EQ_U64(at(mm, 4).vm_flags & LOCK, 0);
+	CHECK_EQ_U64(uvma_mmap(mm, AT + 16 * PAGE, PAGE, RO,
+			       PRIV | UVMA_MAP_LOCKED, 0, 0, NULL, NULL),
+		     -EAGAIN);
+	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_CURRENT), -ENOMEM);
+	CHECK_EQ_U64(uvma_mm_dup(mm, NULL, &child), 0);
+	CHECK_EQ_U64(uvma_mlock(child, AT, 5 * PAGE, 0), -ENOMEM);
+	CHECK_EQ_U64(uvma_mlock(child, AT, 4 * PAGE, 0), 0);
+	uvma_mm_destroy(child);
+	uvma_mm_set_memlock_limit(mm, 0);
+	CHECK_EQ_U64(uvma_mlock(mm, AT, PAGE, 0), -EPERM);
+	CHECK_EQ_U64(uvma_munlock(mm, AT, 8 * PAGE), 0);
+	uvma_mm_set_memlock_limit(mm, UVMA_MEMLOCK_UNLIMITED);
+	CHECK_EQ_U64(uvma_mlockall(mm, UVMA_MCL_CURRENT | UVMA_MCL_FUTURE), 0);
+	CHECK_EQ_U64(uvma_brk(mm, HEAP + 2 * PAGE, &out), 0);
+	CHECK_EQ_U64(vm_at(mm, HEAP), LOCK);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
 static const struct test_case case_table[] = {
-	{ "map_flags", test_map_flags }, { "info", test_info },
-	{ "account", test_account },	 { "populate", test_populate },
-	{ "future", test_future },	 { "concurrent", test_concurrent },
+	{ "memlock", test_memlock },
+	{ "map_flags", test_map_flags },
+	{ "info", test_info },
+	{ "account", test_account },
+	{ "populate", test_populate },
+	{ "future", test_future },
+	{ "concurrent", test_concurrent },
 };
 
 int main(int argc, char **argv)
