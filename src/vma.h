@@ -124,7 +124,8 @@ static inline unsigned vma_account_new(unsigned flags, unsigned prot)
  * The flags word of an area mprotect gives prot (Linux's mprotect_fixup):
  * made writable, a private area neither charged nor NORESERVE is charged;
  * given no write access, an anonymous private area never written (anon,
- * its tag, 0) gives its charge back. Everything else keeps its flags.
+ * its tag, 0) gives its charge back. The same protection again, and
+ * everything else, keeps the flags.
  */
 static inline unsigned vma_account_protect(unsigned flags, unsigned old_prot,
 					   unsigned prot, uint32_t anon)
@@ -132,6 +133,10 @@ static inline unsigned vma_account_protect(unsigned flags, unsigned old_prot,
 	const unsigned ac = VMA_VM(UVMA_VM_ACCOUNT);
 	const unsigned keep = ac | UVMA_MAP_SHARED | VMA_VM(UVMA_VM_NORESERVE);
 
+	/* The same protection again changes nothing, not even the charge
+	 * (Linux returns before it looks at accounting). */
+	if (prot == old_prot)
+		return flags;
 	if (prot & UVMA_PROT_WRITE) {
 		if (!(old_prot & UVMA_PROT_WRITE) && !(flags & keep))
 			flags |= ac;

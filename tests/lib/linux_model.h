@@ -1189,6 +1189,8 @@ static inline uint32_t lm_account_protect(const struct lm_page *p,
 {
 	const uint32_t ac = UVMA_VM_ACCOUNT;
 
+	if (prot == p->prot)
+		return p->vm; /* no change, the charge included */
 	if (prot & UVMA_PROT_WRITE) {
 		if (!(p->prot & UVMA_PROT_WRITE) &&
 		    !(p->flags & UVMA_MAP_SHARED) &&
