@@ -551,7 +551,8 @@ UVMA_API UVMA_MUST_CHECK int uvma_mprotect(struct uvma_mm *mm, uint64_t addr,
  * UVMA_MREMAP_MAYMOVE (anywhere, top-down) or to new_addr with
  * UVMA_MREMAP_FIXED (which needs MAYMOVE, and unmaps what was at the
  * destination). A FIXED move of the same size may span several areas and
- * holes: each area moves to the same offset from new_addr. old_len 0 (a
+ * holes: each area moves to the same offset from new_addr, one after the
+ * other (each merging with what its destination has then). old_len 0 (a
  * shared area only) maps the same pages a second time, nothing unmapped.
  * UVMA_MREMAP_DONTUNMAP (needs MAYMOVE and old_len == new_len) moves the
  * pages and leaves the source mapped and empty: each source area loses
@@ -570,8 +571,8 @@ UVMA_API UVMA_MUST_CHECK int uvma_mprotect(struct uvma_mm *mm, uint64_t addr,
  * -EPERM (a sealed area: the source, the destination or a shrink's tail;
  * a same-size move over several areas stops at the first sealed piece,
  * those before it moved), -ENOMEM (cannot grow in place without MAYMOVE,
- * no room, out of memory: nothing changed, except a DONTUNMAP move over
- * several areas, whose pieces before the failure moved, as on Linux),
+ * no room, out of memory: nothing changed, except a move over several
+ * areas, whose pieces before the failure moved, as on Linux),
  * -EAGAIN (a locked area growing past the memlock limit: checked before
  * anything changes), -EOPNOTSUPP (old_len 0 or DONTUNMAP in a pager
  * space: the real pages cannot move while the source stays open to other

@@ -101,18 +101,58 @@ static int run_edits(struct uvma_mm *mm, struct edit *ed, size_t ne,
 }
 
 /*
- * MREMAP_DONTUNMAP moves piece by piece, as Linux moves area by area: a
- * later piece's destination sees the earlier sources already unlocked
- * (and so may not merge with them). ed[i] puts pieces[i]. 0 or -ENOMEM
- * (the pieces before moved, as on Linux).
+ * The piece [from, from + len) of the area there now, placed at
+ * from - addr + to: read when it moves, as Linux reads each VMA when it
+ * moves it (an earlier piece may have merged into its area). An anonymous
+ * private piece never touched takes its new address as page offset.
  */
-static int move_keeping(struct uvma_mm *mm, struct edit *ed,
-			const struct area *pieces, size_t np)
+static struct area piece_now(struct uvma_mm *mm, uint64_t from, uint64_t len,
+			     uint64_t addr, uint64_t to)
+{
+	struct area s = area_of(mm_vma_at(mm, from));
+
+	s = area_clip(&s, from, from + len, mm->page_shift);
+	s.from = s.start;
+	s.from_len = s.end - s.start;
+	s.start = s.start - addr + to;
+	s.end = s.end - addr + to;
+	if ((s.flags & UVMA_MAP_ANONYMOUS) && !(s.flags & UVMA_MAP_SHARED) &&
+	    !s.anon)
+		s.pgoff = s.start >> mm->page_shift;
+	return s;
+}
+
+/*
+ * A move over several areas, or MREMAP_DONTUNMAP, goes piece by piece, as
+ * Linux moves VMA by VMA: each piece lands (merging with what is around
+ * its destination then, which a later piece may replace) and its source
+ * goes (or stays, unlocked: keep_source) in one plan before the next. 0
+ * or -ENOMEM (the pieces before moved, as on Linux).
+ */
+static int move_pieces(struct uvma_mm *mm, const struct area *pieces, size_t np,
+		       uint64_t addr, uint64_t to, bool dontunmap)
 {
 	int err = 0;
 
-	for (size_t i = 0; !err && i < np; i++)
-		err = run_edits(mm, &ed[i], 1, &pieces[i]);
+	for (size_t i = 0; !err && i < np; i++) {
+		struct area s = piece_now(mm, pieces[i].from,
+					  pieces[i].from_len, addr, to);
+		struct edit ed[2] = {
+			{ s.start, s.end, &s },
+			{ s.from, s.from + s.from_len, NULL },
+		};
+
+		if (dontunmap) {
+			err = run_edits(mm, ed, 1, &s);
+			continue;
+		}
+		if (s.from < s.start) { /* in address order */
+			ed[1] = ed[0];
+			ed[0] = (struct edit){ s.from, s.from + s.from_len,
+					       NULL };
+		}
+		err = run_edits(mm, ed, 2, NULL);
+	}
 	return err;
 }
 
@@ -122,8 +162,7 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 {
 	unsigned shift = mm->page_shift;
 	struct area *pieces = NULL;
-	struct edit *ed = NULL;
-	size_t np = 0, cap = 0, ne = 0, i;
+	size_t np = 0, cap = 0;
 	struct tree_iter it;
 	struct tree_entry e;
 	int err = -ENOMEM, seal_stop = 0;
@@ -167,31 +206,30 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 	if (!resize)
 		seal_stop = sealed_piece(mm, pieces, &np, &hole_len, addr,
 					 &seal_to, &seal_len);
-	/* The source hole, then the pieces at the destination. Only the
-	 * pieces' ranges are replaced there: what lies in the destination
-	 * opposite a hole of the source stays (as Linux moves area by
+	/* Only the pieces' ranges are replaced at the destination: what lies
+	 * there opposite a hole of the source stays (as Linux moves area by
 	 * area). */
-	ed = plan_realloc(NULL, (np + 1) * sizeof(*ed));
-	if (!ed)
-		goto out;
-	if (dontunmap)
-		hole_len = 0; /* the source stays (keep_source) */
-	if (hole_len)
-		ed[ne++] = (struct edit){ addr, addr + hole_len, NULL };
-	for (i = 0; i < np; i++)
-		ed[ne++] = (struct edit){ pieces[i].start, pieces[i].end,
-					  &pieces[i] };
-	if (to < addr && hole_len) {
-		/* The destination comes first: rotate the source to the end. */
-		struct edit src = ed[0];
+	if (np > 1 || dontunmap) {
+		err = move_pieces(mm, pieces, np, addr, to, dontunmap);
+	} else {
+		/* One area (a resize may drop a tail beyond it: the hole is
+		 * the whole old range), one plan. */
+		struct edit ed[2];
+		size_t ne = 0;
 
-		memmove(ed, ed + 1, (ne - 1) * sizeof(*ed));
-		ed[ne - 1] = src;
-	}
-	if (dontunmap)
-		err = move_keeping(mm, ed, pieces, np);
-	else
+		if (hole_len)
+			ed[ne++] = (struct edit){ addr, addr + hole_len, NULL };
+		if (np)
+			ed[ne++] = (struct edit){ pieces[0].start,
+						  pieces[0].end, &pieces[0] };
+		if (ne == 2 && to < addr) {
+			struct edit src = ed[0];
+
+			ed[0] = ed[1];
+			ed[1] = src;
+		}
 		err = ne ? run_edits(mm, ed, ne, NULL) : 0;
+	}
 	/* The piece that stopped the move: its destination unmapped as far
 	 * as Linux gets before the seal (__mm_unmap_sealed). */
 	if (!err && seal_stop)
@@ -200,7 +238,6 @@ static int move_range(struct uvma_mm *mm, uint64_t addr, uint64_t hole_len,
 				    : -EPERM;
 out:
 	free(pieces);
-	free(ed);
 	return err;
 }
 

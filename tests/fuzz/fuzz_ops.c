@@ -1128,13 +1128,14 @@ static void op_mprotect(struct rd *r, uint8_t ctl)
 }
 
 /*
- * A MREMAP_DONTUNMAP move goes piece by piece (uvma_mremap): a failed
- * allocation may stop it after any piece, those before moved. The outcome
+ * A move over several areas (or with MREMAP_DONTUNMAP) goes piece by piece
+ * (uvma_mremap): a failed allocation may stop it after any piece, those
+ * before moved. The outcome
  * is the model stopped after as many pieces as the map shows moved, if
  * there is such a number (one candidate, however many pieces).
  */
-static void keep_partial(uint64_t oa, uint64_t olr, uint64_t nlr, unsigned fl,
-			 uint64_t na)
+static void pieces_partial(uint64_t oa, uint64_t olr, uint64_t nlr, unsigned fl,
+			   uint64_t na)
 {
 	static struct snap s;
 	static struct lm t;
@@ -1161,8 +1162,8 @@ static void keep_partial(uint64_t oa, uint64_t olr, uint64_t nlr, unsigned fl,
 		}
 		if (pages_diff(F.act, &t) >= 0)
 			continue;
-		c = cand_model("mremap DONTUNMAP (stopped by an allocation "
-			       "failure)");
+		c = cand_model("mremap piece by piece (stopped by an "
+			       "allocation failure)");
 		lm_copy(&c->m, &t);
 		cand_ran(c, -ENOMEM, false, 0);
 		return;
@@ -1295,8 +1296,11 @@ static void op_mremap(struct rd *r, uint8_t ctl)
 	c = cand_model("mremap");
 	want = lm_mremap(&c->m, oa, olr, nlr, fl, na, &at);
 	cand_ran(c, want, !want, at);
-	if (F.injected && (fl & KEEP))
-		keep_partial(oa, olr, nlr, fl, na);
+	/* Same-size moves may span areas: piece by piece. */
+	if (F.injected && (fl & RFIXED) && olr == nlr && olr)
+		pieces_partial(oa, olr, nlr, fl, na);
+	else if (F.injected && (fl & KEEP))
+		pieces_partial(oa, olr, nlr, fl, na);
 	if (!A)
 		return; /* -EFAULT, nothing else */
 

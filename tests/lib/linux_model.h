@@ -120,8 +120,9 @@ struct lm {
 	/* RLIMIT_MEMLOCK in bytes (UVMA_MEMLOCK_UNLIMITED: none). */
 	uint64_t memlock;
 	uint32_t next_anon; /* the next tag's serial */
-	/* Tests: a MREMAP_DONTUNMAP move fails (-ENOMEM) once this many
-	 * pieces moved, as an allocation failure may stop it (0: never). */
+	/* Tests: a move over several areas (or MREMAP_DONTUNMAP) fails
+	 * (-ENOMEM) once this many pieces moved, as an allocation failure
+	 * may stop it (0: never). */
 	unsigned move_limit;
 	struct lm_page pg[LM_MAX_PAGES];
 	/* Per page, what the last operation did (LM_DIRTY, LM_LENIENT). */
@@ -1292,8 +1293,9 @@ static inline void lm_move(struct lm *m, uint64_t addr, uint64_t old_len,
  * A move of the same size (MREMAP_FIXED, Linux 6.17 and later): every area
  * of [addr, addr + len), clipped to the window (Linux looks only at the
  * areas in the range), moves to the same offset from to, piece by piece;
- * what the destination holds opposite a hole of the source stays. With
- * keep (MREMAP_DONTUNMAP) each source stays, lm_keep_source. The
+ * what the destination holds opposite a hole of the source stays. Each
+ * piece merges before the next lands (lm_move_piece); with keep
+ * (MREMAP_DONTUNMAP) each source stays, lm_keep_source. The
  * ranges do not overlap, so the pieces are read before the old range goes.
  */
 /*
@@ -1322,19 +1324,21 @@ static inline void lm_keep_source(struct lm *m, uint64_t from, uint64_t len)
 		m->pg[e].cut = true;
 }
 
-/* lm_move_all's piece [a, e) lands at a - addr + to; with keep
- * (MREMAP_DONTUNMAP) it merges at once and its source stays. */
+/* lm_move_all's piece [a, e) lands at a - addr + to and merges at once
+ * (a later piece may replace what it merged with); its source goes, or
+ * with keep (MREMAP_DONTUNMAP) stays. */
 static inline void lm_move_piece(struct lm *m, const struct lm_page *t,
 				 uint64_t a, uint64_t e, uint64_t addr,
 				 uint64_t to, bool keep)
 {
 	lm_put(m, t, t->pgoff, a - addr + to, e - a);
 	if (!keep)
-		return;
+		lm_clear(m, a, e - a);
 	lm_settle(m);
 	/* Later pieces merge only around what they change. */
 	memset(m->dirty, 0, sizeof(m->dirty));
-	lm_keep_source(m, a, e - a);
+	if (keep)
+		lm_keep_source(m, a, e - a);
 }
 
 static inline int lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
@@ -1362,7 +1366,7 @@ static inline int lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
 			err = -EPERM;
 			break;
 		}
-		if (keep && moved++ == m->move_limit && m->move_limit) {
+		if (moved++ == m->move_limit && m->move_limit) {
 			err = -ENOMEM;
 			break;
 		}
@@ -1372,8 +1376,6 @@ static inline int lm_move_all(struct lm *m, uint64_t addr, uint64_t len,
 		lm_move_piece(m, &t, a, e, addr, to, keep);
 		a = e;
 	}
-	if (!keep)
-		lm_clear(m, addr, a - addr);
 	return err;
 }
 
