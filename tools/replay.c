@@ -254,6 +254,8 @@ static int list_one(const struct uvma_area_info *info, void *arg)
 	a.off = info->pgoff * SCRIPT_PAGE_SIZE;
 	/* The script's bits are UVMA_VM_*'s (script.h). */
 	a.vm = info->vm_flags;
+	if (info->flags & UVMA_MAP_GROWSDOWN)
+		a.vm |= SCRIPT_VM_GROWSDOWN;
 	return la->fn(&a, la->arg);
 }
 

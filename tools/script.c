@@ -74,7 +74,7 @@ static int parse_prot(const char *s, unsigned *out)
 
 const char *const script_vm_codes[SCRIPT_VM_NR] = {
 	"lo", "lf", "dc", "wf", "dd", "hg", "nh",
-	"mg", "sr", "rr", "sl", "ac", "nr",
+	"mg", "sr", "rr", "sl", "ac", "nr", "gd",
 };
 
 /* madvise's advice by name, with Linux's values. */

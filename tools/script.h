@@ -106,8 +106,11 @@ enum script_op {
  * line: bit i of script_area.vm is the code script_vm_codes[i] (the bits
  * of uvma's UVMA_VM_*). Only these are compared; the kernel prints more.
  */
-#define SCRIPT_VM_NR 13
+#define SCRIPT_VM_NR 14
 extern const char *const script_vm_codes[SCRIPT_VM_NR];
+/* The last code, gd (VM_GROWSDOWN), is no UVMA_VM_* flag: uvma's
+ * backend sets it for a UVMA_MAP_GROWSDOWN area. */
+#define SCRIPT_VM_GROWSDOWN (1u << 13)
 
 /* Forks deeper than this fail with EAGAIN (a process limit, as fork's). */
 #define SCRIPT_MAX_DEPTH 8
