@@ -221,13 +221,7 @@ int uvma_madvise(struct uvma_mm *mm, uint64_t addr, uint64_t len, int advice)
 	/* Linux's order: the advice, the start, the length, the range. */
 	if (!flags && !page_advice(advice))
 		return -EINVAL;
-	if (!ops_page_aligned(mm, addr))
-		return -EINVAL;
-	end = ops_page_round(mm, len);
-	if (len && !end)
-		return -EINVAL;
-	end += addr;
-	if (end < addr)
+	if (ops_range_end(mm, addr, len, &end))
 		return -EINVAL;
 	if (end == addr)
 		return 0;

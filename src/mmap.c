@@ -119,13 +119,6 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			err = -EEXIST;
 			goto out;
 		}
-		err = lock_allowed(mm, flags, len);
-		if (err)
-			goto out;
-		/* Sealed areas are never replaced (uvma_mseal). */
-		err = __mm_unmap_sealed(mm, addr, addr + len);
-		if (err)
-			goto out;
 	} else {
 		/* A hint, rounded down to its page (and up to the window),
 		 * is taken when the range there is free. */
@@ -139,10 +132,14 @@ int uvma_mmap(struct uvma_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			if (err)
 				goto out;
 		}
-		err = lock_allowed(mm, flags, len);
-		if (err)
-			goto out;
 	}
+	/* Once the place is known, before anything is unmapped: the lock
+	 * limit, then (MAP_FIXED) the seals, which never are replaced. */
+	err = lock_allowed(mm, flags, len);
+	if (!err && fixed)
+		err = __mm_unmap_sealed(mm, addr, addr + len);
+	if (err)
+		goto out;
 	n.start = addr;
 	n.end = addr + len;
 	n.prot = prot;

@@ -90,13 +90,7 @@ int uvma_mseal(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 	int err, stop;
 
 	/* Linux's order: flags, the start, the length, the range. */
-	if (flags || !ops_page_aligned(mm, addr))
-		return -EINVAL;
-	end = ops_page_round(mm, len);
-	if (len && !end)
-		return -EINVAL;
-	end += addr;
-	if (end < addr)
+	if (flags || ops_range_end(mm, addr, len, &end))
 		return -EINVAL;
 	if (end == addr)
 		return 0;

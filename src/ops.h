@@ -36,6 +36,23 @@ static inline uint64_t ops_page_round(const struct uvma_mm *mm, uint64_t len)
 }
 
 /*
+ * The range checks madvise and mseal share, in Linux's order after their
+ * own first check: an unaligned start, a length that rounds to 0 or a
+ * range that wraps are -EINVAL; otherwise 0 with *end the range's end
+ * (*end == addr: an empty range, which succeeds doing nothing).
+ */
+static inline int ops_range_end(const struct uvma_mm *mm, uint64_t addr,
+				uint64_t len, uint64_t *end)
+{
+	uint64_t r = ops_page_round(mm, len);
+
+	if (!ops_page_aligned(mm, addr) || (len && !r) || addr + r < addr)
+		return -EINVAL;
+	*end = addr + r;
+	return 0;
+}
+
+/*
  * Whether a call's result pointer lies in mm's own real memory (a pager
  * space): it must then be stored after mmap_lock is released, since the
  * store may fault into an area the call holds write-locked. Elsewhere it
