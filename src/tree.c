@@ -64,23 +64,16 @@ enum node_state {
 	NODE_DEAD, /* fresh, then dropped: spare again at commit or abort */
 };
 
+/*
+ * A node is the lines readers search (level, count and the arrays), then one
+ * line of the writer's bookkeeping. Readers never read that last line, and
+ * the writer stores to it in nodes readers are still searching: dropping a
+ * published node puts it on the retired list, a graft takes it off again.
+ * Kept on the readers' first line, those stores took it from every fault
+ * thread's cache at each map change (docs/tree.md, "Lines readers read").
+ */
 struct tnode {
-	/* Writer only; readers never read these three. */
-	union {
-		struct rcu_head rcu; /* first node of a retired batch */
-		struct {	     /* second node of a retired batch: */
-			struct tnode *last; /* the batch's last node */
-			size_t count;	    /* and its length, so the RCU
-					     * callback need not walk it */
-		} batch;
-		/* While fresh: the published node this is a copy of, or
-		 * NULL (tree_commit's graft). */
-		struct tnode *orig;
-	};
-	struct tnode *link; /* next on the fresh or the retired list */
-	uint8_t state;	    /* enum node_state */
-
-	/* Written while fresh, immutable once published. */
+	/* Written while fresh, immutable once published (but see graft). */
 	uint8_t level; /* 0 for a leaf */
 	uint8_t count; /* ranges (leaf) or children (branch) */
 	union {
@@ -96,13 +89,32 @@ struct tnode {
 			struct tnode *child[TREE_BRANCH_CAP];
 		} br;
 	} u;
+
+	/* Writer only, on a line of its own; readers never read these. */
+	struct {
+		union {
+			struct rcu_head rcu; /* first node of a retired batch */
+			struct { /* second node of a retired batch: */
+				struct tnode *last; /* the batch's last node */
+				size_t count; /* and its length, so the RCU
+					       * callback need not walk it */
+			} batch;
+			/* While fresh: the published node this is a copy of,
+			 * or NULL (tree_commit's graft). */
+			struct tnode *orig;
+		};
+		struct tnode *link; /* next on the fresh or the retired list */
+		uint8_t state;	    /* enum node_state */
+	} __attribute__((aligned(64)));
 };
 
 #define NODE_ALIGN 64
 #define NODE_BYTES                                                             \
 	((sizeof(struct tnode) + NODE_ALIGN - 1) & ~(size_t)(NODE_ALIGN - 1))
-#define PAYLOAD_OFFSET offsetof(struct tnode, level)
-#define PAYLOAD_BYTES  (sizeof(struct tnode) - PAYLOAD_OFFSET)
+/* What readers read, and what a copy copies: everything before the
+ * writer's line. */
+#define PAYLOAD_OFFSET 0
+#define PAYLOAD_BYTES  offsetof(struct tnode, rcu)
 
 size_t tree_node_bytes(void)
 {
@@ -145,7 +157,7 @@ static inline unsigned count_lt(const uint64_t *a, unsigned n, uint64_t key)
  * (all in cache) about 1.5 ns slower. */
 static inline void prefetch_node(const struct tnode *n)
 {
-	for (size_t off = 0; off < NODE_BYTES; off += NODE_ALIGN)
+	for (size_t off = 0; off < PAYLOAD_BYTES; off += NODE_ALIGN)
 		__builtin_prefetch((const char *)n + off);
 }
 
