@@ -39,7 +39,8 @@
 #include "debug.h"
 #include "rcu.h"
 
-/* Capacities fill a 512-byte node; tests shrink them to grow deep trees. */
+/* Capacities fill the eight lines readers search; tests shrink them to grow
+ * deep trees. */
 #ifndef TREE_LEAF_CAP
 #define TREE_LEAF_CAP 20
 #endif
@@ -113,8 +114,7 @@ struct tnode {
 	((sizeof(struct tnode) + NODE_ALIGN - 1) & ~(size_t)(NODE_ALIGN - 1))
 /* What readers read, and what a copy copies: everything before the
  * writer's line. */
-#define PAYLOAD_OFFSET 0
-#define PAYLOAD_BYTES  offsetof(struct tnode, rcu)
+#define PAYLOAD_BYTES offsetof(struct tnode, rcu)
 
 size_t tree_node_bytes(void)
 {
@@ -748,8 +748,7 @@ static struct tnode *writable(struct tree *t, struct tnode **slot)
 	struct tnode *c = node_alloc(t, n->level);
 	if (!c)
 		return NULL;
-	memcpy((char *)c + PAYLOAD_OFFSET, (const char *)n + PAYLOAD_OFFSET,
-	       PAYLOAD_BYTES);
+	memcpy(c, n, PAYLOAD_BYTES);
 	c->orig = n;
 	node_drop(t, n);
 	*slot = c;
