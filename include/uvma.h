@@ -300,6 +300,17 @@ typedef int (*uvma_pager_fill_fn)(void *user, uint64_t addr, void *page,
 #define UVMA_MM_PAGER 0x1
 /* With UVMA_MM_PAGER: deliver faults in the faulting thread (SIGBUS). */
 #define UVMA_MM_PAGER_SIGBUS 0x2
+/*
+ * No zero page: a read fault (uvma_fault, MADV_POPULATE_READ, mlock's
+ * populate of an area it does not write) in a private anonymous area
+ * allocates a page, so the area gets its anon_vma tag as a write fault
+ * gives it, and the tag decides its later merges. Without the flag a read
+ * maps Linux's shared zero page and leaves the area untouched. Linux does
+ * the same where the zero page is forbidden (mm_forbids_zeropage: s390
+ * KVM guests) or turned off by the kernel's boot options; model the kernel
+ * you compare with (uvma-kernel-replay --probe says which).
+ */
+#define UVMA_MM_NO_ZERO_PAGE 0x4
 /* The largest fault-around (pager_file_around, pager_anon_around). */
 #define UVMA_PAGER_AROUND_MAX (256u << 10)
 

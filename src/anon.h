@@ -76,6 +76,18 @@ static inline bool anon_needed(const struct uvma_vma *v)
 	return !(v->flags & UVMA_MAP_SHARED) && vma_anon(v) == 0;
 }
 
+/* Whether a fault of this kind must give v a tag first: a write to a
+ * private area without one; or a read, when the space has no zero page
+ * (UVMA_MM_NO_ZERO_PAGE) and v is private anonymous memory (a private
+ * file area reads the file's page and stays untouched). */
+static inline bool anon_needed_by(const struct uvma_vma *v, bool write,
+				  bool no_zero_page)
+{
+	if (!anon_needed(v))
+		return false;
+	return write || (no_zero_page && (v->flags & UVMA_MAP_ANONYMOUS));
+}
+
 /*
  * Linux 6.16+'s rule for two adjacent areas that agree in everything else:
  * both untouched; both the same anon_vma; or one untouched and the other's

@@ -272,16 +272,18 @@ static bool access_allowed(unsigned prot, unsigned access)
 
 /*
  * A write to a private area without a tag gives it one first (Linux's
- * vmf_anon_prepare): under mmap_lock for reading. From under the VMA lock
- * only a trylock, as Linux: the first write fault never waits for a map
- * change; when the lock is busy it retries under mmap_lock instead.
+ * vmf_anon_prepare), and so does a read of private anonymous memory in a
+ * space without a zero page (anon_needed_by): under mmap_lock for
+ * reading. From under the VMA lock only a trylock, as Linux: the first
+ * write fault never waits for a map change; when the lock is busy it
+ * retries under mmap_lock instead.
  */
 static int prepare_anon(struct uvma_mm *mm, struct uvma_vma *vma,
 			unsigned access, unsigned flags)
 {
 	int err;
 
-	if (!(access & UVMA_ACCESS_WRITE) || !anon_needed(vma))
+	if (!anon_needed_by(vma, access & UVMA_ACCESS_WRITE, mm->no_zero_page))
 		return 0;
 	if (flags & UVMA_FAULT_MMAP_LOCKED)
 		return __anon_prepare(mm, vma);

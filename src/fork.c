@@ -157,6 +157,8 @@ static int dup_space(struct uvma_mm *mm, struct uvma_mm **out)
 	cfg.brk_start = mm->brk_start;
 	cfg.stack_limit = mm->stack_limit;
 	cfg.stack_guard_gap = mm->stack_gap;
+	if (mm->no_zero_page)
+		cfg.flags |= UVMA_MM_NO_ZERO_PAGE;
 	return uvma_mm_create(&cfg, out);
 }
 

@@ -173,7 +173,8 @@ static int config_check(const struct uvma_mm_config *cfg)
 	    ((cfg->brk_start & (ps - 1)) || cfg->brk_start < cfg->base ||
 	     cfg->brk_start >= cfg->base + cfg->size))
 		return -EINVAL;
-	if (cfg->flags & ~(unsigned)(UVMA_MM_PAGER | UVMA_MM_PAGER_SIGBUS))
+	if (cfg->flags & ~(unsigned)(UVMA_MM_PAGER | UVMA_MM_PAGER_SIGBUS |
+				     UVMA_MM_NO_ZERO_PAGE))
 		return -EINVAL;
 	if ((cfg->flags & UVMA_MM_PAGER_SIGBUS) &&
 	    !(cfg->flags & UVMA_MM_PAGER))
@@ -228,6 +229,7 @@ int uvma_mm_create(const struct uvma_mm_config *cfg, struct uvma_mm **out)
 					     : 256 * cfg->page_size;
 	mm->brk = cfg->brk_start;
 	mm->memlock_limit = UVMA_MEMLOCK_UNLIMITED;
+	mm->no_zero_page = cfg->flags & UVMA_MM_NO_ZERO_PAGE;
 	if (cfg->flags & UVMA_MM_PAGER) {
 		err = pager_create(mm, cfg);
 		if (err) {

@@ -70,6 +70,10 @@ struct uvma_mm {
 	 * and the gap it keeps below; set at creation, read-only after. */
 	uint64_t stack_limit;
 	uint64_t stack_gap;
+	/* UVMA_MM_NO_ZERO_PAGE: a read fault in a private anonymous area
+	 * tags it as a write does (anon.h); set at creation, read-only
+	 * after. */
+	bool no_zero_page;
 	/* Tags of touched areas (anon.c): anon_lock orders the faults that
 	 * give them (each holding mmap_lock for reading); anon_next, the
 	 * next serial, is written under anon_lock with mmap_lock held, or

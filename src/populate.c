@@ -2,7 +2,8 @@
  * populate.c - what faulting a range in does to the map: uvma_mlock,
  * uvma_mlockall, locked new mappings and MADV_POPULATE_* fault every page
  * of a range in, as Linux's populate does, and a private area written so
- * gets its first-write tag (anon.h), which decides its later merges
+ * (or read, in a space without a zero page) gets its first-write tag
+ * (anon.h), which decides its later merges
  * (docs/design.md section 5, "Flags and locks").
  *
  * Locks: the caller holds mmap_lock (reading or writing) for the whole
@@ -62,7 +63,7 @@ static int populate_one(struct uvma_mm *mm, struct uvma_vma *v, uint64_t start,
 	}
 	if (past_shm_end(v, end, mm->page_shift))
 		return -EFAULT;
-	if (write && anon_needed(v)) {
+	if (anon_needed_by(v, write, mm->no_zero_page)) {
 		err = __anon_prepare(mm, v);
 		if (err)
 			return err;

@@ -173,7 +173,71 @@ static int overcommit_allowed(void)
 	return mode != 2;
 }
 
-static int kernel_init(void *arg)
+static int kernel_for_each_area(void *arg, script_area_fn fn, void *fn_arg);
+
+/* The end of the first writable area (the probe's written page). */
+static int end_of_first_rw(const struct script_area *a, void *arg)
+{
+	if (!(a->prot & SCRIPT_PROT_WRITE))
+		return 0;
+	*(uint64_t *)arg = a->end;
+	return 1;
+}
+
+/*
+ * Whether this kernel maps the zero page on a read fault of private
+ * anonymous memory (the usual case), or allocates a page and so gives the
+ * area an anon_vma (mm_forbids_zeropage, or a kernel booted without a zero
+ * page). Asked the way scripts see it, by a merge: a written page, a gap,
+ * a page only read; the gap mapped joins all three only if the read page
+ * is still untouched. Shared anonymous guards on both sides keep the
+ * pages from merging with anything else. 1, 0, or -1 after printing why.
+ */
+static int kernel_has_zero_page(void)
+{
+	const uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	const int rw = PROT_READ | PROT_WRITE;
+	const int fixed = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+	struct kernel_space probe = { 0 };
+	uint64_t end = 0;
+	long r;
+
+	r = sys_mmap(0, 5 * ps, PROT_NONE, GUARD_FLAGS, -1, 0);
+	if (r == -1) {
+		perror("uvma-kernel-replay: probing the zero page");
+		return -1;
+	}
+	probe.base = (uint64_t)r;
+	if (sys_mmap(probe.base + ps, ps, rw, fixed, -1, 0) == -1 ||
+	    sys_mmap(probe.base + 3 * ps, ps, rw, fixed, -1, 0) == -1) {
+		perror("uvma-kernel-replay: probing the zero page");
+		sys_munmap(probe.base, 5 * ps);
+		return -1;
+	}
+	*(volatile char *)(uintptr_t)(probe.base + ps) = 1;
+	(void)*(volatile char *)(uintptr_t)(probe.base + 3 * ps);
+	r = sys_mmap(probe.base + 2 * ps, ps, rw, fixed, -1, 0);
+	if (r == -1 ||
+	    kernel_for_each_area(&probe, end_of_first_rw, &end) < 0) {
+		perror("uvma-kernel-replay: probing the zero page");
+		sys_munmap(probe.base, 5 * ps);
+		return -1;
+	}
+	sys_munmap(probe.base, 5 * ps);
+	return end == 4 * ps;
+}
+
+static int kernel_probe(struct script_model *model)
+{
+	int zero = kernel_has_zero_page();
+
+	if (zero < 0)
+		return -1;
+	model->no_zero_page = !zero;
+	return 0;
+}
+
+static int kernel_init(void *arg, const struct script_model *model)
 {
 	static const uint64_t hints[] = {
 		0x500000000000ULL, 0x400000000000ULL, 0x300000000000ULL,
@@ -184,6 +248,11 @@ static int kernel_init(void *arg)
 	size_t i;
 	int f;
 
+	if (model->no_zero_page && kernel_has_zero_page() != 0) {
+		fprintf(stderr, "uvma-kernel-replay: --no-zero-page: this "
+				"kernel maps the zero page (see --probe)\n");
+		return -1;
+	}
 	if (!overcommit_allowed()) {
 		fprintf(stderr,
 			"uvma-kernel-replay: vm.overcommit_memory is 2: "
@@ -717,6 +786,7 @@ int main(int argc, char **argv)
 		.description = "Run an operation script against the running "
 			       "kernel,\nin a 4 GiB window of this process.",
 		.init = kernel_init,
+		.probe = kernel_probe,
 		.map = kernel_map,
 		.unmap = kernel_unmap,
 		.protect = kernel_protect,

@@ -25,7 +25,7 @@ struct replay_space {
 
 #define CUR(rs) ((rs)->mm[(rs)->depth])
 
-static int replay_init(void *arg)
+static int replay_init(void *arg, const struct script_model *model)
 {
 	struct replay_space *rs = arg;
 	struct uvma_mm_config cfg;
@@ -35,6 +35,8 @@ static int replay_init(void *arg)
 	cfg.base = 0;
 	cfg.size = SCRIPT_WINDOW_SIZE;
 	cfg.page_size = SCRIPT_PAGE_SIZE;
+	if (model->no_zero_page)
+		cfg.flags |= UVMA_MM_NO_ZERO_PAGE;
 	r = uvma_mm_create(&cfg, &rs->mm[0]);
 	if (r) {
 		fprintf(stderr, "uvma replay: cannot create the space: %s\n",

@@ -411,10 +411,19 @@ static void usage(FILE *out, const struct script_backend *be)
 		"docs/semantics.md.\n"
 		"\n"
 		"Options:\n"
-		"  -v, --verbose  trace each line and the map after it to "
+		"  -v, --verbose   trace each line and the map after it to "
 		"stderr\n"
-		"  -h, --help     show this help and exit\n",
-		be->name, be->description);
+		"  --no-zero-page  model a kernel without the zero page: a "
+		"read\n"
+		"                  fault gives a private anonymous area its "
+		"anon_vma\n"
+		"%s"
+		"  -h, --help      show this help and exit\n",
+		be->name, be->description,
+		be->probe ? "  --probe         print the options that model "
+			    "the running\n"
+			    "                  kernel, and exit\n"
+			  : "");
 }
 
 /* The whole script, in memory: a parent process skips what its child
@@ -592,14 +601,28 @@ static int run_script(const struct lines *l, const struct script_backend *be,
 	return print_level(be, ctx, &lv[0]) ? -1 : ret;
 }
 
+/* --probe: the options that model the running system, on one line. */
+static int print_probe(const struct script_backend *be)
+{
+	struct script_model model = { false };
+
+	if (be->probe(&model))
+		return 1;
+	printf("%s\n", model.no_zero_page ? "--no-zero-page" : "");
+	return fflush(stdout) || ferror(stdout) ? 1 : 0;
+}
+
 int script_main(int argc, char **argv, const struct script_backend *be,
 		void *ctx)
 {
 	static const struct option options[] = {
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "no-zero-page", no_argument, NULL, 'z' },
+		{ "probe", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct script_model model = { false };
 	struct lines lines;
 	bool verbose = false;
 	FILE *f;
@@ -610,6 +633,18 @@ int script_main(int argc, char **argv, const struct script_backend *be,
 		case 'v':
 			verbose = true;
 			break;
+		case 'z':
+			model.no_zero_page = true;
+			break;
+		case 'p':
+			if (!be->probe) {
+				fprintf(stderr,
+					"%s: --probe: only the kernel "
+					"can be probed\n",
+					be->name);
+				return EXIT_USAGE;
+			}
+			return print_probe(be);
 		case 'h':
 			usage(stdout, be);
 			return 0;
@@ -636,7 +671,7 @@ int script_main(int argc, char **argv, const struct script_backend *be,
 		return 1;
 	}
 	fclose(f);
-	if (be->init(ctx)) {
+	if (be->init(ctx, &model)) {
 		free_lines(&lines);
 		return 1;
 	}

@@ -166,6 +166,18 @@ struct script_area {
 typedef int (*script_area_fn)(const struct script_area *area, void *arg);
 
 /*
+ * Which kernel a script's results model, where kernels differ (options of
+ * script_main; uvma-kernel-replay --probe prints those of the running
+ * kernel).
+ */
+struct script_model {
+	/* --no-zero-page: a read fault in private anonymous memory
+	 * allocates a page (the area gets its anon_vma) instead of mapping
+	 * the zero page (UVMA_MM_NO_ZERO_PAGE). */
+	bool no_zero_page;
+};
+
+/*
  * What a program plugs into script_main(). Each operation returns 0, a
  * positive errno (the line's error), or SCRIPT_MOVED_OUT (remap only).
  * A backend never sees a line that failed to parse.
@@ -173,8 +185,12 @@ typedef int (*script_area_fn)(const struct script_area *area, void *arg);
 struct script_backend {
 	const char *name;	 /* the program's name, for messages */
 	const char *description; /* one line for --help */
-	/* Set up a fresh space; 0, or -1 after printing why to stderr. */
-	int (*init)(void *ctx);
+	/* Set up a fresh space modelling model; 0, or -1 after printing
+	 * why to stderr (a model the backend cannot follow, say). */
+	int (*init)(void *ctx, const struct script_model *model);
+	/* --probe (NULL: not offered): fill *model with what the running
+	 * system does; 0, or -1 after printing why to stderr. */
+	int (*probe)(struct script_model *model);
 	int (*map)(void *ctx, const struct script_cmd *cmd);
 	int (*unmap)(void *ctx, const struct script_cmd *cmd);
 	int (*protect)(void *ctx, const struct script_cmd *cmd);

@@ -6,7 +6,9 @@
  * a tag of its own, marked inherited, and leaves the parent's alone; the
  * serials, run out, are renumbered with equal tags kept equal; a write to
  * an anonymous shared mapping's page past its object is -EIO; two threads
- * writing neighbours at once leave a valid map. The running kernel's
+ * writing neighbours at once leave a valid map; without a zero page
+ * (UVMA_MM_NO_ZERO_PAGE) a read of private anonymous memory tags as a
+ * write does. The running kernel's
  * answers to the same rules are the conformance scenarios anon_*.
  */
 #include <errno.h>
@@ -235,6 +237,79 @@ static void test_concurrent(void)
 	}
 }
 
+/* A read-written-read row [AT, AT + 3 pages) with the middle mapped last:
+ * whether it became one area says whether the read tagged its page. */
+static uint64_t read_row(struct uvma_mm *mm, uint64_t at, unsigned flags,
+			 uint64_t file_id, int how)
+{
+	CHECK_EQ_U64(uvma_mmap(mm, at, PAGE, RW, flags, file_id, 0, NULL, NULL),
+		     0);
+	CHECK_EQ_U64(uvma_mmap(mm, at + 2 * PAGE, PAGE, RW, flags, file_id,
+			       2 * PAGE, NULL, NULL),
+		     0);
+	CHECK_EQ_U64(uvma_fault(mm, at, UVMA_ACCESS_WRITE), 0);
+	switch (how) {
+	case 0:
+		CHECK_EQ_U64(uvma_fault(mm, at + 2 * PAGE, UVMA_ACCESS_READ),
+			     0);
+		break;
+	case 1:
+		CHECK_EQ_U64(uvma_madvise(mm, at + 2 * PAGE, PAGE,
+					  UVMA_MADV_POPULATE_READ),
+			     0);
+		break;
+	default: /* mlock reads what it does not write */
+		CHECK_EQ_U64(
+			uvma_mprotect(mm, at + 2 * PAGE, PAGE, UVMA_PROT_READ),
+			0);
+		CHECK_EQ_U64(uvma_mlock(mm, at + 2 * PAGE, PAGE, 0), 0);
+		CHECK_EQ_U64(uvma_munlock(mm, at + 2 * PAGE, PAGE), 0);
+		CHECK_EQ_U64(uvma_mprotect(mm, at + 2 * PAGE, PAGE, RW), 0);
+		break;
+	}
+	CHECK_EQ_U64(uvma_mmap(mm, at + PAGE, PAGE, RW, flags, file_id, PAGE,
+			       NULL, NULL),
+		     0);
+	return test_area_at(mm, at).end - at;
+}
+
+/* UVMA_MM_NO_ZERO_PAGE: a read of private anonymous memory tags its area
+ * (the middle joins only the written page), as on a kernel without the zero
+ * page; without the flag, or in a private file area, a read leaves it
+ * untouched. The flag goes with a fork. The kernel's answer: conformance
+ * advise_pages, modelled with uvma-kernel-replay --probe's options. */
+static void test_no_zero_page(void)
+{
+	struct uvma_mm_config cfg;
+	struct uvma_mm *mm, *nz, *child;
+	int how;
+
+	uvma_mm_config_init(&cfg);
+	cfg.flags = UVMA_MM_NO_ZERO_PAGE;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &nz), 0);
+	mm = space();
+	for (how = 0; how < 3; how++) {
+		uint64_t at = AT + (uint64_t)how * 16 * PAGE;
+
+		CHECK_EQ_U64(read_row(mm, at, PRIV, 0, how), 3 * PAGE);
+		CHECK_EQ_U64(read_row(nz, at, PRIV, 0, how), 2 * PAGE);
+		CHECK(test_area_at(nz, at + 2 * PAGE).anon != 0);
+		CHECK_EQ_U64(read_row(nz, at + 8 * PAGE,
+				      UVMA_MAP_PRIVATE | UVMA_MAP_FIXED, 1,
+				      how),
+			     3 * PAGE);
+	}
+	check_map_valid(nz);
+	check_map_valid(mm);
+	CHECK_EQ_U64(uvma_mm_dup(nz, NULL, &child), 0);
+	CHECK_EQ_U64(read_row(child, AT + 64 * PAGE, PRIV, 0, 0), 2 * PAGE);
+	uvma_mm_destroy(child);
+	cfg.flags = UVMA_MM_NO_ZERO_PAGE << 1;
+	CHECK_EQ_U64(uvma_mm_create(&cfg, &child), -EINVAL);
+	uvma_mm_destroy(nz);
+	uvma_mm_destroy(mm);
+}
+
 static const struct test_case case_table[] = {
 	{ "write_only", test_write_only },
 	{ "split_shares", test_split_shares },
@@ -243,6 +318,7 @@ static const struct test_case case_table[] = {
 	{ "renumber", test_renumber },
 	{ "shm_end", test_shm_end },
 	{ "concurrent", test_concurrent },
+	{ "no_zero_page", test_no_zero_page },
 };
 
 int main(int argc, char **argv)
