@@ -97,6 +97,16 @@ struct tree {
 	 * tree_destroy never waits for them. */
 	struct tree_bin *bin;
 	bool in_txn;
+
+	/* A splice's new leaf whose commit will swap it in place of the
+	 * published one (pend_leaf->orig), under the published branches
+	 * pend_path[1..pend_h] at positions pend_idx[]: the path above it is
+	 * not copied unless a later step of the transaction needs it
+	 * (tree.c, "Pending leaves"). NULL when none; the writer's. */
+	struct tnode *pend_leaf;
+	int pend_h;
+	struct tnode *pend_path[TREE_MAX_HEIGHT];
+	unsigned char pend_idx[TREE_MAX_HEIGHT];
 };
 
 /*

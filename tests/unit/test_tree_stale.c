@@ -10,7 +10,8 @@
  * publishes a new root shares its untouched subtrees with the old one, and
  * a later commit that grafts into such a subtree in place is seen by the
  * old root's readers too, without the first commit. The model is a sorted
- * array. Built twice: with the library's node capacities, and with 4-slot
+ * array. Stores and splices alike (a splice may graft a pending leaf).
+ * Built twice: with the library's node capacities, and with 4-slot
  * nodes (unit_tree_stale_small) so that every case is near an edge.
  */
 #include <errno.h>
@@ -158,6 +159,23 @@ static void check_reader(const void *root, const struct state *st,
 	}
 }
 
+/* [a, b) of the tree to one range of obj (NULL: erased), in a commit of
+ * its own: a plain store, or half the time a splice, whose change inside
+ * one leaf that keeps the leaf's edge ranges is grafted without copying
+ * the path above it (tree.c, "Pending leaves"). */
+static void put(struct tree *t, unsigned a, unsigned b, void *obj)
+{
+	struct tree_entry e = { a * G, b * G, obj };
+
+	if (rng_chance(1, 2)) {
+		CHECK_EQ_U64(tree_store(t, a * G, b * G, obj), 0);
+		return;
+	}
+	tree_begin(t);
+	CHECK_EQ_U64(tree_txn_splice(t, a * G, b * G, &e, obj ? 1 : 0), 0);
+	tree_commit(t);
+}
+
 /* One random store, in the tree and the model: a small range, mapped
  * (a new owner) or erased. */
 static void random_store(struct tree *t, struct state *s, int *next)
@@ -167,7 +185,7 @@ static void random_store(struct tree *t, struct state *s, int *next)
 	bool erase = rng_chance(1, 4);
 	int who = erase ? -1 : new_owner(next);
 
-	CHECK_EQ_U64(tree_store(t, a * G, b * G, erase ? NULL : &objs[who]), 0);
+	put(t, a, b, erase ? NULL : &objs[who]);
 	model_store(s, a, b, who);
 }
 
@@ -188,7 +206,7 @@ static void edge_commits(struct tree *t, struct state *st, int *next)
 	if (x == SLOTS)
 		return; /* no free slot here: plain random stores */
 	who = new_owner(next);
-	CHECK_EQ_U64(tree_store(t, x * G, (x + 1) * G, &objs[who]), 0);
+	put(t, x, x + 1, &objs[who]);
 	model_store(&st[1], x, x + 1, who);
 	st[2] = st[1];
 	for (a = x; a > 0 && st[2].owner[a - 1] < 0; a--)
@@ -197,7 +215,7 @@ static void edge_commits(struct tree *t, struct state *st, int *next)
 		return;
 	run_of(&st[2], a - 1, &a, &b);
 	who = new_owner(next);
-	CHECK_EQ_U64(tree_store(t, (b - 1) * G, b * G, &objs[who]), 0);
+	put(t, b - 1, b, &objs[who]);
 	model_store(&st[2], b - 1, b, who);
 }
 
