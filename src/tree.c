@@ -1175,7 +1175,9 @@ int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr)
 /*
  * A splice's fast path: the working tree's leaf that [lo, hi) falls in,
  * found by one descent that writes nothing. Fills the child index taken at
- * each level and returns the leaf; *bound is the first start after the
+ * each level (idx[]) and the branch it was taken in (path[]; path[1] stays
+ * NULL when the root is the leaf: no parent) and returns the leaf; *bound
+ * is the first start after the
  * leaf (UINT64_MAX at the tree's right edge), so ranges beyond the leaf are
  * known not to overlap [lo, hi) without reading the next leaf.
  */
@@ -1296,8 +1298,8 @@ static int splice_copying(struct tree *t, const unsigned char *idx,
  * those copies: it writes only the new leaf, records the published path,
  * and commit swaps the leaf in (pend_graft). A later step of the same
  * transaction, which walks the working tree, first gets the path copied
- * as before (pend_materialize). At 1M ranges the path is 5 nodes of 9
- * lines each, copied and compared for nothing.
+ * as before (pend_materialize). At 1M ranges the path is 5 nodes: each a
+ * node allocated, 8 lines copied and compared, for nothing.
  */
 
 /* Whether leaves a and b hold the same range (pointer included) at ia, ib. */
@@ -1393,11 +1395,13 @@ static int splice_leaf(struct tree *t, uint64_t lo, uint64_t hi,
 	splice_write(f, &s, e, n);
 	t->pend_leaf = f;
 	t->pend_h = h;
+	if (!same_range(leaf, 0, f, 0) ||
+	    !same_range(leaf, leaf->count - 1u, f, f->count - 1u)) {
+		if (pend_materialize(t))
+			return -ENOMEM;
+	}
 	t->splices++;
-	if (same_range(leaf, 0, f, 0) &&
-	    same_range(leaf, leaf->count - 1u, f, f->count - 1u))
-		return 1;
-	return pend_materialize(t) ? -ENOMEM : 1;
+	return 1;
 }
 
 int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,

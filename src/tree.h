@@ -52,7 +52,9 @@ struct tree_stats {
 	size_t bytes;	/* memory held by those nodes */
 	size_t cached; /* nodes kept for reuse, not in the tree (approximate) */
 	uint64_t written; /* nodes written (copied or new) since tree_init */
-	uint64_t grafts;  /* commits applied in place below the root */
+	uint64_t grafts;  /* commits applied in place (a child pointer
+			   * swapped in a published branch, the root
+			   * included) */
 	uint64_t splices; /* tree_txn_splice calls done in one leaf */
 	unsigned height;  /* levels, 0 for an empty tree */
 };
@@ -193,7 +195,10 @@ int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr);
  * by storing each of e[0..n) would do (e sorted, disjoint, inside
  * [lo, hi), every ptr non-NULL), in one descent that copies one path when
  * the result fits in the leaf [lo, hi) falls in, as it does for almost
- * every map change. Returns 0, -EINVAL, -ENOMEM (the caller aborts).
+ * every map change; as the transaction's first write, keeping the leaf's
+ * first and last ranges, it copies the leaf alone and tree_commit() swaps
+ * it in (tree.c, "Pending leaves"). Returns 0, -EINVAL, -ENOMEM (the
+ * caller aborts).
  */
 int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,
 		    const struct tree_entry *e, unsigned n);

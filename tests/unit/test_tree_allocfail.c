@@ -8,7 +8,8 @@
  * operation gets through without failing ends the loop, and its result must
  * equal the same operation on an identical tree without injection. n - 1 is
  * the number of allocation sites the operation reached: each operation that
- * allocates must reach at least one. Leaks are left to AddressSanitizer's
+ * allocates must reach at least one (and a pending leaf's splice exactly
+ * one: the leaf). Leaks are left to AddressSanitizer's
  * exit check (every tree is destroyed).
  */
 #include <errno.h>
@@ -229,6 +230,44 @@ static int op_txn3(struct tree *t)
 	return 0;
 }
 
+/* A splice giving one range a new object: inside its leaf, the first
+ * write of its transaction, so only the new leaf is allocated (tree.c,
+ * "Pending leaves"). */
+static int op_splice_pending(struct tree *t)
+{
+	struct tree_entry e = { K(2 * 1503), K(2 * 1503 + 1), P(9) };
+	int err;
+
+	tree_begin(t);
+	err = tree_txn_splice(t, e.start, e.end, &e, 1);
+	if (err) {
+		tree_abort(t);
+		return err;
+	}
+	tree_commit(t);
+	return 0;
+}
+
+/* The same splice, then a store far away in the same transaction: the
+ * store first copies the path above the pending leaf, and a failure there
+ * or in the store itself must take the pending leaf back too. */
+static int op_splice_then_store(struct tree *t)
+{
+	struct tree_entry e = { K(2 * 1503), K(2 * 1503 + 1), P(9) };
+	int err;
+
+	tree_begin(t);
+	err = tree_txn_splice(t, e.start, e.end, &e, 1);
+	if (!err)
+		err = tree_txn_store(t, K(2 * 100 + 1), K(2 * 100 + 2), P(10));
+	if (err) {
+		tree_abort(t);
+		return err;
+	}
+	tree_commit(t);
+	return 0;
+}
+
 /* Everything erased by one store. */
 static int op_erase_all(struct tree *t)
 {
@@ -242,20 +281,23 @@ struct alloc_case {
 	void (*build)(struct tree *t);
 	int (*op)(struct tree *t);
 	bool allocates; /* must reach at least one allocation */
+	unsigned most;	/* and at most this many (0: any) */
 };
 
 static const struct alloc_case cases[] = {
-	{ "first_insert", build_empty, op_first_insert, true },
-	{ "root_split", build_before_root_split, op_root_split, true },
-	{ "insert_in_hole", build_dense, op_insert_middle, true },
-	{ "fill_holes", build_dense, op_fill_holes, true },
-	{ "erase_many", build_dense, op_erase_many, true },
-	{ "replace_across", build_pairs, op_replace_across, true },
-	{ "exact_replace", build_pairs, op_exact, true },
-	{ "split_in_three", build_long, op_split_three, true },
-	{ "erase_inside", build_long, op_erase_inside, true },
-	{ "txn_of_three", build_dense, op_txn3, true },
-	{ "erase_all", build_dense, op_erase_all, false },
+	{ "first_insert", build_empty, op_first_insert, true, 0 },
+	{ "root_split", build_before_root_split, op_root_split, true, 0 },
+	{ "insert_in_hole", build_dense, op_insert_middle, true, 0 },
+	{ "fill_holes", build_dense, op_fill_holes, true, 0 },
+	{ "erase_many", build_dense, op_erase_many, true, 0 },
+	{ "replace_across", build_pairs, op_replace_across, true, 0 },
+	{ "exact_replace", build_pairs, op_exact, true, 0 },
+	{ "split_in_three", build_long, op_split_three, true, 0 },
+	{ "erase_inside", build_long, op_erase_inside, true, 0 },
+	{ "txn_of_three", build_dense, op_txn3, true, 0 },
+	{ "erase_all", build_dense, op_erase_all, false, 0 },
+	{ "splice_pending", build_dense, op_splice_pending, true, 1 },
+	{ "splice_then_store", build_dense, op_splice_then_store, true, 0 },
 };
 
 static unsigned run_case(const struct alloc_case *c)
@@ -294,6 +336,8 @@ static unsigned run_case(const struct alloc_case *c)
 	       want.st.height);
 	if (c->allocates)
 		CHECK(n - 1 >= 1);
+	if (c->most)
+		CHECK(n - 1 <= (long)c->most);
 
 	/* The tree still works after all those failures. */
 	CHECK_EQ_U64(tree_store(&t, K(1) << 30, (K(1) << 30) + G, P(8)), 0);
