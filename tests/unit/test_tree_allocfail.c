@@ -163,6 +163,16 @@ static int op_insert_middle(struct tree *t)
 	return tree_store(t, K(2 * 1500 + 1), K(2 * 1500 + 2), P(2));
 }
 
+/* The end of an operation's transaction: commit, or abort on err. */
+static int finish(struct tree *t, int err)
+{
+	if (err)
+		tree_abort(t);
+	else
+		tree_commit(t);
+	return err;
+}
+
 /* Twelve holes side by side filled in one transaction: more than the
  * leaves around them have room for, so they split. */
 static int op_fill_holes(struct tree *t)
@@ -173,12 +183,7 @@ static int op_fill_holes(struct tree *t)
 	for (unsigned i = 0; i < 12 && !err; i++)
 		err = tree_txn_store(t, K(2 * (1500 + i) + 1),
 				     K(2 * (1500 + i) + 2), P(2));
-	if (err) {
-		tree_abort(t);
-		return err;
-	}
-	tree_commit(t);
-	return 0;
+	return finish(t, err);
 }
 
 /* Erase 600 ranges in the middle: leaves empty out and merge. */
@@ -222,50 +227,35 @@ static int op_txn3(struct tree *t)
 		err = tree_txn_store(t, K(2 * 900), K(2 * 1300), NULL);
 	if (!err)
 		err = tree_txn_store(t, K(2 * 2500 + 1), K(2 * 2600), P(7));
-	if (err) {
-		tree_abort(t);
-		return err;
-	}
-	tree_commit(t);
-	return 0;
+	return finish(t, err);
 }
 
 /* A splice giving one range a new object: inside its leaf, the first
  * write of its transaction, so only the new leaf is allocated (tree.c,
- * "Pending leaves"). */
-static int op_splice_pending(struct tree *t)
+ * "Pending leaves"). With store, a store far away follows in the same
+ * transaction: it first copies the path above the pending leaf, and a
+ * failure there or in the store itself must take the pending leaf back
+ * too. */
+static int splice_txn(struct tree *t, bool store)
 {
 	struct tree_entry e = { K(2 * 1503), K(2 * 1503 + 1), P(9) };
 	int err;
 
 	tree_begin(t);
 	err = tree_txn_splice(t, e.start, e.end, &e, 1);
-	if (err) {
-		tree_abort(t);
-		return err;
-	}
-	tree_commit(t);
-	return 0;
+	if (!err && store)
+		err = tree_txn_store(t, K(2 * 100 + 1), K(2 * 100 + 2), P(10));
+	return finish(t, err);
 }
 
-/* The same splice, then a store far away in the same transaction: the
- * store first copies the path above the pending leaf, and a failure there
- * or in the store itself must take the pending leaf back too. */
+static int op_splice_pending(struct tree *t)
+{
+	return splice_txn(t, false);
+}
+
 static int op_splice_then_store(struct tree *t)
 {
-	struct tree_entry e = { K(2 * 1503), K(2 * 1503 + 1), P(9) };
-	int err;
-
-	tree_begin(t);
-	err = tree_txn_splice(t, e.start, e.end, &e, 1);
-	if (!err)
-		err = tree_txn_store(t, K(2 * 100 + 1), K(2 * 100 + 2), P(10));
-	if (err) {
-		tree_abort(t);
-		return err;
-	}
-	tree_commit(t);
-	return 0;
+	return splice_txn(t, true);
 }
 
 /* Everything erased by one store. */
