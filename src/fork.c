@@ -147,6 +147,7 @@ static void dup_undo(void *arg, void *ptr)
 static int dup_space(struct uvma_mm *mm, struct uvma_mm **out)
 {
 	struct uvma_mm_config cfg;
+	int err;
 
 	uvma_mm_config_init(&cfg);
 	cfg.base = mm->base;
@@ -159,7 +160,10 @@ static int dup_space(struct uvma_mm *mm, struct uvma_mm **out)
 	cfg.stack_guard_gap = mm->stack_gap;
 	if (mm->no_zero_page)
 		cfg.flags |= UVMA_MM_NO_ZERO_PAGE;
-	return uvma_mm_create(&cfg, out);
+	err = uvma_mm_create(&cfg, out);
+	if (!err)
+		(*out)->sealed = mm->sealed; /* the copies keep their seals */
+	return err;
 }
 
 int uvma_mm_dup(struct uvma_mm *mm, const struct uvma_dup_ops *ops,

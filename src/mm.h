@@ -70,6 +70,11 @@ struct uvma_mm {
 	 * and the gap it keeps below; set at creation, read-only after. */
 	uint64_t stack_limit;
 	uint64_t stack_gap;
+	/* Whether an area was ever sealed (uvma_mseal, or inherited by
+	 * uvma_mm_dup): until then the seal checks of munmap, MAP_FIXED and
+	 * mremap skip their walk (mseal.c). Written under mmap_lock for
+	 * writing, read under mmap_lock; never cleared. */
+	bool sealed;
 	/* UVMA_MM_NO_ZERO_PAGE: a read fault in a private anonymous area
 	 * tags it as a write does (anon.h); set at creation, read-only
 	 * after. */

@@ -3,7 +3,10 @@
  * holes gets UVMA_VM_SEALED through the plan engine (plan_modify), and
  * the checks that sealed areas make the other calls do (mm_range_sealed:
  * munmap, MAP_FIXED, mremap, brk; mprotect and madvise look at each area
- * they change). docs/semantics.md, "Sealing".
+ * they change). docs/semantics.md, "Sealing". A space never sealed
+ * (mm->sealed) skips the checks' walk: every munmap and MAP_FIXED made one
+ * more descent of the tree for it (an mmap+munmap pair 0.91x the time
+ * without it at 1k areas, 0.95x at 1M).
  *
  * Locks: mmap_lock for writing (uvma_mseal); the checks' callers hold it.
  */
@@ -20,6 +23,8 @@ bool mm_range_sealed(struct uvma_mm *mm, uint64_t start, uint64_t end)
 	bool sealed = false;
 
 	mmap_assert_locked(mm);
+	if (!mm->sealed)
+		return false; /* no area was ever sealed: nothing to walk */
 	rcu_read_enter(); /* mmap_lock keeps the tree still; RCU: its rules */
 	tree_iter_start(&it, &mm->tree, start, end);
 	while (!sealed && tree_iter_next(&it, &e) && e.start < end)
@@ -100,6 +105,8 @@ int uvma_mseal(struct uvma_mm *mm, uint64_t addr, uint64_t len,
 		mmap_write_unlock(mm);
 		return -ENOMEM;
 	}
+	/* Before the plan: a seal half applied must still be checked. */
+	mm->sealed = true;
 	plan_init(&p, mm);
 	err = plan_modify(&p, addr, end, &m, &stop);
 	if (!err && plan_changes(&p))

@@ -357,6 +357,32 @@ static void test_map_flags(void)
 	uvma_mm_destroy(mm);
 }
 
+/* Seals refuse munmap and MAP_FIXED from the first uvma_mseal on (a space
+ * never sealed skips the check's walk), and in the child of uvma_mm_dup
+ * too; an mseal refused for a hole seals nothing. (Scenarios
+ * seal_refuses, seal_halfway: the kernel's answers.) */
+static void test_seal(void)
+{
+	struct uvma_mm *mm = space(), *child;
+
+	map(mm, AT, 4, RW, PRIV);
+	CHECK_EQ_U64(uvma_munmap(mm, AT + 3 * PAGE, PAGE), 0);
+	CHECK_EQ_U64(uvma_mseal(mm, AT, 4 * PAGE, 0), -ENOMEM);
+	CHECK_EQ_U64(uvma_munmap(mm, AT + 2 * PAGE, PAGE), 0);
+	CHECK_EQ_U64(uvma_mseal(mm, AT + PAGE, PAGE, 0), 0);
+	CHECK_EQ_U64(vm(mm, 1), UVMA_VM_SEALED);
+	CHECK_EQ_U64(uvma_munmap(mm, AT, 2 * PAGE), -EPERM);
+	CHECK_EQ_U64(uvma_mmap(mm, AT + PAGE, PAGE, RO, PRIV, 0, 0, NULL, NULL),
+		     -EPERM);
+	CHECK_EQ_U64(uvma_mm_dup(mm, NULL, &child), 0);
+	CHECK_EQ_U64(uvma_munmap(child, AT + PAGE, PAGE), -EPERM);
+	CHECK_EQ_U64(uvma_munmap(child, AT, PAGE), 0);
+	check_map_valid(child);
+	uvma_mm_destroy(child);
+	check_map_valid(mm);
+	uvma_mm_destroy(mm);
+}
+
 /* The limit on locked memory (uvma_mm_set_memlock_limit): mlock past it
  * is -ENOMEM with nothing changed, a locked mapping -EAGAIN, a limit of 0
  * -EPERM; the child of uvma_mm_dup inherits it. (Scenario
@@ -393,13 +419,10 @@ static void test_memlock(void)
 }
 
 static const struct test_case case_table[] = {
-	{ "memlock", test_memlock },
-	{ "map_flags", test_map_flags },
-	{ "info", test_info },
-	{ "account", test_account },
-	{ "populate", test_populate },
-	{ "future", test_future },
-	{ "concurrent", test_concurrent },
+	{ "memlock", test_memlock },	 { "seal", test_seal },
+	{ "map_flags", test_map_flags }, { "info", test_info },
+	{ "account", test_account },	 { "populate", test_populate },
+	{ "future", test_future },	 { "concurrent", test_concurrent },
 };
 
 int main(int argc, char **argv)
