@@ -83,9 +83,13 @@ static inline bool anon_needed(const struct uvma_vma *v)
 static inline bool anon_needed_by(const struct uvma_vma *v, bool write,
 				  bool no_zero_page)
 {
+	/* A read in a space with the zero page, the common fault, decides
+	 * without reading the area. */
+	if (!write && !no_zero_page)
+		return false;
 	if (!anon_needed(v))
 		return false;
-	return write || (no_zero_page && (v->flags & UVMA_MAP_ANONYMOUS));
+	return write || (v->flags & UVMA_MAP_ANONYMOUS);
 }
 
 /*

@@ -54,6 +54,12 @@ struct uvma_mm {
 	uint64_t end;
 	uint64_t page_size;
 	unsigned page_shift;
+	/* UVMA_MM_NO_ZERO_PAGE: a read fault in a private anonymous area
+	 * tags it as a write does (anon.h); set at creation, read-only
+	 * after. Here, in page_shift's padding on the line every fault reads
+	 * anyway (mm_lock_seq's), so that read faults do not take one more
+	 * line to ask. */
+	bool no_zero_page;
 	uvma_fault_fn fault;
 	void *fault_arg;
 	/* Real memory behind the window (pager.c), or NULL; set at creation,
@@ -75,10 +81,6 @@ struct uvma_mm {
 	 * mremap skip their walk (mseal.c). Written under mmap_lock for
 	 * writing, read under mmap_lock; never cleared. */
 	bool sealed;
-	/* UVMA_MM_NO_ZERO_PAGE: a read fault in a private anonymous area
-	 * tags it as a write does (anon.h); set at creation, read-only
-	 * after. */
-	bool no_zero_page;
 	/* Tags of touched areas (anon.c): anon_lock orders the faults that
 	 * give them (each holding mmap_lock for reading); anon_next, the
 	 * next serial, is written under anon_lock with mmap_lock held, or

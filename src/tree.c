@@ -1267,29 +1267,6 @@ static void splice_write(struct tnode *leaf, const struct splice *s,
 	leaf->count = (uint8_t)s->count;
 }
 
-/* splice_leaf's general case: copy the path, then write the leaf. */
-static int splice_copying(struct tree *t, const unsigned char *idx,
-			  const struct splice *s, const struct tree_entry *e,
-			  unsigned n)
-{
-	struct tnode *path[TREE_MAX_HEIGHT], **slot = &t->work;
-	int h = t->work->level;
-
-	for (int l = h; l >= 0; l--) {
-		path[l] = writable(t, slot);
-		if (!path[l])
-			return -ENOMEM;
-		if (l)
-			slot = &path[l]->u.br.child[idx[l]];
-	}
-	t->entries = t->entries - path[0]->count + s->count;
-	splice_write(path[0], s, e, n);
-	for (int l = 1; l <= h; l++)
-		set_child(path[l], idx[l], path[l - 1]);
-	t->splices++;
-	return 1;
-}
-
 /*
  * Pending leaves. Most map changes rewrite one leaf and keep its first and
  * last ranges, so that commit's graft (below) will swap the new leaf into
@@ -1311,7 +1288,10 @@ static bool same_range(const struct tnode *a, unsigned ia,
 	       a->u.leaf.ptr[ia] == b->u.leaf.ptr[ib];
 }
 
-/* Give the working tree the pending leaf: copy the path above it. */
+/* Give the working tree the pending leaf: copy the path above it (nodes
+ * this transaction wrote already are used as they are), then put the leaf
+ * in place of the one it copies. Also the general splice's way: a leaf
+ * that cannot wait is made pending and given at once. */
 static int pend_materialize(struct tree *t)
 {
 	struct tnode *path[TREE_MAX_HEIGHT], **slot = &t->work;
@@ -1372,6 +1352,7 @@ static int splice_leaf(struct tree *t, uint64_t lo, uint64_t hi,
 	struct tnode **path = t->pend_path, *leaf, *f;
 	struct splice s;
 	uint64_t bound;
+	bool pending;
 	int h;
 
 	if (!t->work)
@@ -1383,9 +1364,10 @@ static int splice_leaf(struct tree *t, uint64_t lo, uint64_t hi,
 		return 0; /* the next leaf holds ranges of [lo, hi) too */
 	if (!splice_fits(path[1], h ? idx[1] : 0, &s, leaf))
 		return 0;
-	if (!h || t->fresh)
-		return splice_copying(t, idx, &s, e, n);
-	/* The path is published (nothing written yet): copy the leaf only. */
+	/* Pending only under a parent, on a path nothing has written yet
+	 * (every node from the work root published): asked before f joins
+	 * the fresh list. */
+	pending = h && !t->fresh;
 	f = node_alloc(t, 0);
 	if (!f)
 		return -ENOMEM;
@@ -1395,7 +1377,7 @@ static int splice_leaf(struct tree *t, uint64_t lo, uint64_t hi,
 	splice_write(f, &s, e, n);
 	t->pend_leaf = f;
 	t->pend_h = h;
-	if (!same_range(leaf, 0, f, 0) ||
+	if (!pending || !same_range(leaf, 0, f, 0) ||
 	    !same_range(leaf, leaf->count - 1u, f, f->count - 1u)) {
 		if (pend_materialize(t))
 			return -ENOMEM;

@@ -201,30 +201,27 @@ static int kernel_has_zero_page(void)
 	struct kernel_space probe = { 0 };
 	uint64_t end = 0;
 	long r;
+	int ret = -1;
 
 	r = sys_mmap(0, 5 * ps, PROT_NONE, GUARD_FLAGS, -1, 0);
-	if (r == -1) {
-		perror("uvma-kernel-replay: probing the zero page");
-		return -1;
-	}
+	if (r == -1)
+		goto out;
 	probe.base = (uint64_t)r;
 	if (sys_mmap(probe.base + ps, ps, rw, fixed, -1, 0) == -1 ||
-	    sys_mmap(probe.base + 3 * ps, ps, rw, fixed, -1, 0) == -1) {
-		perror("uvma-kernel-replay: probing the zero page");
-		sys_munmap(probe.base, 5 * ps);
-		return -1;
-	}
+	    sys_mmap(probe.base + 3 * ps, ps, rw, fixed, -1, 0) == -1)
+		goto out;
 	*(volatile char *)(uintptr_t)(probe.base + ps) = 1;
 	(void)*(volatile char *)(uintptr_t)(probe.base + 3 * ps);
-	r = sys_mmap(probe.base + 2 * ps, ps, rw, fixed, -1, 0);
-	if (r == -1 ||
-	    kernel_for_each_area(&probe, end_of_first_rw, &end) < 0) {
+	if (sys_mmap(probe.base + 2 * ps, ps, rw, fixed, -1, 0) == -1 ||
+	    kernel_for_each_area(&probe, end_of_first_rw, &end) < 0)
+		goto out;
+	ret = end == 4 * ps;
+out:
+	if (ret < 0)
 		perror("uvma-kernel-replay: probing the zero page");
+	if (probe.base)
 		sys_munmap(probe.base, 5 * ps);
-		return -1;
-	}
-	sys_munmap(probe.base, 5 * ps);
-	return end == 4 * ps;
+	return ret;
 }
 
 static int kernel_probe(struct script_model *model)
