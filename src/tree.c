@@ -176,6 +176,26 @@ static void leaf_set(struct tnode *n, unsigned j, const struct tree_entry *e)
 }
 
 /*
+ * The top sentinel (docs/tree.md, "The top sentinel"): a tree that holds
+ * any range also holds the empty range [UINT64_MAX, UINT64_MAX) as its very
+ * last one, so that the tree's last range, and with it every last summary
+ * down the right edge, never changes. A change at the top of the map then
+ * keeps its leaf's edge ranges and grafts like any other, instead of
+ * publishing a new root that every reader's next lookup misses on. It is
+ * empty, so no address is in it, no search by address returns it (but
+ * find_above, which is told here) and iterators stop before it; the tree's
+ * entry count leaves it out.
+ */
+static const char sentinel_mark;
+#define SENTINEL_KEY UINT64_MAX
+#define SENTINEL_PTR ((void *)&sentinel_mark)
+
+static bool is_sentinel(const struct tnode *leaf, unsigned j)
+{
+	return leaf->u.leaf.ptr[j] == SENTINEL_PTR;
+}
+
+/*
  * A published branch changes in place in two ways only (tree_commit's
  * graft): one child pointer swapped for a complete new subtree with the same
  * first and last (release store), and that child's gap summary (relaxed).
@@ -273,7 +293,7 @@ static bool find_above_in(const struct tnode *n, uint64_t addr,
 		prefetch_node(n);
 	}
 	unsigned j = count_le(n->u.leaf.end, n->count, addr);
-	if (j >= n->count)
+	if (j >= n->count || is_sentinel(n, j))
 		return false;
 	leaf_get(n, j, out);
 	return true;
@@ -967,8 +987,11 @@ static int tree_insert(struct tree *t, const struct tree_entry *e)
 		root = node_alloc(t, 0);
 		if (!root)
 			return -ENOMEM;
-		root->count = 1;
+		root->count = 2;
 		leaf_set(root, 0, e);
+		leaf_set(root, 1,
+			 &(struct tree_entry){ SENTINEL_KEY, SENTINEL_KEY,
+					       SENTINEL_PTR });
 		t->work = root;
 		t->entries++;
 		return 0;
@@ -1070,7 +1093,8 @@ static int tree_remove(struct tree *t, uint64_t key)
 	if (root->level && root->count == 1) {
 		t->work = root->u.br.child[0];
 		node_drop(t, root);
-	} else if (!root->level && !root->count) {
+	} else if (!root->level && root->count == 1) {
+		UVMA_ASSERT(is_sentinel(root, 0)); /* the last range went */
 		t->work = NULL;
 		node_drop(t, root);
 	}
@@ -1238,7 +1262,7 @@ static bool splice_fits(const struct tnode *parent, unsigned i,
 	if (s->count > TREE_LEAF_CAP)
 		return false;
 	if (!parent)
-		return s->count > 0;
+		return s->count > 1; /* else the tree empties: general path */
 	if (s->count < LEAF_MIN)
 		return false;
 	if (s->count < leaf->count) {
@@ -1649,7 +1673,8 @@ static struct tnode *clone_node(struct tree *dst, const struct tnode *n,
 			struct tree_entry e;
 
 			leaf_get(n, i, &e);
-			e.ptr = c->copy(c->ctx, &e);
+			if (!is_sentinel(n, i))
+				e.ptr = c->copy(c->ctx, &e);
 			if (!e.ptr)
 				return NULL;
 			leaf_set(d, i, &e);
@@ -1688,7 +1713,8 @@ int tree_clone(struct tree *dst, struct tree *src,
 	if (!dst->work) {
 		for (n = dst->fresh; n; n = n->link)
 			for (unsigned j = 0; !n->level && j < n->count; j++)
-				undo(ctx, n->u.leaf.ptr[j]);
+				if (!is_sentinel(n, j))
+					undo(ctx, n->u.leaf.ptr[j]);
 		tree_abort(dst);
 		return -ENOMEM;
 	}
@@ -1810,6 +1836,7 @@ struct check {
 	size_t len;
 	size_t entries, nodes;
 	uint64_t prev_end; /* end of the last range seen, in order */
+	bool sentinel;	   /* the top sentinel was seen */
 	bool failed;
 };
 
@@ -1831,6 +1858,16 @@ static bool check_leaf(struct check *c, const struct tnode *n)
 {
 	for (unsigned j = 0; j < n->count; j++) {
 		uint64_t s = n->u.leaf.start[j], e = n->u.leaf.end[j];
+		if (c->sentinel)
+			return fail(c, "range %#lx-%#lx after the sentinel",
+				    (unsigned long)s, (unsigned long)e);
+		if (is_sentinel(n, j)) {
+			if (s != SENTINEL_KEY || e != SENTINEL_KEY)
+				return fail(c, "sentinel at %#lx-%#lx",
+					    (unsigned long)s, (unsigned long)e);
+			c->sentinel = true;
+			continue;
+		}
 		if (s >= e || ((s | e) & (c->t->granule - 1)))
 			return fail(c,
 				    "leaf range %#lx-%#lx empty or unaligned",
@@ -1893,7 +1930,9 @@ int tree_check(struct tree *t, char *msg, size_t msglen)
 	if (t->in_txn)
 		fail(&c, "tree_check inside a transaction");
 	else if (root && check_node(&c, root, true, root->level)) {
-		if (c.entries != t->entries)
+		if (!c.sentinel)
+			fail(&c, "no sentinel after the last range");
+		else if (c.entries != t->entries)
 			fail(&c, "%zu ranges counted, %zu recorded", c.entries,
 			     t->entries);
 		else if (c.nodes != t->nodes)

@@ -639,8 +639,8 @@ static void test_stats(void)
 /*
  * A change confined to one leaf of a deep tree is grafted in place: the
  * published root stays the same node, a reader holding it sees the change,
- * and the tree stays valid. A change that moves a child's first or last
- * range is not (the root is new). Contents are checked against the stores.
+ * and the tree stays valid, at the top of the map too (the sentinel). A
+ * change that moves the tree's first range is not (the root is new). Contents are checked against the stores.
  */
 static void test_graft(void)
 {
@@ -675,12 +675,85 @@ static void test_graft(void)
 	CHECK_EQ_U64(st1.grafts, st0.grafts + 2);
 	check_tree_valid(&t);
 
-	/* The last range of the tree grows: every last summary on the path
-	 * changes, so a new root is published. */
+	/* The last range of the tree grows, and one goes in above it: the
+	 * top sentinel stays the leaf's last range, so both are grafted and
+	 * the root stays (a reader holding it finds the new range). */
 	CHECK_EQ_U64(tree_store(&t, K(4 * (n - 1)), K(4 * n), P(3)), 0);
+	CHECK_EQ_U64(tree_store(&t, K(4 * n + 8), K(4 * n + 9), P(4)), 0);
 	tree_stats(&t, &st1);
-	CHECK_EQ_U64(st1.grafts, st0.grafts + 2);
+	CHECK_EQ_U64(st1.grafts, st0.grafts + 4);
+	CHECK(atomic_load(&t.root) == root);
+	rcu_read_enter();
+	CHECK(tree_find(&t, K(4 * n + 8), &e) && e.ptr == P(4));
+	CHECK(!tree_find_above(&t, K(4 * n + 9), &e));
+	rcu_read_exit();
+	check_tree_valid(&t);
+
+	/* The first range of the tree moves: every first summary on the
+	 * path changes, so a new root is published. */
+	CHECK_EQ_U64(tree_store(&t, K(0), K(1), NULL), 0);
+	tree_stats(&t, &st1);
+	CHECK_EQ_U64(st1.grafts, st0.grafts + 4);
 	CHECK(atomic_load(&t.root) != root);
+	check_tree_valid(&t);
+	tree_destroy(&t);
+}
+
+static int copies;
+
+static void *count_copy(void *ctx, const struct tree_entry *e)
+{
+	(void)ctx;
+	copies++;
+	return e->ptr;
+}
+
+static void no_undo(void *ctx, void *ptr)
+{
+	(void)ctx;
+	(void)ptr;
+}
+
+/*
+ * The top sentinel (docs/tree.md) is invisible: with a granule of 1 a range
+ * can end at the top of the key space, just below it, and every search,
+ * iteration, count and copy sees only the real ranges; removing the last
+ * one empties the tree (no node left).
+ */
+static void test_sentinel(void)
+{
+	const uint64_t top = UINT64_MAX;
+	const struct want w[] = { { 5, 6, P(2) }, { top - 10, top, P(1) } };
+	struct tree t, c;
+	struct tree_stats st;
+
+	CHECK_EQ_U64(tree_init(&t, 1), 0);
+	CHECK_EQ_U64(tree_store(&t, top - 10, top, P(1)), 0);
+	CHECK_EQ_U64(tree_store(&t, 5, 6, P(2)), 0);
+	check_tree(&t, w, 2);
+	check_find(&t, top - 1, &w[1]);
+	check_find(&t, top, NULL);
+	check_above(&t, 6, &w[1]);
+	check_above(&t, top - 1, &w[1]);
+	check_above(&t, top, NULL);
+	check_below(&t, top, &w[1]);
+	check_iter(&t, 0, top, w, 2);
+	check_gap(&t, 0, top - 15, 4, 0, 0, top - 19, 0);
+	check_gap(&t, 6, top - 15, 4, 0, 0, top - 19, 6);
+
+	CHECK_EQ_U64(tree_init(&c, 1), 0);
+	copies = 0;
+	CHECK_EQ_U64(tree_clone(&c, &t, count_copy, no_undo, NULL), 0);
+	CHECK_EQ_U64(copies, 2);
+	check_tree(&c, w, 2);
+	tree_destroy(&c);
+
+	CHECK_EQ_U64(tree_store(&t, 0, top, NULL), 0);
+	tree_stats(&t, &st);
+	CHECK_EQ_U64(st.entries, 0);
+	CHECK_EQ_U64(st.nodes, 0);
+	CHECK(!atomic_load(&t.root));
+	check_above(&t, 0, NULL);
 	check_tree_valid(&t);
 	tree_destroy(&t);
 }
@@ -722,6 +795,7 @@ static const struct test_case case_table[] = {
 	{ "stats", test_stats },
 	{ "graft", test_graft },
 	{ "destroy_pending", test_destroy_pending },
+	{ "sentinel", test_sentinel },
 };
 
 int main(int argc, char **argv)
