@@ -69,13 +69,18 @@ static int slot_assign(void)
 	return i;
 }
 
-static inline void count(struct uvma_mm *mm, enum fault_counter c)
+static inline int slot_index(void)
 {
 	int i = my_slot;
+
+	return __builtin_expect(i < 0, 0) ? slot_assign() : i;
+}
+
+static inline void count(struct uvma_mm *mm, enum fault_counter c)
+{
+	int i = slot_index();
 	_Atomic uint64_t *n;
 
-	if (__builtin_expect(i < 0, 0))
-		i = slot_assign();
 	n = &mm->slots[i].n[c];
 	if (__builtin_expect(i == SHARED_SLOT, 0)) {
 		atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
@@ -120,6 +125,9 @@ void uvma_mm_fault_stats(struct uvma_mm *mm, struct uvma_fault_stats *out)
  */
 static struct uvma_vma *lock_vma_under_rcu(struct uvma_mm *mm, uint64_t addr)
 {
+	/* This thread's bound on mm_lock_seq (vma_lock.h): its own slot's
+	 * line, which the writer never stores to. */
+	_Atomic uint64_t *seen = &mm->slots[slot_index()].seen;
 	struct tree_entry e;
 	struct uvma_vma *vma;
 
@@ -129,7 +137,7 @@ static struct uvma_vma *lock_vma_under_rcu(struct uvma_mm *mm, uint64_t addr)
 			goto abort;
 		vma = e.ptr;
 		hook_run(HOOK_LOOKUP_FOUND, mm, vma);
-		switch (vma_start_read(mm, vma)) {
+		switch (vma_start_read_seen(mm, vma, seen)) {
 		case VMA_READ_LOCKED:
 			rcu_read_exit();
 			/* The object may have been split or reused after the

@@ -54,12 +54,26 @@ static void reset_lock_seqs(struct uvma_mm *mm)
 	while (tree_iter_next(&it, &e)) {
 		struct uvma_vma *v = e.ptr;
 
-		/* Relaxed: readers that still see the old value compare it
-		 * with the current odd sequence, 1, which is at worst a
-		 * spurious "busy" (fall back), never a missed lock. */
-		atomic_store_explicit(&v->lock_seq, 0, memory_order_relaxed);
+		/* A reader that still sees the old value compares it with
+		 * the current odd sequence, 1, which is at worst a spurious
+		 * "busy" (fall back), never a missed lock. Release: a reader
+		 * that sees 0 takes the VMA without reading mm_lock_seq
+		 * (below every bound, vma_lock.h), so 0 must bring the
+		 * changes of the cycles before it. */
+		atomic_store_explicit(&v->lock_seq, 0, memory_order_release);
 	}
 #endif
+}
+
+/*
+ * The sequence starts over (a wrap, or a test's jump): the bounds readers
+ * keep (vma_lock.h) compare values of one epoch only. Release, after the
+ * new sequence value: a reader that reads this epoch and then mm_lock_seq
+ * gets a value of this epoch or a later one (seen_refresh).
+ */
+static void new_epoch(struct uvma_mm *mm)
+{
+	atomic_fetch_add_explicit(&mm->seq_epoch, 1, memory_order_release);
 }
 
 void mmap_write_lock(struct uvma_mm *mm)
@@ -85,6 +99,8 @@ void mmap_write_lock(struct uvma_mm *mm)
 	 * once this store has overwritten it.
 	 */
 	atomic_store_explicit(&mm->lock_seq, seq, memory_order_release);
+	if (seq == 1)
+		new_epoch(mm);
 }
 
 /* End the write cycle: release, so that a reader whose acquire load sees the
@@ -134,6 +150,7 @@ void mm_set_lock_seq(struct uvma_mm *mm, uint32_t seq)
 {
 	UVMA_ASSERT(!(seq & 1) && !rwsem_is_locked(&mm->lock));
 	atomic_store_explicit(&mm->lock_seq, seq, memory_order_relaxed);
+	new_epoch(mm);
 }
 #endif
 

@@ -7,6 +7,7 @@
  * - lock_seq: mm_lock_seq, written only by the mmap_lock writer: made odd
  *   when it takes the lock, even again when it unlocks or downgrades (which
  *   ends every VMA write lock of this cycle at once, docs/design.md rule 3).
+ * - seq_epoch: bumped by the writer when lock_seq wraps (mm.c).
  * - base, end, page_size, page_shift, fault, fault_arg: set at creation,
  *   read-only after.
  * - counters: per-thread slots, see fault.c.
@@ -25,7 +26,8 @@
 #include "tree.h"
 #include "uvma.h"
 
-/* Fault counters of one thread slot, on a cache line of its own. */
+/* Fault counters of one thread slot, on a cache line of its own, and the
+ * thread's bound on mm_lock_seq (vma_lock.h, "Sequence bounds"). */
 enum fault_counter {
 	FAULT_SUCCESS,
 	FAULT_ABORT,
@@ -36,6 +38,11 @@ enum fault_counter {
 };
 struct fault_slot {
 	_Atomic uint64_t n[FAULT_NCOUNTERS];
+	/* (seq_epoch << 32) | mm_lock_seq as this slot's thread last read
+	 * them (acquire); written and read only by the slot's threads, with
+	 * release and acquire, so that a thread given the slot later, or
+	 * sharing it, inherits the order that made the value true. */
+	_Atomic uint64_t seen;
 } __attribute__((aligned(64)));
 
 /* Threads get slots 0 .. FAULT_SLOTS - 2 of their own; any further threads
@@ -45,11 +52,19 @@ struct fault_slot {
 struct uvma_mm {
 	struct tree tree;
 	struct rwsem lock;
+	/* The writer's line: written twice per write cycle, so faults must
+	 * not need anything else on it (they read lock_seq only for VMAs
+	 * locked since their thread's bound, vma_lock.h). */
 	_Atomic uint32_t lock_seq __attribute__((aligned(64)));
 	/* The thread holding mmap_lock for writing (its tid), or 0; kept by
 	 * debug builds only, but always present so that objects built with
 	 * and without UVMA_DEBUG agree on the layout. */
 	_Atomic long write_owner;
+	/* The line every fault reads, written (nearly) never: seq_epoch,
+	 * then what creation sets. seq_epoch counts the wraps of lock_seq
+	 * (and test jumps of it); written by the mmap_lock writer with
+	 * release, after the wrapped value (mm.c). */
+	_Atomic uint32_t seq_epoch __attribute__((aligned(64)));
 	uint64_t base;
 	uint64_t end;
 	uint64_t page_size;
@@ -57,8 +72,7 @@ struct uvma_mm {
 	/* UVMA_MM_NO_ZERO_PAGE: a read fault in a private anonymous area
 	 * tags it as a write does (anon.h); set at creation, read-only
 	 * after. Here, in page_shift's padding on the line every fault reads
-	 * anyway (mm_lock_seq's), so that read faults do not take one more
-	 * line to ask. */
+	 * anyway, so that read faults do not take one more line to ask. */
 	bool no_zero_page;
 	uvma_fault_fn fault;
 	void *fault_arg;

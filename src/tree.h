@@ -25,6 +25,10 @@
  *
  * All addresses are uint64_t; ranges and gap sizes are multiples of the
  * tree's granule (the page size in uvma). Results are 0 or a negative errno.
+ * A tree holding ranges also holds, after them, an empty sentinel range at
+ * UINT64_MAX that no call returns or counts (docs/tree.md, "The top
+ * sentinel"): the tree's last range never changes, so changes at the top
+ * of the map graft like any other.
  */
 #ifndef UVMA_TREE_H
 #define UVMA_TREE_H

@@ -84,4 +84,14 @@ static inline void vma_end_read(struct uvma_vma *vma)
 
 #endif
 
+/* The baselines keep the reads their Linux had: no sequence bound
+ * (vma_lock.h), mm_lock_seq is read on every lock. */
+static inline enum vma_read vma_start_read_seen(struct uvma_mm *mm,
+						struct uvma_vma *vma,
+						_Atomic uint64_t *seen)
+{
+	(void)seen;
+	return vma_start_read(mm, vma);
+}
+
 #endif

@@ -271,6 +271,17 @@ inline vma_end_read(c)
 	fi
 }
 
+/*
+ * The sequence bound of rule 4: lock_seq below the last mm_lock_seq this
+ * reader read means its cycle had ended then. The mutant counts the value
+ * read itself as ended too, which is wrong while that cycle still runs.
+ */
+#ifdef MUTANT_BOUND_INCLUSIVE
+#define BOUND_ENDS(ls, bound) (ls <= bound)
+#else
+#define BOUND_ENDS(ls, bound) (ls < bound)
+#endif
+
 /* --- processes ----------------------------------------------------------- */
 
 active [NREADERS] proctype reader()
@@ -278,6 +289,7 @@ active [NREADERS] proctype reader()
 	byte tries = 0;
 	byte inc;
 	int c, s;
+	byte seen = 0; /* the thread's sequence bound (rule 4): no wrap here */
 
 	do
 	:: tries == READER_TRIES -> break
@@ -293,8 +305,12 @@ active [NREADERS] proctype reader()
 		/* vma_start_read(mm 1, vma), rule 4 */
 #ifndef VARIANT_NO_EARLY_CHECK
 		if
-		:: lock_seq == mm1_seq -> goto next /* busy, no reference */
-		:: else -> skip
+		:: BOUND_ENDS(lock_seq, seen) -> skip /* no mm_lock_seq load */
+		:: else ->
+			if
+			:: lock_seq == mm1_seq -> goto next /* busy, no ref */
+			:: else -> skip
+			fi
 		fi;
 #endif
 		d_step {
@@ -318,10 +334,15 @@ active [NREADERS] proctype reader()
 		fi;
 #endif
 #ifndef MUTANT_NO_SEQ_RECHECK
-		s = mm1_seq;
 		if
-		:: s == lock_seq -> s = 0; goto drop /* write-locked: busy */
-		:: else -> s = 0
+		:: BOUND_ENDS(lock_seq, seen) -> skip /* its cycle had ended */
+		:: else ->
+			s = mm1_seq;
+			seen = s; /* the bound rises to what was read */
+			if
+			:: s == lock_seq -> s = 0; goto drop /* locked: busy */
+			:: else -> s = 0
+			fi
 		fi;
 #endif
 

@@ -72,6 +72,8 @@ static inline const char *race_variant(void)
 	return "BROKEN fill_unlocked (the pager fills after dropping the lock)";
 #elif defined(UVMA_BROKEN_DUP_UNLOCKED)
 	return "BROKEN dup_unlocked (uvma_mm_dup copies areas unlocked)";
+#elif defined(UVMA_BROKEN_SEEN_NO_EPOCH)
+	return "BROKEN seen_no_epoch (sequence bounds compared across a wrap)";
 #elif defined(UVMA_BROKEN_FREE_ATTACHED)
 	return "BROKEN free_attached (a plan frees without detaching)";
 #else

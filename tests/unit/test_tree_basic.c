@@ -640,7 +640,8 @@ static void test_stats(void)
  * A change confined to one leaf of a deep tree is grafted in place: the
  * published root stays the same node, a reader holding it sees the change,
  * and the tree stays valid, at the top of the map too (the sentinel). A
- * change that moves the tree's first range is not (the root is new). Contents are checked against the stores.
+ * change that moves the tree's first range is not (the root is new). Contents
+ * are checked against the stores.
  */
 static void test_graft(void)
 {

@@ -1194,8 +1194,59 @@ static void test_lock_seq_wrap_twice(void)
 	uvma_mm_destroy(mm);
 }
 
+/*
+ * A thread's sequence bound (docs/design.md rule 4) skips mm_lock_seq only
+ * for VMAs whose lock ended before the bound was read: A, locked again in a
+ * later cycle, is refused while that cycle lasts; a VMA attached in the
+ * cycle is refused too; after the unlock both read, and the bound has
+ * risen to the sequence read on the way.
+ */
+static enum vma_read try_read_seen(struct uvma_mm *mm, struct uvma_vma *v,
+				   _Atomic uint64_t *seen)
+{
+	enum vma_read r;
+
+	rcu_read_enter();
+	r = vma_start_read_seen(mm, v, seen);
+	rcu_read_exit();
+	return r;
+}
+
+static void test_seen_bound(void)
+{
+	struct uvma_mm *mm = test_mm(NULL, NULL);
+	struct uvma_vma *a, *b;
+	_Atomic uint64_t seen = 0;
+
+	a = test_map(mm, AREA, AREA + PAGE, UVMA_PROT_READ, NULL);
+	CHECK_EQ_U64(try_read_seen(mm, a, &seen), VMA_READ_LOCKED);
+	vma_end_read(a);
+	CHECK_EQ_U64((uint32_t)seen, mm_seq(mm));
+	CHECK(vma_seq(a) < (uint32_t)seen);
+
+	mmap_write_lock(mm);
+	vma_start_write(a);
+	CHECK(vma_seq(a) > (uint32_t)atomic_load(&seen));
+	CHECK_EQ_U64(try_read_seen(mm, a, &seen), VMA_READ_BUSY);
+	CHECK_EQ_U64(test_refcnt(a), 1);
+	/* The early check refused it: the bound is as it was. */
+	CHECK_EQ_U64((uint32_t)seen, mm_seq(mm) - 1);
+	b = __test_map(mm, AREA + 4 * PAGE, AREA + 5 * PAGE, UVMA_PROT_READ,
+		       NULL);
+	CHECK_EQ_U64(try_read_seen(mm, b, &seen), VMA_READ_BUSY);
+	mmap_write_unlock(mm);
+
+	CHECK_EQ_U64(try_read_seen(mm, a, &seen), VMA_READ_LOCKED);
+	vma_end_read(a);
+	CHECK_EQ_U64((uint32_t)seen, mm_seq(mm));
+	CHECK_EQ_U64(try_read_seen(mm, b, &seen), VMA_READ_LOCKED);
+	vma_end_read(b);
+	uvma_mm_destroy(mm);
+}
+
 static const struct test_case case_table[] = {
 	{ "detached_attach", test_detached_attach },
+	{ "seen_bound", test_seen_bound },
 	{ "detach_no_readers", test_detach_no_readers },
 	{ "readers", test_readers },
 	{ "write_locked_unlock", test_write_locked_unlock },
