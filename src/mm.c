@@ -54,9 +54,11 @@ static void reset_lock_seqs(struct uvma_mm *mm)
 	while (tree_iter_next(&it, &e)) {
 		struct uvma_vma *v = e.ptr;
 
-		/* A reader that still sees the old value compares it with
-		 * the current odd sequence, 1, which is at worst a spurious
-		 * "busy" (fall back), never a missed lock. Release: a reader
+		/* A reader that still sees the old value either compares
+		 * it with the current odd sequence, 1 (at worst a spurious
+		 * "busy": fall back), or finds it below its bound of the old
+		 * epoch, which is then right: its cycle had ended before
+		 * that bound was read (vma_lock.h). Release: a reader
 		 * that sees 0 takes the VMA without reading mm_lock_seq
 		 * (below every bound, vma_lock.h), so 0 must bring the
 		 * changes of the cycles before it. */

@@ -125,7 +125,10 @@ bool mmap_read_trylock(struct uvma_mm *mm);
 void mmap_read_unlock(struct uvma_mm *mm);
 
 #ifdef UVMA_TEST_HOOKS
-/* Test hook: start mm_lock_seq at seq (even; no lock held, no VMA). */
+/* Test hook: jump mm_lock_seq to seq (even; no lock held), a new epoch.
+ * Jump only forwards past every VMA's lock_seq (or with no VMA): a VMA
+ * holding a value the sequence comes back to would read as already
+ * locked to vma_start_write. */
 void mm_set_lock_seq(struct uvma_mm *mm, uint32_t seq);
 #endif
 

@@ -523,7 +523,9 @@ static int gap_query_init(struct tree *t, struct gap_query *q, uint64_t low,
 	return 0;
 }
 
-/* The free run above the last range runs to the top of the key space. */
+/* The top of the key space: an empty tree is one free run up to it; in any
+ * other the free run above the last range ends at the sentinel there and is
+ * searched like every other gap. */
 #define KEY_TOP UINT64_MAX
 
 int tree_gap_topdown(struct tree *t, uint64_t low, uint64_t high, uint64_t size,
@@ -540,8 +542,6 @@ int tree_gap_topdown(struct tree *t, uint64_t low, uint64_t high, uint64_t size,
 		first = last = KEY_TOP;
 	} else {
 		node_summary(root, &first, &last, &gap);
-		if (fits_down(&q, last, KEY_TOP))
-			goto found;
 		if (gap >= q.need && gap_down(root, &q))
 			goto found;
 	}
@@ -570,9 +570,7 @@ int tree_gap_bottomup(struct tree *t, uint64_t low, uint64_t high,
 	node_summary(root, &first, &last, &gap);
 	if (fits_up(&q, 0, first))
 		goto found;
-	if (gap >= q.need && gap_up(root, &q))
-		goto found;
-	if (!fits_up(&q, last, KEY_TOP))
+	if (!(gap >= q.need && gap_up(root, &q)))
 		return -ENOMEM;
 found:
 	*addr = q.addr;
@@ -873,7 +871,11 @@ static int node_open(struct tree *t, struct tnode *n, unsigned pos,
 	struct tnode *r = node_alloc(t, n->level);
 	if (!r)
 		return -ENOMEM;
-	unsigned keep = split_keep(cap, node_min(n), pos);
+	/* Just before the top sentinel is the tree's end too: ascending
+	 * maps at the top keep the full left node they always had. */
+	bool at_end = pos == cap ||
+		      (!n->level && pos == cap - 1 && is_sentinel(n, cap - 1));
+	unsigned keep = split_keep(cap, node_min(n), at_end ? cap : pos);
 	if (pos < keep) {
 		node_move(r, 0, n, keep - 1, cap - (keep - 1));
 		node_move(n, pos + 1, n, pos, keep - 1 - pos);
@@ -1093,7 +1095,11 @@ static int tree_remove(struct tree *t, uint64_t key)
 	if (root->level && root->count == 1) {
 		t->work = root->u.br.child[0];
 		node_drop(t, root);
-	} else if (!root->level && root->count == 1) {
+		root = t->work;
+	}
+	/* Only the sentinel left (also after a collapse, with the small
+	 * nodes of the tests): the tree is empty and has no node. */
+	if (!root->level && root->count == 1) {
 		UVMA_ASSERT(is_sentinel(root, 0)); /* the last range went */
 		t->work = NULL;
 		node_drop(t, root);
@@ -1932,6 +1938,8 @@ int tree_check(struct tree *t, char *msg, size_t msglen)
 	else if (root && check_node(&c, root, true, root->level)) {
 		if (!c.sentinel)
 			fail(&c, "no sentinel after the last range");
+		else if (!c.entries)
+			fail(&c, "a tree of the sentinel alone");
 		else if (c.entries != t->entries)
 			fail(&c, "%zu ranges counted, %zu recorded", c.entries,
 			     t->entries);

@@ -538,7 +538,7 @@ static const struct scenario scenarios[] = {
 	  op_mmap_merge_both,
 	  { 1, 0, 0 },
 	  0 },
-	{ "mmap of a new area", setup_gap, op_mmap_new, { 2, 1, 0 }, 0 },
+	{ "mmap of a new area", setup_gap, op_mmap_new, { 1, 1, 0 }, 0 },
 	{ "mmap anonymous shared", setup_gap, op_mmap_shared, { 1, 1, 0 }, 0 },
 	{ "mmap FIXED over 12 areas",
 	  setup_twelve,
