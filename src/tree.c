@@ -293,9 +293,25 @@ static bool find_above_in(const struct tnode *n, uint64_t addr,
 		prefetch_node(n);
 	}
 	unsigned j = count_le(n->u.leaf.end, n->count, addr);
-	if (j >= n->count || is_sentinel(n, j))
+	if (j >= n->count)
 		return false;
 	leaf_get(n, j, out);
+	return true;
+}
+
+/* find_above_in without the sentinel, which it returns when nothing real
+ * lies above addr. Its callers inside the tree (tree_find, the store's
+ * trim) need not ask: no real range starts at SENTINEL_KEY, so their
+ * bounds on the start turn it away already, and the fault path's lookup
+ * pays nothing for it. */
+static bool find_above_real(const struct tnode *n, uint64_t addr,
+			    struct tree_entry *out)
+{
+	struct tree_entry e;
+
+	if (!find_above_in(n, addr, &e) || e.start == SENTINEL_KEY)
+		return false;
+	*out = e;
 	return true;
 }
 
@@ -320,7 +336,7 @@ static bool find_below_in(const struct tnode *n, uint64_t addr,
 
 bool tree_find_above(struct tree *t, uint64_t addr, struct tree_entry *out)
 {
-	return find_above_in(read_root(t), addr, out);
+	return find_above_real(read_root(t), addr, out);
 }
 
 bool tree_find_below(struct tree *t, uint64_t addr, struct tree_entry *out)
@@ -539,7 +555,7 @@ int tree_gap_topdown(struct tree *t, uint64_t low, uint64_t high, uint64_t size,
 		return err;
 	const struct tnode *root = read_root(t);
 	if (!root) {
-		first = last = KEY_TOP;
+		first = KEY_TOP;
 	} else {
 		node_summary(root, &first, &last, &gap);
 		if (gap >= q.need && gap_down(root, &q))
@@ -1832,7 +1848,7 @@ bool tree_find_below_from(const void *root, uint64_t addr,
 bool tree_find_above_from(const void *root, uint64_t addr,
 			  struct tree_entry *out)
 {
-	return find_above_in(root, addr, out);
+	return find_above_real(root, addr, out);
 }
 #endif
 
