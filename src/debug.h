@@ -50,4 +50,29 @@ void __tsan_release(void *addr);
 #define tsan_release(addr) ((void)(addr))
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UVMA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UVMA_ASAN 1
+#endif
+#endif
+
+/* A pool's free object: AddressSanitizer reports any use of the poisoned
+ * bytes until they are handed out again. A pool's chunk, mapped by the
+ * library, is not heap to LeakSanitizer: lsan_root() tells it to look in
+ * the chunk for pointers to the heap (a tree node points to its tree's
+ * bin). */
+#ifdef UVMA_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#define asan_poison(addr, len)	 ASAN_POISON_MEMORY_REGION(addr, len)
+#define asan_unpoison(addr, len) ASAN_UNPOISON_MEMORY_REGION(addr, len)
+#define lsan_root(addr, len)	 __lsan_register_root_region(addr, len)
+#else
+#define asan_poison(addr, len)	 ((void)(addr), (void)(len))
+#define asan_unpoison(addr, len) ((void)(addr), (void)(len))
+#define lsan_root(addr, len)	 ((void)(addr), (void)(len))
+#endif
+
 #endif

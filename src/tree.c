@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "alloc.h"
 #include "debug.h"
@@ -595,29 +596,117 @@ found:
 
 /* ---- Writer: node life cycle ------------------------------------------ */
 
+/*
+ * The node pool: every tree's nodes come from chunks mapped once and never
+ * returned to the system, as VMAs do (docs/tree.md, "Memory: nodes
+ * recycle through RCU"). What a tree no longer needs (its surplus spare nodes,
+ * its whole self when destroyed) goes back on the pool's free list, and
+ * whichever tree runs dry next takes POOL_REFILL at once, or a copy the
+ * source's count. Each chunk is twice the last, from 256 KiB to 64 MiB, so the
+ * system calls grow with the logarithm of the memory held: a steady stream
+ * of map changes reaches none even when a late grace period holds more
+ * nodes in flight than ever before (with a malloc per node, each such
+ * delay cost thousands of calls), and a small program maps little. An
+ * address space created after another was destroyed reuses its nodes.
+ * Memory is bounded by the most nodes the process ever held at once, and
+ * only what was carved is touched. Free nodes' payload is poisoned under
+ * AddressSanitizer.
+ */
+#define POOL_CHUNK_MIN (256u << 10)
+#define POOL_CHUNK_MAX (64u << 20)
+#define POOL_REFILL    64
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tnode *pool_free;		    /* under pool_lock, through link */
+static char *carve_next, *carve_end;	    /* under pool_lock */
+static size_t chunk_bytes = POOL_CHUNK_MIN; /* under pool_lock: the next */
+
+/* Give a NULL-terminated list of nodes nobody reads any more. */
+static void pool_give(struct tnode *n)
+{
+	struct tnode *last = n;
+
+	if (!n)
+		return;
+	for (;; last = last->link) {
+		asan_poison(last, PAYLOAD_BYTES);
+		if (!last->link)
+			break;
+	}
+	pthread_mutex_lock(&pool_lock);
+	last->link = pool_free;
+	pool_free = n;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* A never used node from the current chunk, or NULL when the system has
+ * no memory for the next. Under pool_lock. */
+static struct tnode *carve(void)
+{
+	struct tnode *n;
+
+	if ((size_t)(carve_end - carve_next) < NODE_BYTES) {
+		char *chunk;
+
+		alloc_note();
+		chunk = mmap(NULL, chunk_bytes, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (chunk == MAP_FAILED)
+			return NULL;
+		lsan_root(chunk, chunk_bytes);
+		carve_next = chunk;
+		carve_end = chunk + chunk_bytes;
+		if (chunk_bytes < POOL_CHUNK_MAX)
+			chunk_bytes *= 2;
+	}
+	n = (struct tnode *)carve_next;
+	carve_next += NODE_BYTES;
+	return n;
+}
+
+/* Up to want nodes of the pool become t's spare ones (fewer only when
+ * memory is exhausted). */
+static void pool_take(struct tree *t, size_t want)
+{
+	pthread_mutex_lock(&pool_lock);
+	for (size_t k = 0; k < want; k++) {
+		struct tnode *n = pool_free;
+
+		if (n) {
+			asan_unpoison(n, PAYLOAD_BYTES);
+			pool_free = n->link;
+		} else if (!(n = carve())) {
+			break;
+		}
+		n->link = t->spare;
+		t->spare = n;
+		t->spare_count++;
+	}
+	pthread_mutex_unlock(&pool_lock);
+}
+
 /* Most nodes a writer needs are ones its earlier writes retired: they come
  * back from the RCU callback through t->recycled, so allocation rarely
- * reaches malloc, and never frees on one thread what another allocated.
- * liburcu's callback thread runs grace periods in batches (about every
- * 10 ms), so a busy writer has many nodes in flight: as many as it writes
- * in that time. A returned pile is kept whole (walking it would cost a
- * cache miss per node), and nodes released by the writer itself go back
- * to malloc only once the spare list holds twice as many as the tree plus
- * the most nodes ever in flight (at least SPARE_MIN): a grace period's
- * worth of writes at the busiest rate seen, and as much again, because
- * the callback thread's delays have a long tail and a peak seen once is
- * passed later (with 1x, one run in three still made thousands of mallocs
- * per 500,000 mmap+munmap pairs; with 2x none in eight). Freeing below
- * that only moves the allocation to the next time the pile runs dry, so
- * that a steady stream of writes would keep calling malloc (it did: 0.65
- * calls per pair). tree_trim() returns them all. */
+ * reaches the node pool's lock. liburcu's callback thread runs grace
+ * periods in batches (about every 10 ms), so a busy writer has many nodes
+ * in flight: as many as it writes in that time. A returned pile is kept
+ * whole (walking it would cost a cache miss per node), and nodes released
+ * by the writer itself go back to the pool only once the spare list holds
+ * twice as many as the tree plus the most nodes ever in flight (at least
+ * SPARE_MIN): a grace period's worth of writes at the busiest rate seen,
+ * and as much again, because the callback thread's delays have a long
+ * tail and a peak seen once is passed later. Giving back below that only
+ * moves the work to the next time the pile runs dry (when nodes went to
+ * malloc, a steady stream of writes kept calling it: 0.65 calls per
+ * pair). */
 #define SPARE_MIN 1024
 
 static void node_release(struct tree *t, struct tnode *n)
 {
 	if (t->spare_count >= SPARE_MIN &&
 	    t->spare_count >= 2 * (t->nodes + t->inflight_peak)) {
-		free(n);
+		n->link = NULL;
+		pool_give(n);
 		return;
 	}
 	n->link = t->spare;
@@ -632,8 +721,8 @@ static void node_release(struct tree *t, struct tnode *n)
  * how many were pushed since the writer last looked (relaxed: it only sizes
  * the spare list, whose count resyncs whenever it empties). refs: one for
  * the tree, one per batch handed to RCU and not yet returned; whoever drops
- * the last frees the bin and what is in it, so destroying a tree never
- * waits for its callbacks.
+ * the last frees the bin and gives what is in it to the pool, so destroying
+ * a tree never waits for its callbacks.
  */
 struct tree_bin {
 	_Atomic(struct tnode *) recycled;
@@ -641,17 +730,14 @@ struct tree_bin {
 	_Atomic long refs;
 };
 
-static void free_chain(struct tnode *n);
-static void cache_give(struct tnode *n);
-
 /* Acq_rel: every push into the bin happens before the last reference's
- * holder frees it. The nodes in it go to the process's cache. */
+ * holder frees it. The nodes in it go back to the node pool. */
 static void bin_put(struct tree_bin *bin)
 {
 	if (atomic_fetch_sub_explicit(&bin->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	cache_give(atomic_exchange_explicit(&bin->recycled, NULL,
-					    memory_order_acquire));
+	pool_give(atomic_exchange_explicit(&bin->recycled, NULL,
+					   memory_order_acquire));
 	free(bin);
 }
 
@@ -667,54 +753,6 @@ static void take_recycled(struct tree *t)
 		t->inflight > t->spare_count ? t->inflight - t->spare_count : 0;
 }
 
-/*
- * Nodes of destroyed trees, kept for the next whole copy (tree_clone): a
- * program that duplicates and drops address spaces (a uvma_mm_dup per
- * fork) would otherwise hand malloc a tree's worth of nodes and ask for
- * them again, page faults included, every time (the dup of 100,000 areas
- * spent 40% of its time there). Only copies take from it: a busy writer
- * that took cached nodes when it ran dry gave them away again as surplus
- * and missed them later. Bounded: beyond CACHE_MAX nodes they go to
- * malloc.
- */
-#define CACHE_MAX 16384 /* 8 MiB */
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tnode *cache; /* under cache_lock, through link */
-static size_t cache_count;  /* under cache_lock */
-
-/* Give a NULL-terminated list of nodes nobody reads any more. */
-static void cache_give(struct tnode *n)
-{
-	struct tnode *next;
-
-	pthread_mutex_lock(&cache_lock);
-	for (; n && cache_count < CACHE_MAX; n = next) {
-		next = n->link;
-		n->link = cache;
-		cache = n;
-		cache_count++;
-	}
-	pthread_mutex_unlock(&cache_lock);
-	free_chain(n);
-}
-
-/* Up to want cached nodes become t's spare ones. */
-static void cache_take(struct tree *t, size_t want)
-{
-	pthread_mutex_lock(&cache_lock);
-	for (size_t k = 0; cache && k < want; k++) {
-		struct tnode *n = cache;
-
-		cache = n->link;
-		cache_count--;
-		n->link = t->spare;
-		t->spare = n;
-		t->spare_count++;
-	}
-	pthread_mutex_unlock(&cache_lock);
-}
-
 static struct tnode *node_alloc(struct tree *t, unsigned level)
 {
 	struct tnode *n;
@@ -725,24 +763,19 @@ static struct tnode *node_alloc(struct tree *t, unsigned level)
 #endif
 	if (!t->spare)
 		take_recycled(t);
-	if (t->spare) {
-		n = t->spare;
-		t->spare = n->link;
-		/* The count is a hint: resync when the list runs dry. */
-		t->spare_count =
-			t->spare && t->spare_count ? t->spare_count - 1 : 0;
-		/* Spare nodes are cold; the next allocation will read the
-		 * next one's link and then overwrite the whole node. */
-		if (t->spare)
-			for (size_t off = 0; off < NODE_BYTES;
-			     off += NODE_ALIGN)
-				__builtin_prefetch((char *)t->spare + off, 1);
-	} else {
-		alloc_note();
-		n = aligned_alloc(NODE_ALIGN, NODE_BYTES);
-		if (!n)
-			return NULL;
-	}
+	if (!t->spare)
+		pool_take(t, POOL_REFILL);
+	n = t->spare;
+	if (!n)
+		return NULL;
+	t->spare = n->link;
+	/* The count is a hint: resync when the list runs dry. */
+	t->spare_count = t->spare && t->spare_count ? t->spare_count - 1 : 0;
+	/* Spare nodes are cold; the next allocation will read the next one's
+	 * link and then overwrite the whole node. */
+	if (t->spare)
+		for (size_t off = 0; off < NODE_BYTES; off += NODE_ALIGN)
+			__builtin_prefetch((char *)t->spare + off, 1);
 	n->state = NODE_FRESH;
 	n->orig = NULL;
 	n->level = (uint8_t)level;
@@ -839,18 +872,6 @@ static void settle_fresh(struct tree *t, bool commit)
 			n->state = NODE_PUBLISHED;
 		else
 			node_release(t, n);
-	}
-}
-
-/* Free a NULL-terminated list (spare or recycled: a batch's end tag is gone
- * once recycle_batch() has pushed it). */
-static void free_chain(struct tnode *n)
-{
-	struct tnode *next;
-
-	for (; n; n = next) {
-		next = n->link;
-		free(n);
 	}
 }
 
@@ -1723,7 +1744,7 @@ int tree_clone(struct tree *dst, struct tree *src,
 	struct tnode *root, *n;
 
 	UVMA_ASSERT(!src->in_txn && !dst->in_txn && !dst->work);
-	cache_take(dst, src->nodes);
+	pool_take(dst, src->nodes);
 	tree_begin(dst);
 	/* Relaxed: src's writer is the caller, the only one to store it. */
 	root = atomic_load_explicit(&src->root, memory_order_relaxed);
@@ -1787,10 +1808,10 @@ void tree_destroy(struct tree *t)
 
 	UVMA_ASSERT(!t->in_txn);
 	/* No reader is left (the caller's contract): the live nodes go at
-	 * once, with the spare ones, to the process's cache. */
+	 * once, with the spare ones, back to the pool. */
 	if (root)
 		collect_subtree(root, &list);
-	cache_give(list);
+	pool_give(list);
 	t->spare = NULL;
 	t->spare_count = 0;
 	atomic_store_explicit(&t->root, NULL, memory_order_relaxed);
@@ -1800,13 +1821,6 @@ void tree_destroy(struct tree *t)
 	retire_flush(t);
 	bin_put(t->bin);
 	t->bin = NULL;
-}
-
-void tree_trim(struct tree *t)
-{
-	free_chain(t->spare);
-	t->spare = NULL;
-	t->spare_count = 0;
 }
 
 void tree_stats(struct tree *t, struct tree_stats *st)

@@ -221,11 +221,6 @@ int tree_clone(struct tree *dst, struct tree *src,
 	       void *(*copy)(void *ctx, const struct tree_entry *e),
 	       void (*undo)(void *ctx, void *ptr), void *ctx);
 
-/* Writer, outside a transaction: return the spare nodes kept for reuse to
- * malloc (a writer that just erased much may want its memory back). Nodes
- * still waiting for a grace period come back later. */
-void tree_trim(struct tree *t);
-
 /* Writer (or no writer running): size of the published tree. */
 void tree_stats(struct tree *t, struct tree_stats *st);
 

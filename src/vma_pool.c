@@ -25,32 +25,20 @@
 #include "debug.h"
 #include "vma.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOL_ASAN 1
-#endif
-#endif
-
-#ifdef POOL_ASAN
-#include <sanitizer/asan_interface.h>
 /* Everything after the free-list link (start) is unused while free. */
 #define POOL_POISON_FROM offsetof(struct uvma_vma, end)
+
 static void poison(struct uvma_vma *v)
 {
-	ASAN_POISON_MEMORY_REGION((char *)v + POOL_POISON_FROM,
-				  sizeof(*v) - POOL_POISON_FROM);
+	asan_poison((char *)v + POOL_POISON_FROM,
+		    sizeof(*v) - POOL_POISON_FROM);
 }
+
 static void unpoison(struct uvma_vma *v)
 {
-	ASAN_UNPOISON_MEMORY_REGION((char *)v + POOL_POISON_FROM,
-				    sizeof(*v) - POOL_POISON_FROM);
+	asan_unpoison((char *)v + POOL_POISON_FROM,
+		      sizeof(*v) - POOL_POISON_FROM);
 }
-#else
-#define poison(v)   ((void)(v))
-#define unpoison(v) ((void)(v))
-#endif
 
 /* 256 KiB: 4096 VMAs of 64 bytes per system call. */
 #define POOL_CHUNK_BYTES (256u * 1024)

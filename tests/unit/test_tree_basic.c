@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "alloc.h"
 #include "check.h"
 #include "tree_valid.h"
 #include "rcu.h"
@@ -800,6 +801,46 @@ static void test_destroy_pending(void)
 	rcu_wait_callbacks(); /* they all ran, after the tree was gone */
 }
 
+/* 3000 ascending ranges under one read-side section, so that no node
+ * comes back from RCU while they are stored: every tree built this way
+ * asks for the same nodes. */
+static void build_held(struct tree *t)
+{
+	rcu_read_enter();
+	for (uint64_t i = 0; i < 3000; i++)
+		CHECK_EQ_U64(tree_store(t, K(2 * i), K(2 * i + 1), P(i % 16)),
+			     0);
+	rcu_read_exit();
+}
+
+/*
+ * A destroyed tree's nodes, and those its callbacks still held, go back to
+ * the node pool, and the next tree takes them from there: building the
+ * same tree again asks the system for nothing. (When destroyed trees gave
+ * their nodes to malloc, it asked once per node.)
+ */
+static void test_pool_reuse(void)
+{
+	struct tree a, b;
+	struct tree_stats st;
+	uint64_t calls;
+
+	CHECK_EQ_U64(tree_init(&a, G), 0);
+	build_held(&a);
+	tree_stats(&a, &st);
+	CHECK(st.nodes > 100);
+	tree_destroy(&a);
+	rcu_wait_callbacks(); /* the retired nodes reach the pool too */
+
+	CHECK_EQ_U64(tree_init(&b, G), 0);
+	calls = alloc_count();
+	build_held(&b);
+	CHECK_EQ_U64(alloc_count(), calls);
+	check_tree_valid(&b);
+	tree_destroy(&b);
+	rcu_wait_callbacks();
+}
+
 static const struct test_case case_table[] = {
 	{ "init", test_init },
 	{ "empty", test_empty },
@@ -813,6 +854,7 @@ static const struct test_case case_table[] = {
 	{ "graft", test_graft },
 	{ "destroy_pending", test_destroy_pending },
 	{ "sentinel", test_sentinel },
+	{ "pool_reuse", test_pool_reuse },
 };
 
 int main(int argc, char **argv)
