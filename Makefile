@@ -62,16 +62,16 @@ FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 20
 # Independent libFuzzer processes on one corpus: one per core. Each input
 # creates and destroys an address space; destruction never waits for RCU
-# (the tree's pending batches free themselves, src/tree.c), so a job is
-# busy all the time.
+# (the tree's pending batches go back to the node pool by themselves,
+# src/tree.c), so a job is busy all the time.
 FUZZ_JOBS ?= 2
 # -detect_leaks=0: libFuzzer's per-input leak check would run after every
-# input, because the tree's last retired nodes are freed by an RCU callback
-# after the input has returned (more mallocs than frees within the input),
-# costing a full LeakSanitizer scan each time until libFuzzer gives up after
-# 1000 of them. LeakSanitizer still checks the whole process when each job
-# exits, and the CTest replay (unit_fuzz_ops_replay) runs under ASan's leak
-# check too.
+# input, because the tree's bin (one calloc per address space) is freed by
+# the last RCU callback after the input has returned (more mallocs than
+# frees within the input), costing a full LeakSanitizer scan each time
+# until libFuzzer gives up after 1000 of them. LeakSanitizer still checks
+# the whole process when each job exits, and the CTest replay
+# (unit_fuzz_ops_replay) runs under ASan's leak check too.
 FUZZ_ARGS ?= -max_len=1024 -timeout=30 -rss_limit_mb=2048 \
 	-detect_leaks=0
 # What `make fuzz` prints at the end: inputs per second, against this goal.

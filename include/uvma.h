@@ -338,9 +338,12 @@ UVMA_API UVMA_MUST_CHECK int uvma_mm_create(const struct uvma_mm_config *cfg,
  * guarantees for exit_mmap(). Must not be called from a fault handler or
  * with an area lock held. NULL is ignored. It never waits for an RCU grace
  * period, so it may run inside an RCU read-side section; the map's last
- * retired tree nodes are freed by liburcu's callback thread afterwards. A
- * program that unloads libuvma.so (dlclose) must first wait for those
- * callbacks (liburcu's rcu_barrier) after its last destroy.
+ * retired tree nodes go back to the library's node pool from liburcu's
+ * callback thread afterwards. Tree nodes and VMA objects come from pools
+ * that grow to the most the process held at once and are never returned
+ * to the system (docs/tree.md, "Memory"). A program that unloads
+ * libuvma.so (dlclose) must first wait for those callbacks (liburcu's
+ * rcu_barrier) after its last destroy; the pools' memory stays mapped.
  */
 UVMA_API void uvma_mm_destroy(struct uvma_mm *mm);
 

@@ -12,6 +12,7 @@
 #define UVMA_ALLOC_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 extern _Atomic uint64_t alloc_calls;
@@ -20,6 +21,10 @@ static inline void alloc_note(void)
 {
 	atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed);
 }
+
+/* A zeroed chunk of bytes straight from the system (mmap), counted; NULL
+ * when there is no memory. The pools carve it and never return it. */
+void *alloc_chunk(size_t bytes);
 
 /* Calls counted so far in this process. */
 static inline uint64_t alloc_count(void)

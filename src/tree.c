@@ -13,9 +13,9 @@
  * the copy is "fresh" and is edited in place for the rest of the transaction;
  * the replaced node goes on the retired list. Commit publishes the new root
  * with one release store; once the retired list holds RETIRE_BATCH nodes
- * (several commits' worth) it goes to one call_rcu. Abort frees the fresh
- * nodes and keeps the published tree as it was, which is how an allocation
- * failure leaves the tree unchanged.
+ * (several commits' worth) it goes to one call_rcu. Abort returns the fresh
+ * nodes to the spare list and keeps the published tree as it was, which is
+ * how an allocation failure leaves the tree unchanged.
  *
  * Locks: none here. The published root is the only field readers and the
  * writer share; every other field of struct tree, and the link and state
@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "alloc.h"
 #include "debug.h"
@@ -620,6 +619,9 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tnode *pool_free;		    /* under pool_lock, through link */
 static char *carve_next, *carve_end;	    /* under pool_lock */
 static size_t chunk_bytes = POOL_CHUNK_MIN; /* under pool_lock: the next */
+#ifdef UVMA_TEST_HOOKS
+static uint64_t pool_carved; /* under pool_lock */
+#endif
 
 /* Give a NULL-terminated list of nodes nobody reads any more. */
 static void pool_give(struct tnode *n)
@@ -646,12 +648,9 @@ static struct tnode *carve(void)
 	struct tnode *n;
 
 	if ((size_t)(carve_end - carve_next) < NODE_BYTES) {
-		char *chunk;
+		char *chunk = alloc_chunk(chunk_bytes);
 
-		alloc_note();
-		chunk = mmap(NULL, chunk_bytes, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (chunk == MAP_FAILED)
+		if (!chunk)
 			return NULL;
 		lsan_root(chunk, chunk_bytes);
 		carve_next = chunk;
@@ -661,6 +660,9 @@ static struct tnode *carve(void)
 	}
 	n = (struct tnode *)carve_next;
 	carve_next += NODE_BYTES;
+#ifdef UVMA_TEST_HOOKS
+	pool_carved++;
+#endif
 	return n;
 }
 
@@ -1838,6 +1840,16 @@ void tree_stats(struct tree *t, struct tree_stats *st)
 }
 
 #ifdef UVMA_TEST_HOOKS
+uint64_t tree_pool_carved(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&pool_lock);
+	n = pool_carved;
+	pthread_mutex_unlock(&pool_lock);
+	return n;
+}
+
 void tree_fail_alloc_after(struct tree *t, long n)
 {
 	t->fail_countdown = n > 0 ? n : 0;

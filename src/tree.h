@@ -118,10 +118,10 @@ struct tree {
 /*
  * Lifetime. tree_init: granule must be a power of two (>= 1): 0, -EINVAL,
  * or -ENOMEM. tree_destroy: no reader may still look at the tree and no
- * transaction may be open; frees every node it can at once and leaves the
- * nodes still waiting for a grace period to their RCU callbacks, which
- * free them when it ends. It never waits, so it may run anywhere,
- * an RCU read-side section included.
+ * transaction may be open; gives every node it can back to the node pool
+ * at once and leaves the nodes still waiting for a grace period to their
+ * RCU callbacks, which give them back when it ends. It never waits, so it
+ * may run anywhere, an RCU read-side section included.
  */
 int tree_init(struct tree *t, uint64_t granule);
 void tree_destroy(struct tree *t);
@@ -240,6 +240,10 @@ void tree_fail_alloc_after(struct tree *t, long n);
 /* The same, armed in the next tree tree_init makes (a space a call
  * creates: uvma_mm_dup's child). Process-wide, fires once. */
 void tree_fail_next_tree_after(long n);
+
+/* Test hook: nodes the pool has carved from its chunks so far (never
+ * used before), process-wide. */
+uint64_t tree_pool_carved(void);
 
 /*
  * Test hooks: a reader that keeps the root it loaded. tree_root_peek

@@ -19,7 +19,6 @@
  */
 #include <pthread.h>
 #include <stddef.h>
-#include <sys/mman.h>
 
 #include "alloc.h"
 #include "debug.h"
@@ -58,13 +57,9 @@ static struct uvma_vma *carve(void)
 	/* Not "==": the baselines' objects (src/design.h) do not divide
 	 * the chunk evenly. */
 	if ((size_t)(carve_end - carve_next) < sizeof(*v)) {
-		void *chunk;
+		char *chunk = alloc_chunk(POOL_CHUNK_BYTES);
 
-		alloc_note();
-		chunk = mmap(NULL, POOL_CHUNK_BYTES, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (chunk == MAP_FAILED)
+		if (!chunk)
 			return NULL;
 		carve_next = chunk;
 		carve_end = carve_next + POOL_CHUNK_BYTES;

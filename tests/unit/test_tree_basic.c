@@ -816,14 +816,15 @@ static void build_held(struct tree *t)
 /*
  * A destroyed tree's nodes, and those its callbacks still held, go back to
  * the node pool, and the next tree takes them from there: building the
- * same tree again asks the system for nothing. (When destroyed trees gave
- * their nodes to malloc, it asked once per node.)
+ * same tree again carves no new node and asks the system for nothing.
+ * (When destroyed trees gave their nodes to malloc, it asked once per
+ * node.)
  */
 static void test_pool_reuse(void)
 {
 	struct tree a, b;
 	struct tree_stats st;
-	uint64_t calls;
+	uint64_t calls, carved;
 
 	CHECK_EQ_U64(tree_init(&a, G), 0);
 	build_held(&a);
@@ -834,7 +835,9 @@ static void test_pool_reuse(void)
 
 	CHECK_EQ_U64(tree_init(&b, G), 0);
 	calls = alloc_count();
+	carved = tree_pool_carved();
 	build_held(&b);
+	CHECK_EQ_U64(tree_pool_carved(), carved);
 	CHECK_EQ_U64(alloc_count(), calls);
 	check_tree_valid(&b);
 	tree_destroy(&b);
