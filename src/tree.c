@@ -623,6 +623,14 @@ static size_t chunk_bytes = POOL_CHUNK_MIN; /* under pool_lock: the next */
 static uint64_t pool_carved; /* under pool_lock */
 #endif
 
+/* n, which no reader can reach, becomes one of t's spare nodes. */
+static void spare_push(struct tree *t, struct tnode *n)
+{
+	n->link = t->spare;
+	t->spare = n;
+	t->spare_count++;
+}
+
 /* Give a NULL-terminated list of nodes nobody reads any more. */
 static void pool_give(struct tnode *n)
 {
@@ -680,9 +688,7 @@ static void pool_take(struct tree *t, size_t want)
 		} else if (!(n = carve())) {
 			break;
 		}
-		n->link = t->spare;
-		t->spare = n;
-		t->spare_count++;
+		spare_push(t, n);
 	}
 	pthread_mutex_unlock(&pool_lock);
 }
@@ -711,9 +717,7 @@ static void node_release(struct tree *t, struct tnode *n)
 		pool_give(n);
 		return;
 	}
-	n->link = t->spare;
-	t->spare = n;
-	t->spare_count++;
+	spare_push(t, n);
 }
 
 /*
