@@ -601,7 +601,7 @@ found:
  * recycle through RCU"). What a tree no longer needs (its surplus spare nodes,
  * its whole self when destroyed) goes back on the pool's free list, and
  * whichever tree runs dry next takes POOL_REFILL at once, or a copy the
- * source's count. Each chunk is twice the last, from 256 KiB to 64 MiB, so the
+ * source's count. Each chunk is twice the last (alloc_chunk), so the
  * system calls grow with the logarithm of the memory held: a steady stream
  * of map changes reaches none even when a late grace period holds more
  * nodes in flight than ever before (with a malloc per node, each such
@@ -611,14 +611,12 @@ found:
  * only what was carved is touched. Free nodes' payload is poisoned under
  * AddressSanitizer.
  */
-#define POOL_CHUNK_MIN (256u << 10)
-#define POOL_CHUNK_MAX (64u << 20)
-#define POOL_REFILL    64
+#define POOL_REFILL 64
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tnode *pool_free;		    /* under pool_lock, through link */
-static char *carve_next, *carve_end;	    /* under pool_lock */
-static size_t chunk_bytes = POOL_CHUNK_MIN; /* under pool_lock: the next */
+static struct tnode *pool_free;	     /* under pool_lock, through link */
+static char *carve_next, *carve_end; /* under pool_lock */
+static size_t chunk_size;	     /* under pool_lock: the current chunk's */
 #ifdef UVMA_TEST_HOOKS
 static uint64_t pool_carved; /* under pool_lock */
 #endif
@@ -656,15 +654,13 @@ static struct tnode *carve(void)
 	struct tnode *n;
 
 	if ((size_t)(carve_end - carve_next) < NODE_BYTES) {
-		char *chunk = alloc_chunk(chunk_bytes);
+		char *chunk = alloc_chunk(&chunk_size);
 
 		if (!chunk)
 			return NULL;
-		lsan_root(chunk, chunk_bytes);
+		lsan_root(chunk, chunk_size);
 		carve_next = chunk;
-		carve_end = chunk + chunk_bytes;
-		if (chunk_bytes < POOL_CHUNK_MAX)
-			chunk_bytes *= 2;
+		carve_end = chunk + chunk_size;
 	}
 	n = (struct tnode *)carve_next;
 	carve_next += NODE_BYTES;

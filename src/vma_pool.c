@@ -39,13 +39,13 @@ static void unpoison(struct uvma_vma *v)
 		      sizeof(*v) - POOL_POISON_FROM);
 }
 
-/* 256 KiB: 4096 VMAs of 64 bytes per system call. */
-#define POOL_CHUNK_BYTES (256u * 1024)
-
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uvma_vma *free_list;		     /* under pool_lock */
 static char *carve_next, *carve_end;		     /* under pool_lock */
 static uint64_t stat_objects, stat_free, stat_bytes; /* under pool_lock */
+/* The current chunk's size (alloc_chunk: each twice the last, from 4096
+ * VMAs of 64 bytes); under pool_lock. */
+static size_t chunk_size;
 #ifdef UVMA_TEST_HOOKS
 static long fail_countdown; /* under pool_lock */
 #endif
@@ -57,13 +57,13 @@ static struct uvma_vma *carve(void)
 	/* Not "==": the baselines' objects (src/design.h) do not divide
 	 * the chunk evenly. */
 	if ((size_t)(carve_end - carve_next) < sizeof(*v)) {
-		char *chunk = alloc_chunk(POOL_CHUNK_BYTES);
+		char *chunk = alloc_chunk(&chunk_size);
 
 		if (!chunk)
 			return NULL;
 		carve_next = chunk;
-		carve_end = carve_next + POOL_CHUNK_BYTES;
-		stat_bytes += POOL_CHUNK_BYTES;
+		carve_end = carve_next + chunk_size;
+		stat_bytes += chunk_size;
 	}
 	/* Fresh mmap memory is zero: refcnt 0 (detached), lock_seq 0. */
 	v = (struct uvma_vma *)carve_next;

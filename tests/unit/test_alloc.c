@@ -1,0 +1,100 @@
+/*
+ * test_alloc.c - the pools' chunks (src/alloc.c).
+ *
+ * 1. sizes: the first chunk is the smallest, each next twice the last up
+ *    to the cap, which then repeats; every chunk is zeroed and counted.
+ * 2. huge_advice: a chunk of 2 MiB or more carries the huge-page advice in
+ *    the kernel's own view of the mapping (/proc/self/smaps, VmFlags "hg"),
+ *    a smaller one does not. Without the advice, Debian's THP setting
+ *    ("madvise") gives the pools' random-access memory 4 KiB pages.
+ *
+ * The chunks are the test's: it unmaps them (the pools never do).
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "alloc.h"
+#include "check.h"
+
+#define KiB (1ull << 10)
+#define MiB (1ull << 20)
+
+static void test_sizes(void)
+{
+	static const uint64_t want[] = { 256 * KiB, 512 * KiB, 1 * MiB,
+					 2 * MiB,   4 * MiB,   8 * MiB,
+					 16 * MiB,  32 * MiB,  64 * MiB,
+					 64 * MiB };
+	size_t size = 0;
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		uint64_t calls = alloc_count();
+		unsigned char *c = alloc_chunk(&size);
+
+		CHECK(c != NULL);
+		CHECK_EQ_U64(size, want[i]);
+		CHECK_EQ_U64(alloc_count(), calls + 1);
+		CHECK_EQ_U64(c[0], 0);
+		CHECK_EQ_U64(c[size - 1], 0);
+		CHECK_EQ_U64(munmap(c, size), 0);
+	}
+}
+
+/* Whether the mapping holding addr has the flag in its VmFlags line. */
+static bool vm_flag(const void *addr, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool inside = false, found = false, seen = false;
+
+	CHECK(f != NULL);
+	while (!seen && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char *p;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			inside = (unsigned long)addr >= lo &&
+				 (unsigned long)addr < hi;
+			continue;
+		}
+		if (!inside || strncmp(line, "VmFlags:", 8))
+			continue;
+		seen = true;
+		for (p = strtok(line + 8, " \n"); p; p = strtok(NULL, " \n"))
+			found |= !strcmp(p, flag);
+	}
+	fclose(f);
+	CHECK(seen);
+	return found;
+}
+
+/* After a chunk of 1 MiB comes one of 2 MiB, the first with the advice. */
+static void test_huge_advice(void)
+{
+	size_t big_size = 1 * MiB, small_size = 0;
+	char *big = alloc_chunk(&big_size);
+	char *small = alloc_chunk(&small_size);
+
+	CHECK(big != NULL && small != NULL);
+	CHECK_EQ_U64(big_size, 2 * MiB);
+	CHECK_EQ_U64(small_size, 256 * KiB);
+	CHECK(vm_flag(big, "hg"));
+	CHECK(vm_flag(big + big_size - 1, "hg"));
+	CHECK(!vm_flag(small, "hg"));
+	CHECK_EQ_U64(munmap(big, big_size), 0);
+	CHECK_EQ_U64(munmap(small, small_size), 0);
+}
+
+static const struct test_case case_table[] = {
+	{ "sizes", test_sizes },
+	{ "huge_advice", test_huge_advice },
+};
+
+int main(int argc, char **argv)
+{
+	return test_run_cases(argc, argv, case_table,
+			      sizeof(case_table) / sizeof(case_table[0]));
+}
