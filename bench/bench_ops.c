@@ -15,6 +15,7 @@
  */
 #include "alloc.h"
 #include "bench.h"
+#include "mm.h"
 #include "uvma.h"
 #include "worker.h"
 
@@ -31,6 +32,14 @@ static const char *const row_names[NROWS] = { "map uvma", "map kernel",
  * warm-up, per op (map, mprot), every size: the steady state's
  * allocations per pair. */
 static uint64_t allocs[2], allocs_pairs[2];
+
+/* The tree's work over the timed uvma rows of the size being measured,
+ * per op: nodes written (copied or new), commits that grafted in place
+ * (tree.h, struct tree_stats), and pairs. Reported and reset per size. */
+struct tree_work {
+	uint64_t written, grafts, pairs;
+};
+static struct tree_work work[2];
 
 #define LIFE_AREAS 10
 
@@ -49,13 +58,24 @@ static double time_row(int row, void *space, uint64_t n, uint64_t pairs,
 	const struct wk_side *side = row & 1 ? &wk_kernel : &wk_uvma;
 	unsigned (*pair)(void *, uint64_t) =
 		row >= MPROT_UVMA ? side->split : side->pair;
-	uint64_t a0 = alloc_count(), t0 = bench_now_ns(), bad = 0;
+	struct tree *tree = row & 1 ? NULL : &wk_uvma_mm(space)->tree;
+	struct tree_stats ts0, ts1;
+	uint64_t a0 = alloc_count(), t0, bad = 0;
 
+	if (tree)
+		tree_stats(tree, &ts0);
+	t0 = bench_now_ns();
 	for (uint64_t i = 0; i < pairs; i++)
 		bad += pair(space, bench_rand_below(rng, n));
-	if (count && !(row & 1)) {
+	if (count && tree) {
+		struct tree_work *w = &work[row / 2];
+
+		tree_stats(tree, &ts1);
 		allocs[row / 2] += alloc_count() - a0;
 		allocs_pairs[row / 2] += pairs;
+		w->written += ts1.written - ts0.written;
+		w->grafts += ts1.grafts - ts0.grafts;
+		w->pairs += pairs;
 	}
 	if (!bad)
 		return (double)(bench_now_ns() - t0) / (double)pairs;
@@ -93,6 +113,24 @@ static double warm_row(int row, void *space, uint64_t n, uint64_t pairs,
 	return ns;
 }
 
+/* What the tree did per pair at n areas, for each op; then reset. */
+static void tree_work_note(struct bench_report *rep, uint64_t n)
+{
+	for (int op = 0; op < 2; op++) {
+		struct tree_work *w = &work[op];
+
+		if (w->pairs)
+			bench_note(rep,
+				   "%s at %" PRIu64 " areas: %.2f tree nodes "
+				   "written and %.2f commits grafted in place "
+				   "per pair of calls",
+				   op ? "mprot" : "map", n,
+				   (double)w->written / (double)w->pairs,
+				   (double)w->grafts / (double)w->pairs);
+		*w = (struct tree_work){ 0 };
+	}
+}
+
 /* A warm-up (caches, page tables, the allocator), then the repeats. */
 static int measure(const struct bench_opts *o, struct bench_report *rep,
 		   void **spaces, uint64_t n, uint64_t *rng)
@@ -115,6 +153,7 @@ static int measure(const struct bench_opts *o, struct bench_report *rep,
 					 k & 1 ? -1 : ns[k + 1]))
 				return -1;
 	}
+	tree_work_note(rep, n);
 	return 0;
 }
 
