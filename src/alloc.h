@@ -25,9 +25,9 @@ static inline void alloc_note(void)
 /* A zeroed chunk straight from the system (mmap), counted; NULL when there
  * is no memory (and *size unchanged). *size is the size of the caller's
  * last chunk (0: none yet) and becomes this one's: twice the last, up to a
- * cap. Chunks of 2 MiB and more are advised to use huge pages (alloc.c).
- * The pools carve the chunk and never return it; each keeps its own *size,
- * under its lock. */
+ * cap, or less when the system refuses that much. Chunks of 2 MiB and more
+ * are advised to use huge pages (alloc.c). The pools carve the chunk and
+ * never return it; each keeps its own *size, under its lock. */
 void *alloc_chunk(size_t *size);
 
 /* Calls counted so far in this process. */

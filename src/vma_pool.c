@@ -43,8 +43,8 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uvma_vma *free_list;		     /* under pool_lock */
 static char *carve_next, *carve_end;		     /* under pool_lock */
 static uint64_t stat_objects, stat_free, stat_bytes; /* under pool_lock */
-/* The current chunk's size (alloc_chunk: each twice the last, from 4096
- * VMAs of 64 bytes); under pool_lock. */
+/* The current chunk's size (alloc_chunk: each twice the last, from 256
+ * KiB); under pool_lock. */
 static size_t chunk_size;
 #ifdef UVMA_TEST_HOOKS
 static long fail_countdown; /* under pool_lock */
