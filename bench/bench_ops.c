@@ -34,10 +34,11 @@ static const char *const row_names[NROWS] = { "map uvma", "map kernel",
 static uint64_t allocs[2], allocs_pairs[2];
 
 /* The tree's work over the timed uvma rows of the size being measured,
- * per op: nodes written (copied or new), commits that grafted in place
+ * per op: nodes written (copied or new), commits that grafted in place,
+ * splices that followed their planning walk instead of descending again
  * (tree.h, struct tree_stats), and pairs. Reported and reset per size. */
 struct tree_work {
-	uint64_t written, grafts, pairs;
+	uint64_t written, grafts, hinted, pairs;
 };
 static struct tree_work work[2];
 
@@ -75,6 +76,7 @@ static double time_row(int row, void *space, uint64_t n, uint64_t pairs,
 		allocs_pairs[row / 2] += pairs;
 		w->written += ts1.written - ts0.written;
 		w->grafts += ts1.grafts - ts0.grafts;
+		w->hinted += ts1.hinted - ts0.hinted;
 		w->pairs += pairs;
 	}
 	if (!bad)
@@ -123,10 +125,12 @@ static void tree_work_note(struct bench_report *rep, uint64_t n)
 			bench_note(rep,
 				   "%s at %" PRIu64 " areas: %.2f tree nodes "
 				   "written and %.2f commits grafted in place "
-				   "per pair of calls",
+				   "per pair of calls (%.2f splices followed "
+				   "the plan's walk)",
 				   op ? "mprot" : "map", n,
 				   (double)w->written / (double)w->pairs,
-				   (double)w->grafts / (double)w->pairs);
+				   (double)w->grafts / (double)w->pairs,
+				   (double)w->hinted / (double)w->pairs);
 		*w = (struct tree_work){ 0 };
 	}
 }

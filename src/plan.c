@@ -60,7 +60,8 @@ void *plan_realloc(void *p, size_t bytes)
 void plan_init(struct plan *p, struct uvma_mm *mm)
 {
 	mmap_assert_write_locked(mm);
-	memset(p, 0, sizeof(*p));
+	memset(p, 0, offsetof(struct plan, hint));
+	p->hint.levels = 0;
 	p->mm = mm;
 	p->old = p->old_inline;
 	p->capold = PLAN_INLINE;
@@ -274,6 +275,8 @@ static int plan_collect_edit(struct plan *p, const struct edit *e)
 		hi = hi + 1 ? hi + 1 : hi;
 	}
 	tree_iter_start(&it, &p->mm->tree, lo, hi);
+	if (e == p->ed)
+		tree_hint_take(&p->hint, &p->mm->tree, &it);
 	while (tree_iter_next(&it, &t)) {
 		if (t.start >= hi)
 			break;
@@ -387,6 +390,7 @@ static int modify_collect(struct plan *p, uint64_t start, uint64_t end)
 	struct tree_entry e;
 
 	tree_iter_start(&it, &p->mm->tree, start ? start - 1 : 0, end + 1);
+	tree_hint_take(&p->hint, &p->mm->tree, &it);
 	while (tree_iter_next(&it, &e)) {
 		if (e.start > end)
 			break;
@@ -668,7 +672,7 @@ static int plan_splice(struct plan *p)
 			return 0;
 		e[n++] = (struct tree_entry){ a->start, a->end, a->obj };
 	}
-	err = tree_txn_splice(&p->mm->tree, lo, hi, e, n);
+	err = tree_txn_splice(&p->mm->tree, lo, hi, e, n, &p->hint);
 	return err ? err : 1;
 }
 

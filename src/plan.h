@@ -90,6 +90,10 @@ struct plan {
 	struct uvma_vma *old_inline[PLAN_INLINE];
 	struct area areas_inline[PLAN_INLINE];
 	unsigned char fate_inline[PLAN_INLINE];
+	/* The planning walk of the first edit (or of mprotect's range), for
+	 * the splice (tree.h, struct tree_hint). Last, and left out of
+	 * plan_init's clearing but for its level count. */
+	struct tree_hint hint;
 };
 
 /* Caller holds mmap_lock for writing from plan_init to plan_finish. */

@@ -608,8 +608,8 @@ found:
  * delay cost thousands of calls), and a small program maps little. An
  * address space created after another was destroyed reuses its nodes.
  * Memory is bounded by the most nodes the process ever held at once, and
- * only what was carved is touched. Free nodes' payload is poisoned under
- * AddressSanitizer.
+ * only what was carved is touched (up to its huge page, alloc.c). Free
+ * nodes' payload is poisoned under AddressSanitizer.
  */
 #define POOL_REFILL 64
 
@@ -1271,6 +1271,55 @@ static struct tnode *splice_find(struct tnode *n, uint64_t lo,
 	return n;
 }
 
+void tree_hint_take(struct tree_hint *h, struct tree *t,
+		    const struct tree_iter *it)
+{
+	h->levels = it->levels;
+	h->commits = t->commits;
+	for (int l = 0; l < it->levels; l++) {
+		h->node[l] = it->node[l];
+		h->idx[l] = it->idx[l];
+	}
+}
+
+/* The leaf of h if splice_find(t->work, lo) would reach it now, else
+ * NULL: nothing committed since the walk, nothing written by this
+ * transaction (so t->work is the root the walk started from), and lo
+ * inside the leaf's first and last ranges, where every descent for lo
+ * ends whatever key the walk descended for. */
+static struct tnode *hint_leaf(const struct tree *t, const struct tree_hint *h,
+			       uint64_t lo)
+{
+	const struct tnode *leaf;
+
+	if (!h || !h->levels || h->commits != t->commits || t->fresh ||
+	    h->node[h->levels - 1] != t->work)
+		return NULL;
+	leaf = h->node[0];
+	if (!leaf->count || leaf->u.leaf.start[0] > lo ||
+	    leaf->u.leaf.end[leaf->count - 1] <= lo)
+		return NULL;
+	/* The writer's own published nodes: splice_find's result type. */
+	return (struct tnode *)leaf;
+}
+
+/* splice_find's path and bound, read off the hint (hint_leaf said yes). */
+static void hint_path(const struct tree_hint *h, unsigned char *idx,
+		      struct tnode **path, uint64_t *bound)
+{
+	*bound = UINT64_MAX;
+	path[1] = NULL;
+	for (int l = h->levels - 1; l >= 1; l--) {
+		const struct tnode *n = h->node[l];
+		unsigned i = h->idx[l];
+
+		if (i + 1 < n->count)
+			*bound = n->u.br.first[i + 1];
+		idx[l] = (unsigned char)i;
+		path[l] = (struct tnode *)n;
+	}
+}
+
 /* The leaf's ranges [a, b) overlap [lo, hi); the parts of a and b - 1
  * outside it stay (as pieces), and e[0..n) go between them. */
 struct splice {
@@ -1415,19 +1464,37 @@ static void pend_graft(struct tree *t)
 
 /* The fast path: 1 done, 0 not applicable (nothing written), or -ENOMEM. */
 static int splice_leaf(struct tree *t, uint64_t lo, uint64_t hi,
-		       const struct tree_entry *e, unsigned n)
+		       const struct tree_entry *e, unsigned n,
+		       const struct tree_hint *hint)
 {
 	unsigned char *idx = t->pend_idx;
 	struct tnode **path = t->pend_path, *leaf, *f;
 	struct splice s;
 	uint64_t bound;
-	bool pending;
+	bool pending, hinted;
 	int h;
 
 	if (!t->work)
 		return 0;
 	h = t->work->level;
-	leaf = splice_find(t->work, lo, idx, path, &bound);
+	leaf = hint_leaf(t, hint, lo);
+	hinted = leaf != NULL;
+	if (hinted)
+		hint_path(hint, idx, path, &bound);
+	else
+		leaf = splice_find(t->work, lo, idx, path, &bound);
+#ifdef UVMA_DEBUG
+	if (hinted) { /* the hint must say what the descent would */
+		struct tnode *p2[TREE_MAX_HEIGHT];
+		unsigned char i2[TREE_MAX_HEIGHT];
+		uint64_t b2;
+
+		UVMA_ASSERT(splice_find(t->work, lo, i2, p2, &b2) == leaf &&
+			    b2 == bound);
+		for (int l = 1; l <= h; l++)
+			UVMA_ASSERT(p2[l] == path[l] && i2[l] == idx[l]);
+	}
+#endif
 	splice_plan(leaf, lo, hi, n, &s);
 	if (s.b == leaf->count && bound < hi)
 		return 0; /* the next leaf holds ranges of [lo, hi) too */
@@ -1452,11 +1519,13 @@ static int splice_leaf(struct tree *t, uint64_t lo, uint64_t hi,
 			return -ENOMEM;
 	}
 	t->splices++;
+	t->hinted += hinted;
 	return 1;
 }
 
 int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,
-		    const struct tree_entry *e, unsigned n)
+		    const struct tree_entry *e, unsigned n,
+		    const struct tree_hint *hint)
 {
 	int err = check_range(t, lo, hi);
 
@@ -1473,7 +1542,7 @@ int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,
 		UVMA_ASSERT(e[k].ptr && e[k].start >= lo && e[k].end <= hi);
 		UVMA_ASSERT(!k || e[k].start >= e[k - 1].end);
 	}
-	err = splice_leaf(t, lo, hi, e, n);
+	err = splice_leaf(t, lo, hi, e, n, hint);
 	if (err)
 		return err < 0 ? err : 0;
 	err = tree_txn_store(t, lo, hi, NULL);
@@ -1658,6 +1727,7 @@ void tree_commit(struct tree *t)
 	settle_fresh(t, true);
 	if (t->retired_count >= RETIRE_BATCH)
 		retire_flush(t);
+	t->commits++;
 	t->in_txn = false;
 }
 
@@ -1836,6 +1906,7 @@ void tree_stats(struct tree *t, struct tree_stats *st)
 	st->written = t->written;
 	st->grafts = t->grafts;
 	st->splices = t->splices;
+	st->hinted = t->hinted;
 	st->height = root ? root->level + 1u : 0;
 }
 

@@ -60,6 +60,7 @@ struct tree_stats {
 			   * swapped in a published branch, the root
 			   * included) */
 	uint64_t splices; /* tree_txn_splice calls done in one leaf */
+	uint64_t hinted;  /* of those, the ones that followed a hint */
 	unsigned height;  /* levels, 0 for an empty tree */
 };
 
@@ -97,6 +98,8 @@ struct tree {
 	uint64_t written;     /* nodes allocated by transactions, ever */
 	uint64_t grafts;      /* commits that swapped a child in place */
 	uint64_t splices;     /* splices done in one leaf */
+	uint64_t commits;     /* tree_commit calls, ever (struct tree_hint) */
+	uint64_t hinted;      /* splices that followed a hint */
 
 	/* Where the RCU callbacks return retired nodes (tree.c). Allocated
 	 * by tree_init; it outlives the tree while callbacks are pending, so
@@ -195,17 +198,38 @@ void tree_begin(struct tree *t);
 int tree_txn_store(struct tree *t, uint64_t start, uint64_t end, void *ptr);
 
 /*
+ * A writer's walk, remembered for the splice that follows it (a map change
+ * walks its neighbourhood to plan, then splices the same place): the path
+ * tree_iter_start took, and the tree's commit count then. Taken by the
+ * writer (under its lock) right after tree_iter_start, before any
+ * tree_iter_next. tree_txn_splice follows it instead of descending again
+ * when nothing was committed since, the transaction has written nothing
+ * yet, and the walk's leaf holds the splice's low key; otherwise it
+ * descends as without one. levels 0: no hint.
+ */
+struct tree_hint {
+	const struct tnode *node[TREE_MAX_HEIGHT]; /* [0] the leaf */
+	unsigned char idx[TREE_MAX_HEIGHT];
+	int levels;
+	uint64_t commits;
+};
+void tree_hint_take(struct tree_hint *h, struct tree *t,
+		    const struct tree_iter *it);
+
+/*
  * Writer, in a transaction: what tree_txn_store(t, lo, hi, NULL) followed
  * by storing each of e[0..n) would do (e sorted, disjoint, inside
  * [lo, hi), every ptr non-NULL), in one descent that copies one path when
  * the result fits in the leaf [lo, hi) falls in, as it does for almost
  * every map change; as the transaction's first write, keeping the leaf's
  * first and last ranges, it copies the leaf alone and tree_commit() swaps
- * it in (tree.c, "Pending leaves"). Returns 0, -EINVAL, -ENOMEM (the
- * caller aborts).
+ * it in (tree.c, "Pending leaves"). hint (or NULL): the planning walk of
+ * the same place, which spares the descent when still true. Returns 0,
+ * -EINVAL, -ENOMEM (the caller aborts).
  */
 int tree_txn_splice(struct tree *t, uint64_t lo, uint64_t hi,
-		    const struct tree_entry *e, unsigned n);
+		    const struct tree_entry *e, unsigned n,
+		    const struct tree_hint *hint);
 void tree_commit(struct tree *t);
 void tree_abort(struct tree *t);
 

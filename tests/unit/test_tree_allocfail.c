@@ -242,7 +242,7 @@ static int splice_txn(struct tree *t, bool store)
 	int err;
 
 	tree_begin(t);
-	err = tree_txn_splice(t, e.start, e.end, &e, 1);
+	err = tree_txn_splice(t, e.start, e.end, &e, 1, NULL);
 	if (!err && store)
 		err = tree_txn_store(t, K(2 * 100 + 1), K(2 * 100 + 2), P(10));
 	return finish(t, err);

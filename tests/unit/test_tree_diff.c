@@ -681,6 +681,35 @@ static void probe_published(const struct model *old)
 }
 
 /*
+ * What a splice at start is given as its planning walk (tree.h, struct
+ * tree_hint): none; a walk from just below start, as a map change's plan
+ * takes it, or from a random key at most a few granules below; or a walk
+ * taken at an earlier splice, which commits since have made stale. The
+ * tree must use a hint only while it is true: debug builds check every
+ * used hint against a descent, and the model checks the result.
+ */
+static const struct tree_hint *splice_hint(uint64_t start)
+{
+	static struct tree_hint fresh, stale;
+	struct tree_iter it;
+	uint64_t below = rng_chance(3, 4) ? 1 : G * rng_below(8);
+
+	switch (rng_below(3)) {
+	case 0:
+		return NULL;
+	case 1:
+		tree_iter_start(&it, &tree, start > below ? start - below : 0,
+				UINT64_MAX);
+		tree_hint_take(&fresh, &tree, &it);
+		if (rng_chance(1, 4))
+			stale = fresh;
+		return &fresh;
+	default:
+		return &stale;
+	}
+}
+
+/*
  * A splice: [start, end) (often exactly some ranges of the model, as a map
  * change's span is) rewritten as 0-4 ranges inside it, back to back or
  * apart, as a split, a merge or a hole would leave it.
@@ -705,7 +734,9 @@ static void txn_splice(struct model *next)
 		e[n].ptr = new_ptr();
 		pos = e[n].end;
 	}
-	CHECK_EQ_U64(tree_txn_splice(&tree, start, end, e, n), 0);
+	CHECK_EQ_U64(
+		tree_txn_splice(&tree, start, end, e, n, splice_hint(start)),
+		0);
 	trace_store("txn_splice", start, end, NULL, (int)n);
 	model_store(next, start, end, NULL);
 	for (unsigned k = 0; k < n; k++)
@@ -767,12 +798,14 @@ static void op_txn(void)
 	}
 }
 
-/* Splices the tree did in one leaf (the fast path), ever. */
-static uint64_t splices_in_leaf(void)
+/* Splices the tree did in one leaf (the fast path), ever, and of those the
+ * ones that followed their hint instead of descending. */
+static uint64_t splices_in_leaf(uint64_t *hinted)
 {
 	struct tree_stats st;
 
 	tree_stats(&tree, &st);
+	*hinted = st.hinted;
 	return st.splices;
 }
 
@@ -880,6 +913,7 @@ static void case_random(void)
 {
 	uint64_t per_round;
 	unsigned rounds;
+	uint64_t in_leaf, hinted;
 
 	/* About 100,000 steps per round of all phases. */
 	rounds = steps / 100000 ? (unsigned)(steps / 100000) : 1;
@@ -904,15 +938,21 @@ static void case_random(void)
 				run_phase(&phases[i]);
 	}
 	clear_all();
+	in_leaf = splices_in_leaf(&hinted);
 	tree_destroy(&tree);
 	model_free(&model);
 	printf("tree_diff: %" PRIu64 " steps: %" PRIu64 " stores, %" PRIu64
 	       " erases, %" PRIu64 " exact, %" PRIu64 " commits, %" PRIu64
 	       " aborts (%" PRIu64 " stores in transactions), %" PRIu64
-	       " invalid, %" PRIu64 " splices (%" PRIu64 " in one leaf)\n",
+	       " invalid, %" PRIu64 " splices (%" PRIu64
+	       " in one leaf, %" PRIu64 " of them after their planning walk)\n",
 	       step, count.stores, count.erases, count.exact, count.txn_commit,
 	       count.txn_abort, count.txn_stores, count.invalid, count.splices,
-	       splices_in_leaf());
+	       in_leaf, hinted);
+	/* A third of the splices get a fresh hint; most of those are the
+	 * transaction's first write in a leaf holding their key. */
+	CHECK(hinted <= in_leaf);
+	CHECK(count.splices < 300 || hinted > 0);
 	printf("checked: %" PRIu64 " probes, %" PRIu64 " iterations (%" PRIu64
 	       " full), %" PRIu64 " gap searches (%" PRIu64 " found); "
 	       "at most %zu entries, height %u\n",

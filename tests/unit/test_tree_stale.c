@@ -172,7 +172,8 @@ static void put(struct tree *t, unsigned a, unsigned b, void *obj)
 		return;
 	}
 	tree_begin(t);
-	CHECK_EQ_U64(tree_txn_splice(t, a * G, b * G, &e, obj ? 1 : 0), 0);
+	CHECK_EQ_U64(tree_txn_splice(t, a * G, b * G, &e, obj ? 1 : 0, NULL),
+		     0);
 	tree_commit(t);
 }
 
