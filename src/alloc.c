@@ -4,6 +4,8 @@
  */
 #include "alloc.h"
 
+#include "debug.h"
+
 #include <sys/mman.h>
 
 _Atomic uint64_t alloc_calls;
@@ -56,4 +58,26 @@ void *alloc_chunk(size_t *size)
 		(void)madvise(chunk, bytes, MADV_HUGEPAGE);
 	*size = bytes;
 	return chunk;
+}
+
+void *alloc_carve(struct carver *c, size_t bytes)
+{
+	void *obj;
+
+	/* Not "==": objects need not divide a chunk evenly (the baselines'
+	 * VMAs, src/design.h); the tail of a chunk is left. */
+	if ((size_t)(c->end - c->next) < bytes) {
+		char *chunk = alloc_chunk(&c->size);
+
+		if (!chunk)
+			return NULL;
+		if (c->leak_root)
+			lsan_root(chunk, c->size);
+		c->next = chunk;
+		c->end = chunk + c->size;
+		c->mapped += c->size;
+	}
+	obj = c->next;
+	c->next += bytes;
+	return obj;
 }

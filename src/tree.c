@@ -614,9 +614,10 @@ found:
 #define POOL_REFILL 64
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tnode *pool_free;	     /* under pool_lock, through link */
-static char *carve_next, *carve_end; /* under pool_lock */
-static size_t chunk_size;	     /* under pool_lock: the current chunk's */
+static struct tnode *pool_free; /* under pool_lock, through link */
+/* Under pool_lock. A node in flight points to its tree's bin, held by no
+ * one else: chunks are LeakSanitizer roots. */
+static struct carver carver = { .leak_root = true };
 #ifdef UVMA_TEST_HOOKS
 static uint64_t pool_carved; /* under pool_lock */
 #endif
@@ -647,29 +648,6 @@ static void pool_give(struct tnode *n)
 	pthread_mutex_unlock(&pool_lock);
 }
 
-/* A never used node from the current chunk, or NULL when the system has
- * no memory for the next. Under pool_lock. */
-static struct tnode *carve(void)
-{
-	struct tnode *n;
-
-	if ((size_t)(carve_end - carve_next) < NODE_BYTES) {
-		char *chunk = alloc_chunk(&chunk_size);
-
-		if (!chunk)
-			return NULL;
-		lsan_root(chunk, chunk_size);
-		carve_next = chunk;
-		carve_end = chunk + chunk_size;
-	}
-	n = (struct tnode *)carve_next;
-	carve_next += NODE_BYTES;
-#ifdef UVMA_TEST_HOOKS
-	pool_carved++;
-#endif
-	return n;
-}
-
 /* Up to want nodes of the pool become t's spare ones (fewer only when
  * memory is exhausted). */
 static void pool_take(struct tree *t, size_t want)
@@ -681,7 +659,11 @@ static void pool_take(struct tree *t, size_t want)
 		if (n) {
 			asan_unpoison(n, PAYLOAD_BYTES);
 			pool_free = n->link;
-		} else if (!(n = carve())) {
+		} else if ((n = alloc_carve(&carver, NODE_BYTES))) {
+#ifdef UVMA_TEST_HOOKS
+			pool_carved++;
+#endif
+		} else {
 			break;
 		}
 		spare_push(t, n);

@@ -40,37 +40,12 @@ static void unpoison(struct uvma_vma *v)
 }
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct uvma_vma *free_list;		     /* under pool_lock */
-static char *carve_next, *carve_end;		     /* under pool_lock */
-static uint64_t stat_objects, stat_free, stat_bytes; /* under pool_lock */
-/* The current chunk's size (alloc_chunk: each twice the last, from 256
- * KiB); under pool_lock. */
-static size_t chunk_size;
+static struct uvma_vma *free_list;	 /* under pool_lock */
+static struct carver carver;		 /* under pool_lock */
+static uint64_t stat_objects, stat_free; /* under pool_lock */
 #ifdef UVMA_TEST_HOOKS
 static long fail_countdown; /* under pool_lock */
 #endif
-
-static struct uvma_vma *carve(void)
-{
-	struct uvma_vma *v;
-
-	/* Not "==": the baselines' objects (src/design.h) do not divide
-	 * the chunk evenly. */
-	if ((size_t)(carve_end - carve_next) < sizeof(*v)) {
-		char *chunk = alloc_chunk(&chunk_size);
-
-		if (!chunk)
-			return NULL;
-		carve_next = chunk;
-		carve_end = carve_next + chunk_size;
-		stat_bytes += chunk_size;
-	}
-	/* Fresh mmap memory is zero: refcnt 0 (detached), lock_seq 0. */
-	v = (struct uvma_vma *)carve_next;
-	carve_next += sizeof(*v);
-	stat_objects++;
-	return v;
-}
 
 /*
  * A detached object (refcnt 0) whose fields other than the lock fields and
@@ -93,8 +68,10 @@ struct uvma_vma *vma_pool_get(void)
 		unpoison(v);
 		free_list = v->pool_next;
 		stat_free--;
-	} else {
-		v = carve();
+	} else if ((v = alloc_carve(&carver, sizeof(*v)))) {
+		/* Fresh mmap memory is zero: refcnt 0 (detached), lock_seq
+		 * 0. */
+		stat_objects++;
 	}
 	pthread_mutex_unlock(&pool_lock);
 	return v;
@@ -117,7 +94,7 @@ void vma_pool_stats(struct vma_pool_stats *st)
 	pthread_mutex_lock(&pool_lock);
 	st->objects = stat_objects;
 	st->free = stat_free;
-	st->bytes = stat_bytes;
+	st->bytes = carver.mapped;
 	st->object_bytes = sizeof(struct uvma_vma);
 	pthread_mutex_unlock(&pool_lock);
 }

@@ -10,6 +10,9 @@
  * THP setting
  *    ("madvise") gives the pools' random-access memory 4 KiB pages.
  *
+ * 3. carve: a pool's supply carves objects in order and starts the next
+ *    chunk when one does not fit.
+ *
  * The chunks are the test's: it unmaps them (the pools never do).
  */
 #include <errno.h>
@@ -114,9 +117,31 @@ static void test_huge_advice(void)
 	CHECK_EQ_U64(munmap(small, small_size), 0);
 }
 
+/* Objects come one after the other from a chunk; one that does not fit in
+ * what is left starts the next chunk (twice the size), and the statistic
+ * counts both chunks. */
+static void test_carve(void)
+{
+	struct carver c = { 0 };
+	size_t obj = 100 * KiB; /* two fit in the first 256 KiB chunk */
+	char *a = alloc_carve(&c, obj), *b = alloc_carve(&c, obj), *d;
+
+	CHECK(a != NULL && b == a + obj);
+	CHECK_EQ_U64(c.size, 256 * KiB);
+	CHECK_EQ_U64(c.mapped, 256 * KiB);
+	d = alloc_carve(&c, obj);
+	CHECK(d != NULL && (d < a || d >= a + 256 * KiB));
+	CHECK_EQ_U64(c.size, 512 * KiB);
+	CHECK_EQ_U64(c.mapped, 768 * KiB);
+	CHECK_EQ_U64(d[obj - 1], 0);
+	CHECK_EQ_U64(munmap(a, 256 * KiB), 0);
+	CHECK_EQ_U64(munmap(d, 512 * KiB), 0);
+}
+
 static const struct test_case case_table[] = {
 	{ "sizes", test_sizes },
 	{ "huge_advice", test_huge_advice },
+	{ "carve", test_carve },
 };
 
 int main(int argc, char **argv)
